@@ -1,0 +1,52 @@
+//! `GET /v1/health`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::AppState;
+use crate::store::{migrate, outbox};
+
+/// The health document.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// "ok" or "degraded".
+    pub status: &'static str,
+    /// The site served.
+    pub site: String,
+    /// The agent's version.
+    pub version: &'static str,
+    /// The store's schema version.
+    pub schema_version: i64,
+    /// Seconds since the agent started serving.
+    pub uptime_seconds: u64,
+    /// Events not yet acknowledged upstream; None if the store could not be read.
+    pub outbox_pending: Option<i64>,
+    /// Why the agent is degraded, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let pending = state.store.read(|c| outbox::pending_count(c)).await;
+    let (code, status, outbox_pending, problem) = match pending {
+        Ok(n) => (StatusCode::OK, "ok", Some(n), None),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded",
+            None,
+            Some(crate::telemetry::error_chain(&e)),
+        ),
+    };
+    let body = Health {
+        status,
+        site: state.site.to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+        schema_version: migrate::latest_version(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        outbox_pending,
+        problem,
+    };
+    (code, Json(body))
+}

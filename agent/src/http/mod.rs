@@ -1,0 +1,80 @@
+//! The agent's HTTP listener.
+//!
+//! Today it serves the operational endpoints; later issues add iPXE scripts,
+//! Talos configs, artifacts, callbacks and the site-scoped `/v1` API here.
+//! - `GET /v1/health`: 200 with a JSON body when the agent can read its
+//!   store, 503 otherwise (load balancers and `dv` use it).
+//! - `GET /metrics`: Prometheus text exposition.
+
+mod health;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use dv_protocol::SiteName;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::store::Store;
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The agent store.
+    pub store: Store,
+    /// The site this agent serves.
+    pub site: SiteName,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// When the agent started serving.
+    pub started: Instant,
+}
+
+/// The agent's router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health::health))
+        .route("/metrics", get(metrics_text))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    // The outbox depth is read at scrape time, so the gauge is never stale.
+    if let Ok(n) = state
+        .store
+        .read(|c| crate::store::outbox::pending_count(c))
+        .await
+    {
+        metrics::gauge!("dv_outbox_pending").set(n as f64);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    // The route template, not the raw path, so labels stay bounded.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    metrics::counter!(
+        "dv_http_requests_total",
+        "route" => route,
+        "method" => method,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
+}

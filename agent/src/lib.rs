@@ -1,0 +1,21 @@
+//! The Dataverket site agent.
+//!
+//! One agent runs on each site's provisioning host and owns that site's
+//! provisioning network. Its system of record is a local SQLite database
+//! ([`store`]); it must keep serving from that local state with the hub and the
+//! uplink gone, so nothing in the serving path may depend on anything off-site.
+//!
+//! Code tour:
+//! - [`config`]: the per-site TOML file, parsed then validated, with errors that
+//!   name the file, line and field.
+//! - [`store`]: SQLite in WAL mode; numbered migrations; one writer thread with
+//!   group commit; read connections; the outbox.
+//! - [`http`]: the agent's HTTP listener (`/v1/health`, `/metrics`).
+//! - [`telemetry`]: logging and metrics set-up.
+//! - [`serve`]: wires the services together and runs them until SIGTERM.
+
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,133 @@
+//! Numbered schema migrations and the checks made before applying them.
+//!
+//! The schema version lives inside the database (`PRAGMA user_version`, as
+//! rusqlite_migration keeps it) so a database carries its own version wherever
+//! it is copied. `PRAGMA application_id` marks the file as ours, so an agent
+//! pointed at some other program's SQLite file refuses it instead of
+//! "migrating" it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use super::StoreError;
+
+/// "DVAG" in ASCII: the SQLite application_id of an agent database.
+pub const APPLICATION_ID: i64 = 0x4456_4147;
+
+/// The SQL of every migration, in order. Index i holds schema version i + 1.
+const MIGRATIONS: &[&str] = &[include_str!("../../schema/0001_initial.sql")];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// Refuses foreign and too-new databases, then applies every missing migration
+/// in one transaction. Applying to an up-to-date database changes nothing.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let fresh = found == 0 && app_id == 0;
+    if !fresh && app_id != APPLICATION_ID {
+        return Err(StoreError::ForeignDatabase {
+            path: path.to_owned(),
+            found: app_id,
+        });
+    }
+    if found > latest_version() {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported: latest_version(),
+        });
+    }
+    if found == latest_version() {
+        return Ok(());
+    }
+    migrations()
+        .to_latest(conn)
+        .map_err(|e| StoreError::Migrate {
+            path: path.to_owned(),
+            target: latest_version(),
+            source: Arc::new(e),
+        })?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tracing::info!(
+        path = %path.display(),
+        from = found,
+        to = latest_version(),
+        "migrated agent database"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn applying_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let schema = |c: &Connection| -> Vec<String> {
+            let mut st = c
+                .prepare("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let before = schema(&conn);
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(schema(&conn), before);
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+    }
+
+    #[test]
+    fn refuses_a_newer_schema_with_both_versions_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        conn.pragma_update(None, "user_version", latest_version() + 3)
+            .unwrap();
+        let err = migrate(&mut conn, &path).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{msg}");
+        assert!(
+            msg.contains(&format!("schema version {}", latest_version() + 3)),
+            "{msg}"
+        );
+        assert!(msg.contains("newer dv-agent"), "{msg}");
+    }
+
+    #[test]
+    fn refuses_someone_elses_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); PRAGMA user_version = 7;")
+            .unwrap();
+        let err = migrate(&mut conn, &path).unwrap_err();
+        assert!(matches!(err, StoreError::ForeignDatabase { .. }), "{err}");
+    }
+}

