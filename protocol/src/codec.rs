@@ -14,10 +14,12 @@
 //! for what bumps [`CODEC_VERSION`] and how old blobs stay readable
 //! (`tests/data/v1-messages.txt`).
 //!
-//! [`decode`] never panics and never allocates more than the input justifies:
-//! a length prefix that claims more elements than the input holds ends in
-//! [`CodecError::Truncated`]. There is no recursion in protocol types, so no
-//! input can exhaust the stack.
+//! [`decode`] never panics, on any input (a fuzz target in `fuzz/` checks it).
+//! A length prefix that claims more elements than the input holds ends in
+//! [`CodecError::Truncated`]; serde caps what it preallocates for a claimed
+//! length at 1 MiB per collection, so a forged prefix cannot force a huge
+//! allocation. There is no recursion in protocol types, so no input can
+//! exhaust the stack.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

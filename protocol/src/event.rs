@@ -14,6 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
+use crate::envelope::{Actor, Message};
 use crate::id::{DnsRecordId, EventId, MachineId, TaskId};
 use crate::resource::{
     Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
@@ -187,6 +188,20 @@ impl Event {
     /// The subject this event is published on in `site`.
     pub fn subject(&self, site: &SiteName) -> Subject {
         self.body.subject(site)
+    }
+}
+
+impl Message<Event> {
+    /// A message publishing `event`, starting a new conversation, whose id
+    /// (and so `Nats-Msg-Id`) is the event id: a publisher that resends the
+    /// same event after a crash sends the same id, and JetStream drops the
+    /// duplicate. Chain [`Message::caused_by`] when the event follows from a
+    /// command.
+    pub fn from_event(site: SiteName, actor: Actor, event: Event) -> Self {
+        let mut message = Message::new(site, actor, event);
+        message.envelope.id = message.body.id.into();
+        message.envelope.correlation_id = message.envelope.id.into();
+        message
     }
 }
 
@@ -463,6 +478,23 @@ mod tests {
                 (entity, parsed) => panic!("{entity:?} vs {parsed:?}"),
             }
         }
+    }
+
+    #[test]
+    fn from_event_uses_the_event_id_as_message_id() {
+        let site = SiteName::new("lab").unwrap();
+        let event = Event::new(all_bodies().remove(3));
+        let message = Message::from_event(site.clone(), Actor::agent(&site), event.clone());
+        assert_eq!(message.envelope.id.as_uuid(), event.id.as_uuid());
+        assert_eq!(
+            message.envelope.correlation_id.as_uuid(),
+            event.id.as_uuid()
+        );
+        let parent = Message::new(site.clone(), Actor::new("user:alice").unwrap(), ());
+        let caused = Message::from_event(site.clone(), Actor::agent(&site), event.clone())
+            .caused_by(&parent.envelope);
+        assert_eq!(caused.envelope.id.as_uuid(), event.id.as_uuid());
+        assert_eq!(caused.envelope.causation_id, Some(parent.envelope.id));
     }
 
     #[test]

@@ -169,6 +169,14 @@ typed_id!(
 /// A command is a message: its id is the message id.
 pub type CommandId = MessageId;
 
+impl From<EventId> for MessageId {
+    /// The id of the message that first publishes this event; see
+    /// [`Message::from_event`](crate::Message::from_event).
+    fn from(id: EventId) -> Self {
+        Self(id.0)
+    }
+}
+
 impl From<MessageId> for CorrelationId {
     /// The correlation id of a conversation started by this message.
     fn from(id: MessageId) -> Self {

@@ -8,18 +8,22 @@
 //! is a complete example.
 //!
 //! Loading is a pipeline, one module per step:
-//! 1. [`locate`]: parse the text once into toml's spanned tree, which later
+//! 1. `locate`: parse the text once into toml's spanned tree, which later
 //!    maps every problem's field path to a line and column;
-//! 2. [`wire`]: serde types mirroring the file: unknown keys, wrong TOML types
+//! 2. `wire`: serde types mirroring the file: unknown keys, wrong TOML types
 //!    and missing keys stop here (serde reports the first one);
-//! 3. `convert`: parse every value (addresses, names, durations) into the
-//!    typed [`Config`], reporting every malformed value at once;
+//! 3. `convert`: parse every value (addresses, names, durations; the
+//!    parsers are in `values`) into the typed [`Config`], reporting every
+//!    malformed value at once;
 //! 4. `validate`: rules that relate fields to each other (pools inside their
 //!    subnet, unique reservations, the DNS naming model of
 //!    shared/seeds/management-plane.md), again reporting all of them.
 //!
 //! Step 4 runs only when step 3 found nothing, because relations between
 //! values that did not parse would only produce noise.
+//!
+//! `error` holds [`ConfigError`] and its compiler-style `Display`; `summary`
+//! the text `dv-agent check-config` prints.
 //!
 //! The typed [`Config`] keeps the file's structure and order (vectors, not
 //! maps), so a problem found on it can still name its field path.
