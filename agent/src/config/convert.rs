@@ -110,8 +110,10 @@ fn site(cx: &mut Cx<'_>, w: &wire::Site, base_dir: &Path) -> Option<Site> {
         cx.check("site.data_dir", Err("data_dir is empty".to_owned()))
     } else {
         // Relative to the file, not the working directory, so a kit's config
-        // means the same thing wherever `dv-agent` is started from.
-        Some(base_dir.join(&w.data_dir))
+        // means the same thing wherever `dv-agent` is started from; then
+        // absolute, so it keeps meaning that if the process changes directory.
+        let joined = base_dir.join(&w.data_dir);
+        Some(std::path::absolute(&joined).unwrap_or(joined))
     };
     Some(Site {
         name: name?,

@@ -7,7 +7,8 @@
 //! docs/config.md documents every field; `site-kits/examples/lab/agent.toml`
 //! is a complete example.
 //!
-//! Loading is a pipeline, one module per step:
+//! Loading is a pipeline, run by `load` ([`Config::from_file`],
+//! [`Config::parse`]), one module per step:
 //! 1. `locate`: parse the text once into toml's spanned tree, which later
 //!    maps every problem's field path to a line and column;
 //! 2. `wire`: serde types mirroring the file: unknown keys, wrong TOML types
@@ -30,6 +31,7 @@
 
 mod convert;
 mod error;
+mod load;
 mod locate;
 mod summary;
 mod validate;
@@ -40,17 +42,13 @@ mod wire;
 mod tests;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use dv_protocol::{MacAddr, SiteName};
 use ipnet::Ipv4Net;
-use serde::Deserialize;
 
 pub use error::{ConfigError, Problem};
-
-use error::Report;
-use locate::Locator;
 
 /// A validated site configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +84,8 @@ pub struct Site {
     pub domain: String,
     /// The authority mode the agent starts in.
     pub authority: Authority,
-    /// The data directory, made absolute against the config file's directory
-    /// when written relative.
+    /// The data directory. A relative one in the file is resolved against
+    /// the config file's directory and made absolute.
     pub data_dir: PathBuf,
 }
 
@@ -271,70 +269,6 @@ pub struct Service {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`.
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        match String::from_utf8(bytes) {
-            Ok(text) => Config::parse(&text, path),
-            Err(err) => {
-                let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
-                let valid = std::str::from_utf8(valid).unwrap_or_default();
-                let (line, column) = Locator::text_only(valid).position(valid.len());
-                Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    problems: vec![Problem {
-                        line,
-                        column,
-                        field: String::new(),
-                        message: "the file is not UTF-8 text, which TOML requires".into(),
-                    }],
-                })
-            }
-        }
-    }
-
-    /// Validates `text`; `path` names the file in errors, and a relative
-    /// `data_dir` is resolved against its directory.
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let invalid = |problems| ConfigError::Invalid {
-            path: path.to_owned(),
-            problems,
-        };
-        let table = match toml::de::DeTable::parse(text) {
-            Ok(table) => table,
-            Err(err) => return Err(invalid(vec![syntax_problem(text, &err)])),
-        };
-        let locator = Locator::new(text, &table);
-        let wire = match wire::Config::deserialize(toml::de::Deserializer::from(table)) {
-            Ok(wire) => wire,
-            Err(err) => return Err(invalid(vec![shape_problem(&locator, &err)])),
-        };
-
-        let base_dir = path.parent().unwrap_or(Path::new(""));
-        let mut report = Report::default();
-        if let Some(config) = convert::convert(wire, base_dir, &mut report)
-            && report.is_empty()
-        {
-            validate::validate(&config, &mut report);
-            if report.is_empty() {
-                return Ok(config);
-            }
-        }
-        let mut problems: Vec<Problem> = (report.found.into_iter())
-            .map(|(field, message)| locator.problem(field, message))
-            .collect();
-        if problems.is_empty() {
-            // `convert` returns None only after reporting; keep that promise
-            // visible rather than returning an error with no problems.
-            problems.push(locator.problem(String::new(), "invalid configuration".into()));
-        }
-        problems.sort_by_key(|p| (p.line, p.column));
-        Err(invalid(problems))
-    }
-
     /// The management zone, `mgmt.<domain>`.
     pub fn mgmt_zone(&self) -> String {
         format!("{MGMT_LABEL}.{}", self.site.domain)
@@ -348,55 +282,3 @@ impl Config {
 
 /// The management zone's label under the domain; no site may use it.
 pub const MGMT_LABEL: &str = "mgmt";
-
-/// A TOML syntax error: about text, so it has a position but no field.
-fn syntax_problem(text: &str, err: &toml::de::Error) -> Problem {
-    let offset = err.span().map_or(0, |span| span.start);
-    let (line, column) = Locator::text_only(text).position(offset);
-    Problem {
-        line,
-        column,
-        field: String::new(),
-        message: format!("TOML syntax: {}", err.message()),
-    }
-}
-
-/// An unknown key, a wrong TOML type or a missing key, from serde.
-fn shape_problem(locator: &Locator<'_>, err: &toml::de::Error) -> Problem {
-    let offset = err.span().map_or(0, |span| span.start);
-    let mut field = locator.path_at(offset).unwrap_or_default();
-    // serde's message for a missing key names it, but the span is its table's
-    // header: add the key so the field is the missing one, not its parent.
-    let missing = (err.message().strip_prefix("missing field `"))
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name);
-    if let Some(name) = missing {
-        field = if field.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{field}.{name}")
-        };
-    }
-    let (line, column) = locator.position(offset);
-    Problem {
-        line,
-        column,
-        field,
-        message: toml_words(err.message()),
-    }
-}
-
-/// serde speaks of maps, sequences, `i64` and struct names; an operator
-/// editing TOML knows tables, arrays and integers.
-fn toml_words(message: &str) -> String {
-    let mut out = message
-        .replace("invalid type: map", "invalid type: table")
-        .replace("invalid type: sequence", "invalid type: array")
-        .replace("expected a sequence", "expected an array")
-        .replace("floating point", "float")
-        .replace("expected i64", "expected an integer");
-    if let Some(at) = out.find("expected struct ") {
-        out.replace_range(at.., "expected a table");
-    }
-    out
-}

@@ -29,7 +29,7 @@ pub struct Health {
 }
 
 pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let pending = state.store.read(|c| outbox::pending_count(c)).await;
+    let pending = state.store.read(outbox::pending_count).await;
     let (code, status, outbox_pending, problem) = match pending {
         Ok(n) => (StatusCode::OK, "ok", Some(n), None),
         Err(e) => (

@@ -44,11 +44,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     // The outbox depth is read at scrape time, so the gauge is never stale.
-    if let Ok(n) = state
-        .store
-        .read(|c| crate::store::outbox::pending_count(c))
-        .await
-    {
+    if let Ok(n) = state.store.read(crate::store::outbox::pending_count).await {
         metrics::gauge!("dv_outbox_pending").set(n as f64);
     }
     (

@@ -3,7 +3,7 @@
 //! Design (ADR 0004, 0005):
 //! - WAL mode with `synchronous=FULL`: a commit returns only after the WAL is
 //!   fsynced, so an acknowledged write survives a power loss, not only a crash.
-//! - One writer thread owns the only write connection ([`writer`]) and commits
+//! - One writer thread owns the only write connection (`writer`) and commits
 //!   queued writes in batches (group commit). Callers use the async
 //!   [`Store::write`] and hear back only after the commit.
 //! - Readers use a small pool of read-only connections ([`Store::read`]); WAL

@@ -274,6 +274,16 @@ fn a_missing_field_reports_the_field_at_its_table_header() {
         "{found:#?}"
     );
     assert_eq!(found[0].line, text[..header].matches('\n').count() + 1);
+    // A whole missing section has no header to point at: line 1.
+    let start = FIXTURE.find("[management]").unwrap();
+    let end = FIXTURE.find("[[dhcp.subnets]]").unwrap();
+    let text = format!("{}{}", &FIXTURE[..start], &FIXTURE[end..]);
+    let found = problems(&text);
+    assert_eq!(
+        (found[0].line, found[0].field.as_str()),
+        (1, "management"),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -349,8 +359,32 @@ fn apply(text: &str, (at, op, chars): &(f64, u8, String)) -> String {
     out.into_iter().collect()
 }
 
+/// The lab file with its `n`th quoted string's content replaced: text that
+/// stays valid TOML, so the value parsers and rules see the damage.
+fn replace_string(n: usize, content: &str) -> String {
+    let quotes: Vec<usize> = LAB.match_indices('"').map(|(i, _)| i).collect();
+    let pairs = quotes.len() / 2;
+    let (open, close) = (quotes[2 * (n % pairs)], quotes[2 * (n % pairs) + 1]);
+    format!("{}{}{}", &LAB[..=open], content, &LAB[close..])
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn damaged_values_never_panic_and_are_located(
+        n in 0..200usize,
+        content in "[0-9a-z.:/ _-]{0,20}",
+    ) {
+        let text = replace_string(n, &content);
+        if let Err(err) = load(&text) {
+            for p in err.problems() {
+                // Every problem points at a line of the file and names a field.
+                prop_assert!(p.line >= 1 && p.line <= text.lines().count(), "{p:?}");
+                prop_assert!(!p.field.is_empty(), "{p:?}");
+            }
+        }
+    }
 
     #[test]
     fn mutated_lab_files_never_panic(edits in proptest::collection::vec(mutation(), 1..6)) {
