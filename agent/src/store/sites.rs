@@ -35,7 +35,7 @@ pub async fn register(store: &Store, site: &Site) -> Result<(), StoreError> {
                  ON CONFLICT (name) DO UPDATE SET domain = excluded.domain, updated_at = excluded.updated_at",
             )?
             .execute(params![name, domain, super::now_nanos()])?;
-            let message = Message::new(
+            let message = Message::from_event(
                 site.name.clone(),
                 Actor::agent(&site.name),
                 Event::new(EventBody::SiteRegistered { site }),

@@ -26,7 +26,7 @@ pub fn create(conn: &Connection, task: &Task, actor: &Actor) -> Result<Message<E
         to_json(task)?,
         now
     ])?;
-    let message = Message::new(
+    let message = Message::from_event(
         task.site.clone(),
         actor.clone(),
         Event::new(EventBody::TaskCreated { task: task.clone() }),
@@ -55,7 +55,7 @@ pub fn set_state(
             to_json(&task)?,
             super::now_nanos()
         ])?;
-    let message = Message::new(
+    let message = Message::from_event(
         task.site.clone(),
         actor.clone(),
         Event::new(EventBody::TaskStateChanged { task: id, from, to }),
