@@ -14,7 +14,7 @@ NATS_SERVER_VERSION="2.12.8"
 
 APT_PACKAGES=(
   build-essential pkg-config ca-certificates curl git
-  python3 python3-venv iproute2
+  python3 python3-venv iproute2 iputils-ping
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

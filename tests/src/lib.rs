@@ -1,10 +1,13 @@
 //! Helpers shared by Dataverket's end-to-end tests: child processes that are
 //! always stopped, bounded polling, and a minimal HTTP client.
 //!
-//! The tests themselves live in `tests/tests/`; test-only programs they drive
-//! (such as the store crash writer) live in `tests/src/bin/`.
+//! Cross-cutting end-to-end tests live in `tests/tests/`; test-only programs
+//! they drive (such as the store crash writer) in `tests/src/bin/`. Tests of
+//! one binary against real peers live beside it (`agent/tests/`, where Cargo
+//! hands them the freshly built `dv-agent`) and use these helpers.
 
 pub mod http;
+pub mod netns;
 pub mod process;
 
 use std::time::{Duration, Instant};

@@ -18,7 +18,11 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x4456_4147;
 
 /// The SQL of every migration, in order. Index i holds schema version i + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../../schema/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema/0001_initial.sql"),
+    include_str!("../../schema/0002_dhcp_leases.sql"),
+    include_str!("../../schema/0003_boot.sql"),
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {

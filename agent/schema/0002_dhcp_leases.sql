@@ -1,0 +1,1 @@
+-- 0002: DHCP leases (filled in by the DHCP work).

@@ -1,0 +1,1 @@
+-- 0003: machine boot state and artifacts (filled in by the boot work).
