@@ -1,10 +1,10 @@
 //! `dv-agent serve`: opens the store, starts the services and runs them until
 //! shutdown is requested.
 //!
-//! Shutdown order matters for the "nothing lost" rule: first stop taking new
-//! work (the HTTP listener drains in-flight requests), then close the store,
-//! which commits every write already queued before the writer thread exits.
-//! Only then does the process exit 0.
+//! Shutdown order matters for the "nothing lost" rule: first every service
+//! stops taking new work and finishes what it has in flight (HTTP drains its
+//! requests), then the store closes, committing every write already queued
+//! before the writer thread exits. Only then does the process exit 0.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use dv_protocol::Site;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -39,6 +41,15 @@ pub enum ServeError {
         /// What the OS said.
         #[source]
         source: std::io::Error,
+    },
+    /// A service other than HTTP failed.
+    #[error("{service} failed")]
+    Service {
+        /// Which service.
+        service: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The HTTP server failed while running.
     #[error("HTTP server failed")]
@@ -75,43 +86,88 @@ pub async fn run(
         .and_then(|domain| Site::new(site.clone(), domain, None).map_err(|e| e.to_string()))
         .map_err(|detail| ServeError::Site { detail })?;
     let store = Store::open(&data_dir)?;
-    let registered = sites::register(&store, &record).await;
-    if let Err(e) = registered {
-        store.close().await;
-        return Err(e.into());
-    }
-    metrics::gauge!(
-        "dv_agent_build_info",
-        "version" => env!("CARGO_PKG_VERSION"),
-        "site" => site.to_string()
-    )
-    .set(1.0);
-
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(source) => {
-            store.close().await;
-            return Err(ServeError::Bind {
-                addr: listen,
-                source,
-            });
-        }
+    let result = match sites::register(&store, &record).await {
+        Ok(()) => serve_services(&config, &store, listen, metrics, shutdown).await,
+        Err(e) => Err(e.into()),
     };
-    let local = listener.local_addr().unwrap_or(listen);
-    tracing::info!(site = %site, http = %local, data_dir = %data_dir.display(), "agent serving");
+    // Every service has stopped taking work; commit what they queued.
+    tracing::info!("services stopped; committing queued writes");
+    store.close().await;
+    result?;
+    tracing::info!(site = %site, "agent stopped cleanly");
+    Ok(())
+}
 
+/// What a service task returns: its name and how it ended.
+type ServiceExit = (&'static str, Result<(), ServeError>);
+
+/// Binds every service, then runs them until `shutdown` resolves or one of
+/// them fails; then cancels the rest and waits for them to drain.
+///
+/// Services bind before anything serves, so a port that is taken (or a second
+/// DHCP server on the segment) stops start-up with a clear error instead of a
+/// half-started agent. Each service gets `cancel` and must return soon after
+/// it fires, having finished its in-flight work.
+async fn serve_services(
+    config: &Config,
+    store: &Store,
+    listen: SocketAddr,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let site = config.site.name.clone();
+    let cancel = CancellationToken::new();
+    let mut services: JoinSet<ServiceExit> = JoinSet::new();
+
+    // --- HTTP: health, metrics (and, as they land, boot scripts and the API).
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(listen);
     let app = http::router(AppState {
         store: store.clone(),
         site: site.clone(),
         metrics,
         started: Instant::now(),
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    tracing::info!("HTTP drained; committing queued writes");
-    store.close().await;
-    served.map_err(ServeError::Http)?;
-    tracing::info!(site = %site, "agent stopped cleanly");
-    Ok(())
+    let stop = cancel.clone();
+    services.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        ("http", served.map_err(ServeError::Http))
+    });
+
+    // --- further services (DHCP, TFTP, DNS) bind here and spawn into
+    // `services` the same way.
+
+    tracing::info!(site = %site, http = %local, "agent serving");
+    tokio::select! {
+        () = shutdown => {}
+        Some(exit) = services.join_next() => {
+            match exit {
+                Ok((name, Ok(()))) => tracing::error!(service = name, "service stopped on its own; shutting down"),
+                Ok((name, Err(e))) => tracing::error!(service = name, error = %crate::telemetry::error_chain(&e), "service failed; shutting down"),
+                Err(e) => tracing::error!(error = %e, "service task panicked; shutting down"),
+            }
+        }
+    }
+    cancel.cancel();
+    let mut first_error = None;
+    while let Some(exit) = services.join_next().await {
+        match exit {
+            Ok((_, Ok(()))) => {}
+            Ok((name, Err(e))) => {
+                tracing::error!(service = name, error = %crate::telemetry::error_chain(&e), "service failed while stopping");
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "service task panicked");
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
