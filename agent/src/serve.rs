@@ -116,6 +116,12 @@ async fn serve_services(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let site = config.site.name.clone();
+    metrics::gauge!(
+        "dv_agent_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "site" => site.to_string()
+    )
+    .set(1.0);
     let cancel = CancellationToken::new();
     let mut services: JoinSet<ServiceExit> = JoinSet::new();
 
