@@ -180,3 +180,78 @@ pub(crate) fn now_nanos() -> i64 {
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(now).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use dv_protocol::{Actor, MachineId, SiteName, Task, TaskKind};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_commits_every_queued_write_and_refuses_later_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let site = SiteName::new("lab").unwrap();
+        let actor = Actor::agent(&site);
+        // Queue many writes, then close while they are in flight.
+        let mut pending = Vec::new();
+        for _ in 0..500 {
+            let task = Task::new(
+                site.clone(),
+                TaskKind::ProvisionMachine {
+                    machine: MachineId::new(),
+                },
+            );
+            let (s, a) = (store.clone(), actor.clone());
+            pending.push(tokio::spawn(async move {
+                let id = task.id;
+                s.write(move |c| tasks::create(c, &task, &a))
+                    .await
+                    .map(|_| id)
+            }));
+        }
+        store.close().await;
+        let mut committed = Vec::new();
+        for p in pending {
+            match p.await.unwrap() {
+                Ok(id) => committed.push(id),
+                Err(e) => assert!(matches!(e, StoreError::Closed), "{e}"),
+            }
+        }
+        assert!(matches!(
+            store.write(|_| Ok(())).await,
+            Err(StoreError::Closed)
+        ));
+
+        let reopened = Store::open(dir.path()).unwrap();
+        let stored = reopened
+            .read(|c| tasks::list(c, None, usize::MAX))
+            .await
+            .unwrap();
+        let ids: std::collections::HashSet<_> = stored.iter().map(|t| t.id).collect();
+        for id in &committed {
+            assert!(ids.contains(id), "acknowledged task {id} lost at close");
+        }
+        reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let boom = store.write(|c| -> Result<(), StoreError> {
+            outbox::append(c, "x", "dv.lab.site.evt.site.registered", b"1")?;
+            panic!("bug in a write closure");
+        });
+        let fine = store.write(|c| outbox::append(c, "y", "dv.lab.site.evt.site.registered", b"2"));
+        let (boom, fine) = tokio::join!(boom, fine);
+        assert!(matches!(boom, Err(StoreError::Panicked)));
+        fine.unwrap();
+        let rows = store.read(|c| outbox::pending(c, 10)).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["y"]
+        );
+        store.close().await;
+    }
+}
