@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0001_initial.sql"),
     include_str!("../../schema/0002_dhcp_leases.sql"),
     include_str!("../../schema/0003_boot.sql"),
+    include_str!("../../schema/0004_dns.sql"),
 ];
 
 /// The newest schema version this build knows.

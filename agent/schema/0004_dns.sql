@@ -1,0 +1,1 @@
+-- 0004: DNS records and service placements (filled in by the DNS work).
