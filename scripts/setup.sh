@@ -15,6 +15,7 @@ NATS_SERVER_VERSION="2.12.8"
 APT_PACKAGES=(
   build-essential pkg-config ca-certificates curl git
   python3 python3-venv iproute2 iputils-ping
+  qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
@@ -59,4 +60,7 @@ case "$have" in
   *"v${NATS_SERVER_VERSION}"*) ;;
   *) log "nats-server is '${have:-missing}', expected v${NATS_SERVER_VERSION}"; exit 1 ;;
 esac
+# The discovery environment (kernel + initrd) that PXE tests and the lab boot.
+firmware-ipxe/discovery/build.sh .cache/discovery >/dev/null
+
 log "ready: $(cargo --version), nats-server ${NATS_SERVER_VERSION}"
