@@ -24,7 +24,8 @@ trap 'rm -rf "$W"' EXIT
 
 # The concrete kernel package behind Debian's linux-image-amd64 metapackage.
 KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
-( cd "$W" && apt-get download "$KPKG" >/dev/null )
+# Root-owned temp dir: tell apt not to drop to its _apt sandbox user.
+( cd "$W" && apt-get -o APT::Sandbox::User=root download "$KPKG" >/dev/null )
 dpkg -x "$W"/"$KPKG"_*.deb "$W/k"
 KVER=${KPKG#linux-image-}
 
