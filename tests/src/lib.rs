@@ -9,6 +9,7 @@
 pub mod http;
 pub mod netns;
 pub mod process;
+pub mod qemu;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,164 @@
+//! Virtual machines that network-boot inside a test's namespaces.
+//!
+//! A [`PxeBed`] is the smallest site: a "switch" namespace holding a bridge
+//! with a tap for the VM's NIC, joined by a veth pair to an "agent" namespace
+//! where the agent (or any server under test) owns the segment's gateway
+//! address. [`Vm`] starts QEMU under TCG (this machine's /dev/kvm cannot run
+//! firmware) with BIOS (SeaBIOS + iPXE ROM) or UEFI (OVMF's own PXE client,
+//! then a first stage over TFTP), and is killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::netns::{Netns, NetnsError, veth};
+use crate::process::Guarded;
+
+/// Firmware a VM boots with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS; the NIC's option ROM is iPXE.
+    Bios,
+    /// OVMF with its built-in PXE client (the NIC's iPXE ROM removed), so the
+    /// boot goes firmware PXE -> TFTP first stage -> iPXE -> HTTP.
+    Uefi,
+}
+
+/// OVMF's code and variable-store templates (Debian package ovmf).
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/// Whether QEMU and the firmware needed for `fw` are installed; prints a loud
+/// skip notice naming `test` when not.
+pub fn require_qemu(test: &str, fw: Firmware) -> bool {
+    let mut missing = Vec::new();
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        missing.push("qemu-system-x86_64");
+    }
+    if fw == Firmware::Uefi && !Path::new(OVMF_CODE).exists() {
+        missing.push(OVMF_CODE);
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!("\n!!! SKIPPED {test}: missing {} !!!\n", missing.join(", "));
+    false
+}
+
+/// The namespaces of one boot segment.
+#[derive(Debug)]
+pub struct PxeBed {
+    /// Holds the VM's tap and the bridge.
+    pub switch: Netns,
+    /// Holds the server side: interface [`PxeBed::SERVER_IF`].
+    pub server: Netns,
+}
+
+impl PxeBed {
+    /// The server-side interface name.
+    pub const SERVER_IF: &'static str = "vagent";
+    /// The tap QEMU attaches to.
+    pub const TAP: &'static str = "tap0";
+
+    /// Builds the bed; `server_addr` (CIDR) goes on the server interface.
+    pub fn new(server_addr: &str) -> Result<PxeBed, NetnsError> {
+        let switch = Netns::new("sw")?;
+        let server = Netns::new("srv")?;
+        switch.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "forward_delay",
+            "0",
+            "stp_state",
+            "0",
+        ])?;
+        switch.ip(&["tuntap", "add", "dev", Self::TAP, "mode", "tap"])?;
+        switch.ip(&["link", "set", Self::TAP, "master", "br0"])?;
+        veth(&switch, "vsw0", &server, Self::SERVER_IF)?;
+        switch.ip(&["link", "set", "vsw0", "master", "br0"])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+        switch.ip(&["link", "set", Self::TAP, "up"])?;
+        server.addr_up(Self::SERVER_IF, server_addr)?;
+        Ok(PxeBed { switch, server })
+    }
+}
+
+/// A running VM, killed on drop.
+#[derive(Debug)]
+pub struct Vm {
+    process: Guarded,
+    /// The serial console log.
+    pub serial: PathBuf,
+}
+
+impl Vm {
+    /// Boots a VM with `mac` from the network on the bed's tap, serial console
+    /// to `serial`. `limit` bounds its whole life (QEMU runs under `timeout`).
+    pub fn netboot(
+        bed: &PxeBed,
+        fw: Firmware,
+        mac: &str,
+        serial: &Path,
+        limit: Duration,
+    ) -> std::io::Result<Vm> {
+        let mut cmd = bed.switch.command("timeout");
+        cmd.arg(limit.as_secs().to_string())
+            .arg("qemu-system-x86_64")
+            .args(["-machine", "q35", "-accel", "tcg", "-m", "768", "-smp", "1"])
+            .args(["-nographic", "-monitor", "none", "-no-reboot", "-boot", "n"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .args([
+                "-netdev",
+                &format!("tap,id=n0,ifname={},script=no,downscript=no", PxeBed::TAP),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match fw {
+            Firmware::Bios => {
+                cmd.args(["-device", &format!("e1000,netdev=n0,mac={mac}")]);
+            }
+            Firmware::Uefi => {
+                // OVMF writes its variables; give it a copy in the test's
+                // directory, removed with it.
+                let vars = serial.with_extension("vars.fd");
+                std::fs::copy(OVMF_VARS, &vars)?;
+                cmd.args([
+                    "-drive",
+                    &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"),
+                    "-drive",
+                    &format!("if=pflash,format=raw,file={}", vars.display()),
+                    // romfile= removes the NIC's iPXE ROM: OVMF's own PXE runs.
+                    "-device",
+                    &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="),
+                ]);
+            }
+        }
+        Ok(Vm {
+            process: Guarded::spawn(&mut cmd)?,
+            serial: serial.to_owned(),
+        })
+    }
+
+    /// Waits up to `limit` for QEMU to exit (the discovery initrd powers the VM
+    /// off after its callback); true if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        self.process.wait_timeout(limit).is_some()
+    }
+
+    /// The serial console so far.
+    pub fn console(&self) -> String {
+        std::fs::read(&self.serial)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
