@@ -16,6 +16,9 @@ APT_PACKAGES=(
   build-essential pkg-config ca-certificates curl git
   python3 python3-venv iproute2 iputils-ping
   qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio
+  tftp-hpa atftp tftpd-hpa
+  bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
+  isc-dhcp-client udhcpc tcpdump kea-admin bc
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

@@ -10,12 +10,21 @@
 //!   name the file, line and field.
 //! - [`store`]: SQLite in WAL mode; numbered migrations; one writer thread with
 //!   group commit; read connections; the outbox.
+//! - [`dhcp`]: the DHCPv4 server: leases, reservations, relays, PXE/iPXE.
+//! - [`dns`]: authoritative zones built from config and store, forwarding,
+//!   NOTIFY, and router exports for production authority.
 //! - [`http`]: the agent's HTTP listener (`/v1/health`, `/metrics`).
 //! - [`telemetry`]: logging and metrics set-up.
+//! - [`boot`]: boot states, iPXE scripts, path-safe file roots.
+//! - [`tftp`]: read-only TFTP server for the boot firmware.
 //! - [`serve`]: wires the services together and runs them until SIGTERM.
 
+pub mod boot;
 pub mod config;
+pub mod dhcp;
+pub mod dns;
 pub mod http;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
+pub mod tftp;

@@ -38,6 +38,15 @@ enum Command {
         /// Listen for HTTP here instead of the config's http.listen.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Serve DHCP even if another DHCP server answers on the segment.
+        #[arg(long)]
+        force_dhcp: bool,
+        /// Listen for DNS here instead of the config's dns.listen (repeatable).
+        #[arg(long)]
+        dns_listen: Vec<SocketAddr>,
+        /// Listen for TFTP here instead of the config's tftp.listen.
+        #[arg(long)]
+        tftp_listen: Option<SocketAddr>,
         /// Log format; auto is pretty on a terminal and JSON otherwise.
         #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
         log_format: LogFormat,
@@ -63,6 +72,9 @@ fn main() -> ExitCode {
             config,
             data_dir,
             listen,
+            force_dhcp,
+            dns_listen,
+            tftp_listen,
             log_format,
         } => {
             telemetry::init_logging(log_format);
@@ -70,7 +82,16 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_failure(&e),
             };
-            match run_serve(config, Overrides { data_dir, listen }) {
+            match run_serve(
+                config,
+                Overrides {
+                    data_dir,
+                    listen,
+                    force_dhcp,
+                    dns_listen: (!dns_listen.is_empty()).then_some(dns_listen),
+                    tftp_listen,
+                },
+            ) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     let chain = format!("{e:#}");

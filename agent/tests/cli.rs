@@ -27,6 +27,9 @@ fn serve(data: &Path) -> (Guarded, SocketAddr, mpsc::Receiver<String>) {
     let mut child = Guarded::spawn(
         agent()
             .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
+            .args(["--tftp-listen", "127.0.0.1:0"])
+            // The lab's DNS address (10.77.0.1:53) exists only on a lab host.
+            .args(["--dns-listen", "127.0.0.1:0"])
             .arg("--config")
             .arg(lab_config())
             .arg("--data-dir")

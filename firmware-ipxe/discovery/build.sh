@@ -83,6 +83,7 @@ CPUS=$(grep -c '^processor' /proc/cpuinfo)
 MEM_KB=$(awk '/^MemTotal:/{print $2}' /proc/meminfo)
 DISKS=""
 for d in /sys/block/*; do
+  [ -r "$d/size" ] || continue
   n=${d##*/}
   case $n in loop*|ram*|zram*) continue ;; esac
   DISKS="$DISKS${DISKS:+,}$n:$(($(cat $d/size) * 512))"

@@ -25,7 +25,10 @@ use crate::token::{ProjectName, SiteName, TenantName, validate_token};
 /// The version of the body schema this build speaks: stamped into every
 /// envelope and the `Dv-Schema` header. Bumped when a body type gains a
 /// variant or field (see `docs/adr/0003-envelope-and-codec.md`).
-pub const SCHEMA_VERSION: u16 = 1;
+///
+/// History: 1 = first release; 2 = `EventBody::MachineBootReported` and
+/// `EventBody::MachineBootStateSet` appended.
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// NATS header names carrying the envelope's routing fields.
 pub mod header {
@@ -362,7 +365,7 @@ mod tests {
                 ("Dv-Project", "web".to_owned()),
                 ("Dv-Actor", "agent:lab".to_owned()),
                 ("Dv-Site", "lab".to_owned()),
-                ("Dv-Schema", "1".to_owned()),
+                ("Dv-Schema", SCHEMA_VERSION.to_string()),
             ]
         );
         let names: Vec<_> = parent.headers().into_iter().map(|(name, _)| name).collect();

@@ -10,12 +10,14 @@
 //! position (see `docs/adr/0003-envelope-and-codec.md`).
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
 use crate::envelope::{Actor, Message};
 use crate::id::{DnsRecordId, EventId, MachineId, TaskId};
+use crate::mac::MacAddr;
 use crate::resource::{
     Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
     TaskState,
@@ -121,6 +123,28 @@ pub enum EventBody {
         /// The state it is in now.
         to: TaskState,
     },
+    /// A network-booted machine reported progress to the agent's boot
+    /// callback (discovery finished, install done, local boot failed).
+    MachineBootReported {
+        /// The NIC the machine booted from.
+        mac: MacAddr,
+        /// The address it reported, or the peer address of the request.
+        ip: Option<IpAddr>,
+        /// The boot stage it reported (`discovered`, `installed`, ...).
+        stage: String,
+        /// Everything else it sent, as `key=value` pairs joined by `&`.
+        detail: String,
+    },
+    /// An operator or workflow set what a machine boots into next time it
+    /// network-boots (`discover`, `install`, `local`, `rescue`).
+    MachineBootStateSet {
+        /// The NIC the machine boots from.
+        mac: MacAddr,
+        /// The previous state; `None` for a machine the agent had no entry for.
+        from: Option<String>,
+        /// The new state.
+        to: String,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -146,6 +170,8 @@ impl EventBody {
             Self::DnsRecordRemoved { .. } => (DNS, Some("record"), "removed"),
             Self::TaskCreated { .. } => (TASK, None, "created"),
             Self::TaskStateChanged { .. } => (TASK, None, "state-changed"),
+            Self::MachineBootReported { .. } => (MASKIN, Some("machine"), "boot-reported"),
+            Self::MachineBootStateSet { .. } => (MASKIN, Some("machine"), "boot-state-set"),
         }
     }
 
@@ -266,6 +292,26 @@ impl fmt::Display for EventBody {
             Self::TaskStateChanged { task, from, to } => {
                 write!(f, "task {task} changed state: {} -> {to}", from.name())
             }
+            Self::MachineBootReported {
+                mac,
+                ip,
+                stage,
+                detail,
+            } => {
+                write!(f, "machine {mac} reported boot stage {stage:?}")?;
+                if let Some(ip) = ip {
+                    write!(f, " from {ip}")?;
+                }
+                if !detail.is_empty() {
+                    write!(f, ": {detail}")?;
+                }
+                Ok(())
+            }
+            Self::MachineBootStateSet { mac, from, to } => write!(
+                f,
+                "machine {mac} boot state set: {} -> {to}",
+                from.as_deref().unwrap_or("(none)")
+            ),
         }
     }
 }
@@ -413,6 +459,17 @@ mod tests {
                     kind: DependencyKind::Hard,
                 },
             },
+            EventBody::MachineBootReported {
+                mac: lease_ref().mac,
+                ip: Some("10.0.0.9".parse().unwrap()),
+                stage: "discovered".into(),
+                detail: "cpus=4".into(),
+            },
+            EventBody::MachineBootStateSet {
+                mac: lease_ref().mac,
+                from: None,
+                to: "local".into(),
+            },
         ]
     }
 
@@ -435,6 +492,8 @@ mod tests {
             EventBody::DnsRecordRemoved { .. } => 12,
             EventBody::TaskCreated { .. } => 13,
             EventBody::TaskStateChanged { .. } => 14,
+            EventBody::MachineBootReported { .. } => 15,
+            EventBody::MachineBootStateSet { .. } => 16,
         }
     }
 

@@ -141,6 +141,24 @@ fn event_machine_discovered() -> Message<Event> {
     }
 }
 
+/// Schema version 2: the first variant appended after version 1.
+fn event_machine_boot_reported() -> Message<Event> {
+    let mut envelope = envelope(0x106);
+    envelope.schema_version = 2;
+    Message {
+        envelope,
+        body: Event {
+            id: EventId::from_uuid(uuid(0x206)),
+            body: EventBody::MachineBootReported {
+                mac: "52:54:00:12:34:56".parse().unwrap(),
+                ip: Some("10.20.0.17".parse().unwrap()),
+                stage: "discovered".into(),
+                detail: "cpus=4&memory_kb=1024".into(),
+            },
+        },
+    }
+}
+
 fn task_provision() -> Message<Task> {
     Message {
         envelope: envelope(0x105),
@@ -189,6 +207,11 @@ fn check_fixture(name: &str, bytes: &[u8]) {
             let m = decode::<Event>(bytes).unwrap();
             assert_eq!(m, event_machine_discovered());
         }
+        "event-machine-boot-reported" => {
+            let m = decode::<Event>(bytes).unwrap();
+            assert_eq!(m, event_machine_boot_reported());
+            assert_eq!(m.envelope.schema_version, 2);
+        }
         "task-provision" => {
             let m = decode::<Task>(bytes).unwrap();
             assert_eq!(m, task_provision());
@@ -215,6 +238,10 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
             encode(&event_machine_discovered()).unwrap(),
         ),
         ("task-provision", encode(&task_provision()).unwrap()),
+        (
+            "event-machine-boot-reported",
+            encode(&event_machine_boot_reported()).unwrap(),
+        ),
     ]
 }
 

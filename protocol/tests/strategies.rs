@@ -315,6 +315,20 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
         task().prop_map(|task| EventBody::TaskCreated { task }),
         (id(), task_state(), task_state())
             .prop_map(|(task, from, to)| EventBody::TaskStateChanged { task, from, to }),
+        (
+            mac(),
+            option::of(any::<IpAddr>()),
+            "[a-z-]{1,20}",
+            ".{0,40}"
+        )
+            .prop_map(|(mac, ip, stage, detail)| EventBody::MachineBootReported {
+                mac,
+                ip,
+                stage,
+                detail
+            }),
+        (mac(), option::of("[a-z]{1,10}"), "[a-z]{1,10}")
+            .prop_map(|(mac, from, to)| EventBody::MachineBootStateSet { mac, from, to }),
     ]
 }
 

@@ -109,6 +109,30 @@ impl Vm {
         serial: &Path,
         limit: Duration,
     ) -> std::io::Result<Vm> {
+        Self::start(bed, fw, mac, serial, None, limit)
+    }
+
+    /// As [`Vm::netboot`], with `disk` (a raw image) as its first hard disk;
+    /// the firmware still tries the network first.
+    pub fn netboot_with_disk(
+        bed: &PxeBed,
+        fw: Firmware,
+        mac: &str,
+        serial: &Path,
+        disk: &Path,
+        limit: Duration,
+    ) -> std::io::Result<Vm> {
+        Self::start(bed, fw, mac, serial, Some(disk), limit)
+    }
+
+    fn start(
+        bed: &PxeBed,
+        fw: Firmware,
+        mac: &str,
+        serial: &Path,
+        disk: Option<&Path>,
+        limit: Duration,
+    ) -> std::io::Result<Vm> {
         let mut cmd = bed.switch.command("timeout");
         cmd.arg(limit.as_secs().to_string())
             .arg("qemu-system-x86_64")
@@ -123,6 +147,10 @@ impl Vm {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(disk) = disk {
+            cmd.arg("-drive")
+                .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
+        }
         match fw {
             Firmware::Bios => {
                 cmd.args(["-device", &format!("e1000,netdev=n0,mac={mac}")]);

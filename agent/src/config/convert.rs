@@ -35,6 +35,11 @@ struct Cx<'r> {
 }
 
 impl Cx<'_> {
+    /// The report, for steps that live in their own module.
+    fn report_mut(&mut self) -> &mut Report {
+        self.report
+    }
+
     /// Keeps the value, or reports the message against `field`.
     fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
         parsed.map_err(|msg| self.report.push(field, msg)).ok()
@@ -86,6 +91,20 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         })
         .collect();
     let dns = dns(&mut cx, &w.dns, management.as_ref());
+    let boot = super::boot::boot(
+        cx.report_mut(),
+        &w.boot,
+        base_dir,
+        site.as_ref().map(|s| s.data_dir.as_path()),
+        management.as_ref(),
+        http.map(|h| h.port()),
+    );
+    let tftp = super::boot::tftp(
+        cx.report_mut(),
+        &w.tftp,
+        site.as_ref().map(|s| s.authority),
+        management.as_ref(),
+    );
     Some(Config {
         site: site?,
         http: Http { listen: http? },
@@ -94,6 +113,8 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
             subnets: subnets.into_iter().collect::<Option<_>>()?,
         },
         dns: dns?,
+        boot: boot?,
+        tftp: tftp?,
     })
 }
 
@@ -262,6 +283,8 @@ fn dns(cx: &mut Cx<'_>, w: &wire::Dns, management: Option<&Management>) -> Optio
         None => management.map(|m| vec![SocketAddr::new(m.bootstrap_address.into(), 53)]),
     };
     let upstreams = cx.list("dns.upstreams", &w.upstreams, |s| socket(s, Some(53)));
+    let secondaries = cx.list("dns.secondaries", &w.secondaries, |s| socket(s, Some(53)));
+    let allow_transfer = cx.list("dns.allow_transfer", &w.allow_transfer, ip_network);
     let ttl = cx.opt("dns.ttl", w.ttl.as_ref(), |s| {
         duration(s).and_then(|d| match d.as_secs() {
             secs if secs > MAX_TTL => Err(format!(
@@ -296,6 +319,8 @@ fn dns(cx: &mut Cx<'_>, w: &wire::Dns, management: Option<&Management>) -> Optio
         listen: listen?,
         upstreams: upstreams?,
         ttl: ttl?.unwrap_or(DEFAULT_TTL),
+        secondaries: secondaries?,
+        allow_transfer: allow_transfer?,
         hosts: hosts.into_iter().collect::<Option<_>>()?,
         services: services.into_iter().collect::<Option<_>>()?,
         site_services: site_services?,
@@ -305,6 +330,10 @@ fn dns(cx: &mut Cx<'_>, w: &wire::Dns, management: Option<&Management>) -> Optio
 fn host(cx: &mut Cx<'_>, at: &str, w: &wire::Host) -> Option<Host> {
     let name = cx.check(&format!("{at}.name"), label("host name", &w.name));
     let address = cx.opt(&format!("{at}.address"), w.address.as_ref(), ipv4);
+    let ipv6 = cx.list(&format!("{at}.ipv6"), &w.ipv6, |s| {
+        s.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{s:?} is not an IPv6 address"))
+    });
     let interfaces: Vec<Option<HostInterface>> = (w.interfaces.iter().enumerate())
         .map(|(i, ifc)| {
             let at = format!("{at}.interfaces[{i}]");
@@ -331,6 +360,15 @@ fn host(cx: &mut Cx<'_>, at: &str, w: &wire::Host) -> Option<Host> {
     Some(Host {
         name: name?,
         address,
+        ipv6: ipv6?,
         interfaces,
     })
+}
+
+/// An address or network allowed to transfer zones: `10.0.0.0/8`, or a bare
+/// address meaning that one host.
+fn ip_network(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a network (CIDR)"))
 }

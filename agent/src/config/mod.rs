@@ -23,12 +23,15 @@
 //! Step 4 runs only when step 3 found nothing, because relations between
 //! values that did not parse would only produce noise.
 //!
+//! `boot` converts the `[boot]` and `[tftp]` sections (step 3 for them).
+//!
 //! `error` holds [`ConfigError`] and its compiler-style `Display`; `summary`
 //! the text `dv-agent check-config` prints.
 //!
 //! The typed [`Config`] keeps the file's structure and order (vectors, not
 //! maps), so a problem found on it can still name its field path.
 
+mod boot;
 mod convert;
 mod error;
 mod load;
@@ -41,12 +44,12 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use dv_protocol::{MacAddr, SiteName};
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 pub use error::{ConfigError, Problem};
 
@@ -63,6 +66,33 @@ pub struct Config {
     pub dhcp: Dhcp,
     /// `[dns]`
     pub dns: Dns,
+    /// `[boot]`
+    pub boot: Boot,
+    /// `[tftp]`
+    pub tftp: Tftp,
+}
+
+/// Network boot: where machines fetch scripts and artifacts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boot {
+    /// The base URL machines reach the agent's HTTP at, without a trailing
+    /// slash; `http://<bootstrap_address>:<http.listen port>` unless set.
+    pub http_url: String,
+    /// The TFTP root with the iPXE binaries.
+    pub firmware_dir: PathBuf,
+    /// Kernels, initrds and images served under `/artifacts/`.
+    pub artifacts_dir: PathBuf,
+    /// What a machine with no boot entry boots into.
+    pub default_state: crate::boot::BootState,
+}
+
+/// The TFTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tftp {
+    /// Where it listens; `<bootstrap_address>:69` unless set.
+    pub listen: SocketAddr,
+    /// Whether it runs; by default only in bootstrap authority.
+    pub enabled: bool,
 }
 
 /// Which system answers DNS and DHCP for the site (seed section 4).
@@ -223,6 +253,11 @@ pub struct Dns {
     pub upstreams: Vec<SocketAddr>,
     /// TTL of the records the agent serves.
     pub ttl: Duration,
+    /// Secondary servers sent a NOTIFY (RFC 1996) whenever a serial changes;
+    /// each may also transfer the zones.
+    pub secondaries: Vec<SocketAddr>,
+    /// Further networks allowed to transfer the zones (AXFR/IXFR).
+    pub allow_transfer: Vec<IpNet>,
     /// `mgmt.<domain>` hosts (A records).
     pub hosts: Vec<Host>,
     /// `mgmt.<domain>` services (CNAMEs to hosts).
@@ -239,6 +274,8 @@ pub struct Host {
     /// The plain name's address: as written, or the only interface's address;
     /// `None` for a multi-homed host reachable only by interface identities.
     pub address: Option<Ipv4Addr>,
+    /// The plain name's IPv6 addresses (AAAA records).
+    pub ipv6: Vec<Ipv6Addr>,
     /// Interface identities `<name>-<segment>.mgmt.<domain>`.
     pub interfaces: Vec<HostInterface>,
 }

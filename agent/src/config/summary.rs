@@ -76,6 +76,24 @@ impl Config {
             listen.join(", "),
             none_or(&upstreams)
         );
+        let _ = writeln!(
+            out,
+            "boot: scripts at {}/boot/<mac>.ipxe, firmware {}, artifacts {}, unknown machines {}",
+            self.boot.http_url,
+            self.boot.firmware_dir.display(),
+            self.boot.artifacts_dir.display(),
+            self.boot.default_state
+        );
+        let _ = writeln!(
+            out,
+            "tftp: listen {} ({})",
+            self.tftp.listen,
+            if self.tftp.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        );
         let _ = write!(out, "http: listen {}", self.http.listen);
         out
     }

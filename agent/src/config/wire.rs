@@ -21,6 +21,10 @@ pub(crate) struct Config {
     pub dhcp: Dhcp,
     #[serde(default)]
     pub dns: Dns,
+    #[serde(default)]
+    pub boot: Boot,
+    #[serde(default)]
+    pub tftp: Tftp,
 }
 
 /// `[site]`
@@ -132,11 +136,33 @@ pub(crate) struct Dns {
     pub upstreams: Vec<String>,
     pub ttl: Option<String>,
     #[serde(default)]
+    pub secondaries: Vec<String>,
+    #[serde(default)]
+    pub allow_transfer: Vec<String>,
+    #[serde(default)]
     pub hosts: Vec<Host>,
     #[serde(default)]
     pub services: Vec<Service>,
     #[serde(default)]
     pub site: SiteZone,
+}
+
+/// `[boot]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Boot {
+    pub http_url: Option<String>,
+    pub firmware_dir: Option<String>,
+    pub artifacts_dir: Option<String>,
+    pub default_state: Option<String>,
+}
+
+/// `[tftp]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tftp {
+    pub listen: Option<String>,
+    pub enabled: Option<bool>,
 }
 
 /// `[[dns.hosts]]`
@@ -145,6 +171,8 @@ pub(crate) struct Dns {
 pub(crate) struct Host {
     pub name: String,
     pub address: Option<String>,
+    #[serde(default)]
+    pub ipv6: Vec<String>,
     #[serde(default)]
     pub interfaces: Vec<HostInterface>,
 }

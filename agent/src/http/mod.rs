@@ -5,7 +5,16 @@
 //! - `GET /v1/health`: 200 with a JSON body when the agent can read its
 //!   store, 503 otherwise (load balancers and `dv` use it).
 //! - `GET /metrics`: Prometheus text exposition.
+//! - `/v1/dns/...`: services, zones and router exports (see `dns`).
+//! - `/boot/...`: iPXE scripts and the boot callback (see `boot`).
+//! - `/artifacts/...`: boot artifacts with Range, ETag and sha256 (see
+//!   `artifacts`).
 
+mod artifacts;
+pub mod boot;
+#[cfg(test)]
+mod boot_tests;
+mod dns;
 mod health;
 
 use std::time::Instant;
@@ -14,7 +23,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use dv_protocol::SiteName;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -31,6 +40,12 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// When the agent started serving.
     pub started: Instant,
+    /// The live DNS records (served, moved, exported).
+    pub dns: crate::dns::Records,
+    /// `dns.upstreams`, for the router exports.
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
+    /// Boot scripts, artifacts and callbacks.
+    pub boot: std::sync::Arc<boot::BootHttp>,
 }
 
 /// The agent's router.
@@ -38,6 +53,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health::health))
         .route("/metrics", get(metrics_text))
+        .route("/v1/dns/services", get(dns::list_services))
+        .route("/v1/dns/services/{name}", put(dns::move_service))
+        .route("/v1/dns/zones/{zone}", get(dns::zone))
+        .route("/v1/dns/export/{format}", get(dns::export))
+        .merge(boot::routes())
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
 }

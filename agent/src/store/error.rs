@@ -90,6 +90,16 @@ pub enum StoreError {
         /// Why it could not be read.
         detail: String,
     },
+    /// A value given to a write is not acceptable; nothing was changed.
+    #[error("{what} {key} is not valid: {detail}")]
+    Invalid {
+        /// The kind of row.
+        what: &'static str,
+        /// Its key.
+        key: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A message could not be encoded for the outbox.
     #[error("cannot encode an event for the outbox")]
     Encode(#[source] dv_protocol::codec::CodecError),

@@ -13,6 +13,8 @@
 //! - The outbox ([`outbox`]) is written in the same transaction as the change
 //!   it reports, so an event exists exactly when its change does.
 
+pub mod boot;
+pub mod dns;
 mod error;
 pub mod migrate;
 pub mod outbox;

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod addressing;
+mod boot;
 mod naming;
 mod values;
 
@@ -179,7 +180,9 @@ fn the_lab_example_loads_with_its_defaults() {
     assert_eq!(config.site_zone(), "lab.dataverket.test");
     let m = &config.management;
     assert_eq!(m.bootstrap_address, m.gateway);
-    assert_eq!(config.http.listen.to_string(), "127.0.0.1:8680");
+    assert_eq!(config.http.listen.to_string(), "10.77.0.1:8680");
+    assert_eq!(config.boot.http_url, "http://10.77.0.1:8680");
+    assert_eq!(config.tftp.listen.to_string(), "10.77.0.1:69");
     let subnet = &config.dhcp.subnets[0];
     assert_eq!(subnet.pools[0].size(), 100);
     assert_eq!(subnet.reservations.len(), 2);

@@ -1,0 +1,398 @@
+//! The DHCP service: binds and probes each interface, then receives,
+//! handles, commits and replies.
+//!
+//! Every packet runs in its own task (at most [`MAX_IN_FLIGHT`] at once;
+//! beyond that packets are dropped, as a client retries anyway), so many
+//! clients' leases wait on the store together and share one group commit.
+//! The lease index is behind a mutex held only for the handler's decision,
+//! never across an await.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dhcproto::Encodable;
+use dhcproto::v4::{self, MessageType};
+use dv_protocol::SiteName;
+use dv_protocol::envelope::Actor;
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::classify::{self, type_name};
+use super::handler::{Arrival, Handler, Outcome};
+use super::leases::LeaseIndex;
+use super::probe::{self, PROBE_WINDOW};
+use super::{BootOptions, DhcpError, socket, store as lease_store};
+use crate::config::{Authority, Config};
+use crate::store::Store;
+
+/// Packets handled concurrently before new ones are dropped.
+pub const MAX_IN_FLIGHT: usize = 2048;
+
+/// How often to look for an interface that did not exist at start.
+const INTERFACE_RETRY: Duration = Duration::from_secs(5);
+
+/// Start-up choices.
+#[derive(Debug, Clone, Copy)]
+pub struct DhcpSettings {
+    /// Serve even if another DHCP server answers the probe (`--force-dhcp`).
+    pub force: bool,
+    /// How long the rogue-server probe listens.
+    pub probe_window: Duration,
+}
+
+impl Default for DhcpSettings {
+    fn default() -> Self {
+        DhcpSettings {
+            force: false,
+            probe_window: PROBE_WINDOW,
+        }
+    }
+}
+
+/// State every packet task shares.
+#[derive(Debug)]
+struct Shared {
+    handler: Handler,
+    index: Mutex<LeaseIndex>,
+    store: Store,
+    site: SiteName,
+    actor: Actor,
+    local: Mutex<HashMap<(String, Ipv4Addr), Ipv4Addr>>,
+    in_flight: Arc<Semaphore>,
+    settings: DhcpSettings,
+}
+
+/// A bound (and probed) DHCP server, ready to [`run`](DhcpServer::run).
+#[derive(Debug)]
+pub struct DhcpServer {
+    shared: Arc<Shared>,
+    sockets: Vec<(String, Arc<UdpSocket>)>,
+    waiting: Vec<String>,
+}
+
+impl DhcpServer {
+    /// Loads the leases, probes and binds every interface that a subnet names.
+    /// `Ok(None)` when this agent does not serve DHCP (production authority,
+    /// or no directly attached subnet). Fails if another server answers a
+    /// probe (unless `settings.force`) or a socket cannot be bound. An
+    /// interface that does not exist yet is waited for by [`Self::run`].
+    pub async fn bind(
+        config: &Config,
+        store: Store,
+        boot: BootOptions,
+        settings: DhcpSettings,
+    ) -> Result<Option<DhcpServer>, DhcpError> {
+        if config.site.authority != Authority::Bootstrap {
+            tracing::info!("DHCP off: the site is in production authority");
+            return Ok(None);
+        }
+        let mut interfaces: Vec<String> = Vec::new();
+        for s in &config.dhcp.subnets {
+            if let Some(i) = &s.interface
+                && !interfaces.contains(i)
+            {
+                interfaces.push(i.clone());
+            }
+        }
+        if interfaces.is_empty() {
+            tracing::info!("DHCP off: no subnet names an interface");
+            return Ok(None);
+        }
+        let entries = store
+            .read(lease_store::load)
+            .await
+            .map_err(DhcpError::Load)?;
+        let mut index = LeaseIndex::new();
+        for e in entries {
+            index.insert(e);
+        }
+        tracing::info!(leases = index.len(), "DHCP leases loaded");
+        let shared = Arc::new(Shared {
+            handler: Handler::new(config.dhcp.subnets.clone(), boot),
+            index: Mutex::new(index),
+            store,
+            site: config.site.name.clone(),
+            actor: Actor::agent(&config.site.name),
+            local: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            settings,
+        });
+        // Probe every interface at once: the windows overlap.
+        let mut probes = tokio::task::JoinSet::new();
+        for i in interfaces {
+            let window = settings.probe_window;
+            probes.spawn(async move {
+                let r = probe_and_bind(&i, window, settings.force).await;
+                (i, r)
+            });
+        }
+        let mut sockets = Vec::new();
+        let mut waiting = Vec::new();
+        let mut failed = None;
+        while let Some(done) = probes.join_next().await {
+            let Ok((iface, result)) = done else {
+                continue;
+            };
+            match result {
+                Ok(sock) => sockets.push((iface, Arc::new(sock))),
+                Err(e) if socket::is_no_device(&e) => {
+                    tracing::warn!(interface = %iface, "DHCP interface does not exist; serving it once it appears");
+                    waiting.push(iface);
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(Some(DhcpServer {
+            shared,
+            sockets,
+            waiting,
+        }))
+    }
+
+    /// The interfaces bound so far.
+    pub fn interfaces(&self) -> Vec<String> {
+        self.sockets.iter().map(|(i, _)| i.clone()).collect()
+    }
+
+    /// Serves until `cancel` fires, then waits for in-flight packets (and
+    /// their commits) to finish.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), DhcpError> {
+        let tracker = TaskTracker::new();
+        let mut loops = tokio::task::JoinSet::new();
+        for (iface, sock) in self.sockets {
+            tracing::info!(interface = %iface, "DHCP serving");
+            loops.spawn(receive(
+                self.shared.clone(),
+                iface,
+                sock,
+                cancel.clone(),
+                tracker.clone(),
+            ));
+        }
+        for iface in self.waiting {
+            let (shared, cancel, tracker) = (self.shared.clone(), cancel.clone(), tracker.clone());
+            loops.spawn(async move {
+                let sock = loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(INTERFACE_RETRY) => {}
+                    }
+                    match probe_and_bind(
+                        &iface,
+                        shared.settings.probe_window,
+                        shared.settings.force,
+                    )
+                    .await
+                    {
+                        Ok(s) => break Arc::new(s),
+                        Err(e) if socket::is_no_device(&e) => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                tracing::info!(interface = %iface, "DHCP interface appeared; serving");
+                receive(shared, iface, sock, cancel, tracker).await
+            });
+        }
+        let mut result = Ok(());
+        while let Some(done) = loops.join_next().await {
+            if let Ok(Err(e)) = done {
+                cancel.cancel();
+                result = Err(e);
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        result
+    }
+}
+
+/// Probes `iface` (unless forced) and binds its server socket.
+async fn probe_and_bind(
+    iface: &str,
+    window: Duration,
+    force: bool,
+) -> Result<UdpSocket, DhcpError> {
+    match probe::probe(iface, window).await? {
+        None => {}
+        Some(a) if force => tracing::warn!(
+            interface = iface, server = %a.server, source = %a.source,
+            "another DHCP server answers; serving anyway (--force-dhcp)"
+        ),
+        Some(a) => {
+            return Err(DhcpError::RogueServer {
+                interface: iface.to_owned(),
+                server: a.server,
+                source_addr: a.source,
+                offered: a.offered,
+            });
+        }
+    }
+    socket::bind(iface, socket::SERVER_PORT)
+}
+
+/// Receives on one interface until cancelled.
+async fn receive(
+    shared: Arc<Shared>,
+    iface: String,
+    sock: Arc<UdpSocket>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) -> Result<(), DhcpError> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, from) = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here; keep going.
+                    tracing::warn!(interface = %iface, error = %e, "DHCP receive failed");
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("dv_dhcp_dropped_total", "reason" => "overload").increment(1);
+            continue;
+        };
+        let bytes = buf[..n].to_vec();
+        let (shared, iface, sock) = (shared.clone(), iface.clone(), sock.clone());
+        tracker.spawn(async move {
+            process(&shared, &iface, &sock, &bytes, from).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Handles one datagram end to end.
+async fn process(
+    shared: &Shared,
+    iface: &str,
+    sock: &UdpSocket,
+    bytes: &[u8],
+    from: std::net::SocketAddr,
+) {
+    let started = Instant::now();
+    let req = match classify::classify(bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::counter!("dv_dhcp_dropped_total", "reason" => "malformed").increment(1);
+            tracing::info!(interface = iface, %from, len = bytes.len(), error = %crate::telemetry::error_chain(&e), "DHCP packet dropped");
+            return;
+        }
+    };
+    let kind = type_name(req.kind);
+    metrics::counter!("dv_dhcp_received_total", "type" => kind).increment(1);
+    let local = |i: &str, target: Ipv4Addr| shared.local_addr(i, target);
+    let outcome = {
+        let Ok(mut index) = shared.index.lock() else {
+            tracing::error!("DHCP lease index lock poisoned");
+            return;
+        };
+        shared.handler.handle(
+            &mut index,
+            &req,
+            Arrival { interface: iface },
+            &local,
+            time::OffsetDateTime::now_utc(),
+        )
+    };
+    match outcome {
+        Outcome::Drop { reason } => {
+            metrics::counter!("dv_dhcp_dropped_total", "reason" => reason).increment(1);
+            tracing::info!(interface = iface, mac = %req.mac, msg = kind, reason, "DHCP request not answered");
+        }
+        Outcome::Reply { reply, reason } => {
+            if reply.opts().msg_type() == Some(MessageType::Nak) {
+                tracing::info!(interface = iface, mac = %req.mac, msg = kind, reason, "DHCPNAK");
+            } else {
+                tracing::debug!(interface = iface, mac = %req.mac, msg = kind, yiaddr = %reply.yiaddr(), boot = req.firmware_reason, "DHCP reply");
+            }
+            send(sock, iface, &req.msg, &reply).await;
+        }
+        Outcome::Commit { change, reply } => {
+            let entry = change.entry.clone();
+            let (site, actor) = (shared.site.clone(), shared.actor.clone());
+            let written = shared
+                .store
+                .write(move |c| lease_store::commit(c, &entry, &site, &actor))
+                .await;
+            let e = &change.entry;
+            match written {
+                Ok(()) => {
+                    tracing::info!(
+                        interface = iface, mac = %e.mac, ip = %e.ip, state = %e.state,
+                        lease = %e.id, "DHCP lease committed"
+                    );
+                    if let Some(reply) = reply {
+                        send(sock, iface, &req.msg, &reply).await;
+                        metrics::histogram!("dv_dhcp_ack_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                }
+                Err(source) => {
+                    // No ACK: the client retries. Put the index back unless
+                    // someone changed the address since.
+                    if let Ok(mut index) = shared.index.lock()
+                        && index.get(e.ip) == Some(e)
+                    {
+                        index.restore(e.ip, change.previous.clone());
+                    }
+                    let err = DhcpError::Store { ip: e.ip, source };
+                    metrics::counter!("dv_dhcp_dropped_total", "reason" => "commit failed")
+                        .increment(1);
+                    tracing::error!(interface = iface, mac = %e.mac, error = %crate::telemetry::error_chain(&err), "DHCP lease not committed; no reply sent");
+                }
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Cached [`socket::local_addr_toward`].
+    fn local_addr(&self, iface: &str, target: Ipv4Addr) -> Option<Ipv4Addr> {
+        let key = (iface.to_owned(), target);
+        if let Some(a) = self.local.lock().ok()?.get(&key) {
+            return Some(*a);
+        }
+        match socket::local_addr_toward(iface, target) {
+            Ok(a) => {
+                self.local.lock().ok()?.insert(key, a);
+                Some(a)
+            }
+            Err(e) => {
+                tracing::warn!(interface = iface, %target, error = %e, "no local address toward target");
+                None
+            }
+        }
+    }
+}
+
+/// Encodes and sends `reply` to where RFC 2131 says it goes.
+async fn send(sock: &UdpSocket, iface: &str, request: &v4::Message, reply: &v4::Message) {
+    let kind = reply.opts().msg_type().map_or("other", type_name);
+    let bytes = match reply.to_vec() {
+        Ok(b) => b,
+        Err(e) => {
+            let err = DhcpError::Encode(e);
+            tracing::error!(interface = iface, error = %crate::telemetry::error_chain(&err), "DHCP reply not sent");
+            return;
+        }
+    };
+    let to = socket::destination(request, reply);
+    match sock.send_to(&bytes, to).await {
+        Ok(_) => metrics::counter!("dv_dhcp_sent_total", "type" => kind).increment(1),
+        Err(e) => {
+            tracing::warn!(interface = iface, %to, error = %e, msg = kind, "DHCP reply send failed");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The DNS part of the site API.
+//!
+//! - `GET /v1/dns/services`: every service and the host it points at.
+//! - `PUT /v1/dns/services/{name}` with `{"host": "..."}`: moves a service
+//!   (seed 5.1: the provisioner is a role). 200 with the service and the new
+//!   serial; 404 for an unknown service; 422 when the host is not a host or
+//!   interface identity with an address.
+//! - `GET /v1/dns/zones/{zone}`: a zone's records as JSON.
+//! - `GET /v1/dns/export/{vyos|opnsense|dnsmasq}`: router configuration.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dv_protocol::Actor;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::dns::DnsError;
+use crate::dns::export::{self, Format};
+
+/// The body of a move.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// The new target: a host or interface identity label.
+    pub host: String,
+}
+
+pub(super) async fn list_services(State(state): State<AppState>) -> Response {
+    Json(json!({ "services": state.dns.services().await })).into_response()
+}
+
+pub(super) async fn move_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<MoveBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    match state
+        .dns
+        .move_service(&name, &body.host, Actor::agent(&state.site))
+        .await
+    {
+        Ok(moved) => Json(moved).into_response(),
+        Err(e @ DnsError::UnknownService { .. }) => problem(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ DnsError::BadTarget { .. }) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %crate::telemetry::error_chain(&e), "service move failed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+pub(super) async fn zone(State(state): State<AppState>, Path(zone): Path<String>) -> Response {
+    let zones = state.dns.zones();
+    match zones.zone(&zone) {
+        Some(z) => Json(z).into_response(),
+        None => {
+            let served: Vec<&str> = zones.zones.iter().map(|z| z.origin.as_str()).collect();
+            problem(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "this agent serves no zone {zone:?} (zones: {})",
+                    served.join(", ")
+                ),
+            )
+        }
+    }
+}
+
+pub(super) async fn export(State(state): State<AppState>, Path(format): Path<String>) -> Response {
+    let Some(f) = Format::parse(&format) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("unknown export format {format:?} (formats: vyos, opnsense, dnsmasq)"),
+        );
+    };
+    let text = export::render(f, &state.dns.zones(), &state.dns_upstreams);
+    ([(header::CONTENT_TYPE, f.content_type())], text).into_response()
+}
+
+fn problem(status: StatusCode, detail: String) -> Response {
+    (status, Json(json!({ "error": detail }))).into_response()
+}

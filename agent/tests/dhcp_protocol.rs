@@ -1,0 +1,184 @@
+//! The DHCP server's protocol paths over a real wire, driven by a typed
+//! client (dhcproto) from a second namespace: relayed requests (giaddr picks
+//! the subnet, option 82 is echoed and recorded), DECLINE quarantine, INFORM
+//! without allocation, NAK for a wrong address, and iPXE's HTTP script URL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod dhcp;
+
+use std::net::Ipv4Addr;
+
+use dhcp::{Bed, Client, lease_row, mac, msg_type, server_id, start_agent};
+use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
+
+fn bootfile(m: &v4::Message) -> Option<String> {
+    match m.opts().get(OptionCode::BootfileName) {
+        Some(DhcpOption::BootfileName(b)) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    }
+}
+
+#[test]
+fn direct_and_relayed_subnets_with_option_82() {
+    if !dhcp::require("direct_and_relayed_subnets_with_option_82", &[]) {
+        return;
+    }
+    let bed = Bed::new("rl", true);
+    let agent = start_agent(&bed, &bed.write_config(""), &[]).unwrap_or_else(|e| panic!("{e:?}"));
+
+    // Direct: the veth's subnet.
+    let direct = Client::direct(&bed.cli);
+    let (offer, ack) = direct.dora(mac(1), 0x1000, |_| {});
+    assert!(v4_in(offer.yiaddr(), "10.88.0.0/24"), "{}", offer.yiaddr());
+    assert_eq!(msg_type(&ack), Some(MessageType::Ack));
+
+    // Relayed: giaddr 10.99.0.1 selects 10.99.0.0/24; option 82 with a
+    // circuit id and remote id comes back and lands on the lease row.
+    let relay = Client::relay(&bed.cli);
+    let agent_info = vec![
+        1, 6, b'p', b'o', b'r', b't', b'-', b'7', 2, 3, b's', b'w', b'1',
+    ];
+    let opt82 = v4::UnknownOption::new(OptionCode::RelayAgentInformation, agent_info.clone());
+    let add82 = |m: &mut v4::Message| {
+        m.opts_mut().insert(DhcpOption::Unknown(opt82.clone()));
+    };
+    let (offer, ack) = relay.dora(mac(2), 0x2000, add82);
+    let ip = offer.yiaddr();
+    assert!(v4_in(ip, "10.99.0.0/24"), "{ip}");
+    assert_eq!(server_id(&offer), Some(Ipv4Addr::new(10, 88, 0, 1)));
+    assert_eq!(msg_type(&ack), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), ip);
+    assert_eq!(ack.giaddr(), Ipv4Addr::new(10, 99, 0, 1));
+    match ack.opts().get(OptionCode::RelayAgentInformation) {
+        Some(o) => {
+            let mut b = Vec::new();
+            dhcproto::Encodable::encode(o, &mut dhcproto::Encoder::new(&mut b)).unwrap();
+            assert_eq!(&b[2..], &agent_info[..], "option 82 not echoed as sent");
+        }
+        None => panic!("option 82 not echoed"),
+    }
+    let row = lease_row(&bed.db(), ip).unwrap();
+    assert_eq!(row.0, "bound");
+    assert_eq!(
+        row.2.as_deref(),
+        Some(&agent_info[..]),
+        "option 82 not recorded"
+    );
+    agent.stop();
+}
+
+fn v4_in(ip: Ipv4Addr, net: &str) -> bool {
+    net.parse::<ipnet::Ipv4Net>().unwrap().contains(&ip)
+}
+
+#[test]
+fn decline_quarantines_inform_allocates_nothing_wrong_address_gets_nak() {
+    if !dhcp::require("decline_quarantines...", &[]) {
+        return;
+    }
+    let bed = Bed::new("dn", true);
+    let agent = start_agent(&bed, &bed.write_config(""), &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    let c = Client::direct(&bed.cli);
+
+    // DECLINE: the address is quarantined; the next client gets another one
+    // and the decliner itself is not offered it again.
+    let (_, ack) = c.dora(mac(10), 0x3000, |_| {});
+    let declined = ack.yiaddr();
+    let mut d = c.message(MessageType::Decline, mac(10), 0x3100);
+    d.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(declined));
+    d.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(server_id(&ack).unwrap()));
+    c.send(&d);
+    let row = dv_tests::wait_for(std::time::Duration::from_secs(5), || {
+        lease_row(&bed.db(), declined).filter(|r| r.0 == "declined")
+    });
+    assert!(row.is_some(), "declined address not quarantined");
+    for (n, who) in [(11u32, mac(11)), (12, mac(10))] {
+        let offer = c
+            .exchange(&c.message(MessageType::Discover, who, 0x3200 + n))
+            .unwrap();
+        assert_ne!(offer.yiaddr(), declined, "quarantined address offered");
+    }
+
+    // INFORM: options, no address, no lease time, no lease row.
+    let mut inf = c.message(MessageType::Inform, mac(13), 0x4000);
+    inf.set_ciaddr(Ipv4Addr::new(10, 88, 0, 2));
+    let ack = c.exchange(&inf).expect("INFORM not answered");
+    assert_eq!(msg_type(&ack), Some(MessageType::Ack));
+    assert!(ack.yiaddr().is_unspecified());
+    assert!(ack.opts().get(OptionCode::AddressLeaseTime).is_none());
+    assert!(ack.opts().get(OptionCode::Router).is_some());
+    assert!(lease_row(&bed.db(), Ipv4Addr::new(10, 88, 0, 2)).is_none());
+
+    // INIT-REBOOT for an address on another network: NAK.
+    let mut r = c.message(MessageType::Request, mac(14), 0x5000);
+    r.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+            192, 168, 1, 50,
+        )));
+    let nak = c.exchange(&r).expect("no NAK");
+    assert_eq!(msg_type(&nak), Some(MessageType::Nak));
+    // ... and for an address another client holds: NAK.
+    let mut r = c.message(MessageType::Request, mac(15), 0x5100);
+    r.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(declined));
+    assert_eq!(msg_type(&c.exchange(&r).unwrap()), Some(MessageType::Nak));
+    // ... and for the reserved address of another MAC: NAK.
+    let mut r = c.message(MessageType::Request, mac(16), 0x5200);
+    r.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 88, 0, 11)));
+    assert_eq!(msg_type(&c.exchange(&r).unwrap()), Some(MessageType::Nak));
+    agent.stop();
+}
+
+#[test]
+fn ipxe_discover_gets_the_http_script_url() {
+    if !dhcp::require("ipxe_discover_gets_the_http_script_url", &[]) {
+        return;
+    }
+    let bed = Bed::new("px", true);
+    let agent = start_agent(&bed, &bed.write_config(""), &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    let port = agent.http.port();
+    let c = Client::direct(&bed.cli);
+    let ipxe = |m: &mut v4::Message| {
+        m.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
+        m.opts_mut().insert(DhcpOption::ClassIdentifier(
+            b"PXEClient:Arch:00007:UNDI:003010".to_vec(),
+        ));
+        m.opts_mut()
+            .insert(DhcpOption::ClientSystemArchitecture(7.into()));
+    };
+    // Unknown machine: the discovery script.
+    let mut d = c.message(MessageType::Discover, mac(20), 0x6000);
+    ipxe(&mut d);
+    let offer = c.exchange(&d).unwrap();
+    let url = format!("http://10.88.0.1:{port}/boot/discovery.ipxe");
+    assert_eq!(bootfile(&offer).as_deref(), Some(url.as_str()));
+    let file = offer
+        .fname_str()
+        .and_then(Result::ok)
+        .map(|f| f.trim_end_matches('\0'));
+    assert_eq!(file, Some(url.as_str()), "file header field");
+    // Known (reserved) machine: its own script.
+    let known = [0x52, 0x54, 0x00, 0x00, 0x88, 0x01];
+    let (_, ack) = c.dora(known, 0x6100, ipxe);
+    assert_eq!(ack.yiaddr(), Ipv4Addr::new(10, 88, 0, 11));
+    assert_eq!(
+        bootfile(&ack),
+        Some(format!(
+            "http://10.88.0.1:{port}/boot/52:54:00:00:88:01.ipxe"
+        ))
+    );
+    // Plain UEFI PXE (no user class): TFTP snponly.efi from 10.88.0.1.
+    let mut d = c.message(MessageType::Discover, mac(21), 0x6200);
+    d.opts_mut().insert(DhcpOption::ClassIdentifier(
+        b"PXEClient:Arch:00007:UNDI:003000".to_vec(),
+    ));
+    d.opts_mut()
+        .insert(DhcpOption::ClientSystemArchitecture(7.into()));
+    let offer = c.exchange(&d).unwrap();
+    assert_eq!(bootfile(&offer).as_deref(), Some("snponly.efi"));
+    assert_eq!(offer.siaddr(), Ipv4Addr::new(10, 88, 0, 1));
+    agent.stop();
+}

@@ -1,0 +1,309 @@
+//! A real machine network-boots from the agent: QEMU (TCG) with real firmware
+//! on a segment whose only DHCP, TFTP and HTTP server is `dv-agent`.
+//!
+//! - UEFI: OVMF's own PXE client -> DHCP (arch 7) -> TFTP first stage ->
+//!   iPXE -> DHCP (user class iPXE) -> HTTP `/boot/<mac>.ipxe` -> discovery
+//!   kernel and initrd -> the initrd posts hardware facts to the callback.
+//! - BIOS: SeaBIOS with iPXE as the NIC ROM -> the same HTTP chain.
+//! - BIOS, machine in state `local`: the script boots the VM's own disk, whose
+//!   boot sector prints a marker on the serial console.
+//!
+//! The test checks what an operator would: the VM powered itself off after
+//! reporting, and the agent's store holds the lease and the callback event.
+//! The boots take 30-60 s each under TCG; nextest runs them one at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use dv_agent::store::{Store, boot as boot_store, outbox};
+use dv_protocol::{Actor, Event, EventBody, MacAddr, SiteName, codec};
+use dv_tests::netns::require_netns;
+use dv_tests::process::Guarded;
+use dv_tests::qemu::{Firmware, PxeBed, Vm, require_qemu};
+use dv_tests::wait_for;
+
+const AGENT_ADDR: &str = "10.77.0.1";
+/// QEMU's whole life is bounded by this.
+const VM_LIMIT: Duration = Duration::from_secs(240);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The discovery kernel and initrd, built once per machine by setup.sh (and
+/// here, idempotently, if a developer runs the test without it).
+fn discovery_artifacts() -> PathBuf {
+    let dir = repo().join(".cache/discovery");
+    let status = Command::new(repo().join("firmware-ipxe/discovery/build.sh"))
+        .arg(&dir)
+        .status()
+        .expect("run firmware-ipxe/discovery/build.sh");
+    assert!(
+        status.success(),
+        "building the discovery environment failed"
+    );
+    dir
+}
+
+/// A site config for the bed: the lab site with the agent on the bed's
+/// server interface, HTTP where machines can reach it, and artifacts in `dir`.
+fn write_config(dir: &Path) -> PathBuf {
+    let lab = std::fs::read_to_string(repo().join("site-kits/examples/lab/agent.toml")).unwrap();
+    let mut text = lab
+        .replace("\"dvlab0\"", &format!("\"{}\"", PxeBed::SERVER_IF))
+        .replace("127.0.0.1:8680", &format!("{AGENT_ADDR}:8680"))
+        .replace("0.0.0.0:8680", &format!("{AGENT_ADDR}:8680"));
+    let artifacts = dir.join("artifacts");
+    std::fs::create_dir_all(artifacts.join("discovery")).unwrap();
+    let disc = discovery_artifacts();
+    for f in ["vmlinuz", "initrd.cpio.gz"] {
+        std::fs::copy(disc.join(f), artifacts.join("discovery").join(f)).unwrap();
+    }
+    text = set_key(
+        &text,
+        "boot",
+        "artifacts_dir",
+        &artifacts.display().to_string(),
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Sets `key = "value"` in `[table]`, replacing an existing line or adding one.
+fn set_key(text: &str, table: &str, key: &str, value: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_table = false;
+    let mut done = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            if in_table && !done {
+                out.push(format!("{key} = \"{value}\""));
+                done = true;
+            }
+            in_table = trimmed == format!("[{table}]");
+        }
+        if in_table && trimmed.starts_with(&format!("{key} ")) {
+            out.push(format!("{key} = \"{value}\""));
+            done = true;
+            continue;
+        }
+        out.push(line.to_owned());
+    }
+    if !done {
+        if !in_table {
+            out.push(format!("[{table}]"));
+        }
+        out.push(format!("{key} = \"{value}\""));
+    }
+    out.join("\n") + "\n"
+}
+
+/// The agent running in the bed's server namespace, logging to a file.
+struct Agent {
+    process: Guarded,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(bed: &PxeBed, config: &Path, data: &Path) -> Agent {
+        let log = data.with_extension("log");
+        let file = std::fs::File::create(&log).unwrap();
+        let process = Guarded::spawn(
+            bed.server
+                .command(env!("CARGO_BIN_EXE_dv-agent"))
+                .args(["serve", "--log-format", "json", "--config"])
+                .arg(config)
+                .arg("--data-dir")
+                .arg(data)
+                .env("DV_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(file),
+        )
+        .unwrap();
+        let agent = Agent { process, log };
+        let up = wait_for(Duration::from_secs(30), || {
+            agent.log_text().contains("\"agent serving\"").then_some(())
+        });
+        assert!(up.is_some(), "agent did not start:\n{}", agent.log_text());
+        agent
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the clean exit that commits everything.
+    fn stop(mut self) {
+        self.process.signal(libc::SIGTERM).unwrap();
+        let status = self.process.wait_timeout(Duration::from_secs(30));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "agent did not stop cleanly:\n{}",
+            self.log_text()
+        );
+    }
+}
+
+/// Every event the agent recorded.
+fn events(data: &Path) -> Vec<Event> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(data).unwrap();
+        let rows = store
+            .read(|c| outbox::pending(c, usize::MAX))
+            .await
+            .unwrap();
+        store.close().await;
+        rows.iter()
+            .map(|r| codec::decode::<Event>(&r.payload).unwrap().body)
+            .collect()
+    })
+}
+
+fn discovery_boot(fw: Firmware, test: &str, mac: &str) {
+    if !require_netns(test) || !require_qemu(test, fw) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
+    let config = write_config(dir.path());
+    let data = dir.path().join("data");
+    let agent = Agent::start(&bed, &config, &data);
+
+    let mut vm = Vm::netboot(&bed, fw, mac, &dir.path().join("serial.log"), VM_LIMIT).unwrap();
+    let exited = vm.wait_exit(VM_LIMIT + Duration::from_secs(10));
+    let console = vm.console();
+    let agent_log = agent.log_text();
+    assert!(
+        exited && console.contains("DV-DISCOVERY: CALLBACK-OK"),
+        "the VM did not report and power off.\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
+    );
+    agent.stop();
+
+    let mac: MacAddr = mac.parse().unwrap();
+    let events = events(&data);
+    let bound = events
+        .iter()
+        .any(|e| matches!(&e.body, EventBody::LeaseBound { lease } if lease.mac == mac));
+    assert!(bound, "no lease bound for {mac}: {events:#?}");
+    let report = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::MachineBootReported {
+                mac: m,
+                stage,
+                detail,
+                ..
+            } if *m == mac => Some((stage.clone(), detail.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no boot report from {mac}: {events:#?}"));
+    assert_eq!(report.0, "discovered");
+    assert!(report.1.contains("cpus=1"), "facts: {}", report.1);
+    assert!(report.1.contains("memory_kb="), "facts: {}", report.1);
+}
+
+#[test]
+fn qemu_uefi_pxe_boots_into_discovery_and_reports() {
+    discovery_boot(
+        Firmware::Uefi,
+        "qemu_uefi_pxe_boots_into_discovery_and_reports",
+        "52:54:00:77:00:21",
+    );
+}
+
+#[test]
+fn qemu_bios_pxe_boots_into_discovery_and_reports() {
+    discovery_boot(
+        Firmware::Bios,
+        "qemu_bios_pxe_boots_into_discovery_and_reports",
+        "52:54:00:77:00:22",
+    );
+}
+
+/// A 512-byte boot sector that writes a marker to COM1 and halts: proof that
+/// the firmware booted the disk, not the network.
+fn marker_boot_sector() -> Vec<u8> {
+    let mut code = vec![
+        0xFA, // cli
+        0x31, 0xC0, // xor ax, ax
+        0x8E, 0xD8, // mov ds, ax
+        0xBE, 0x16, 0x7C, // mov si, 0x7c16 (the message)
+        0xBA, 0xF8, 0x03, // mov dx, 0x3f8 (COM1)
+        0xAC, // .l: lodsb
+        0x84, 0xC0, // test al, al
+        0x74, 0x03, // jz .d
+        0xEE, // out dx, al
+        0xEB, 0xF8, // jmp .l
+        0xF4, // .d: hlt
+        0xEB, 0xFD, // jmp .d
+    ];
+    code.extend_from_slice(b"DV-LOCAL-DISK-BOOTED\r\n\0");
+    code.resize(510, 0);
+    code.extend_from_slice(&[0x55, 0xAA]);
+    code
+}
+
+#[test]
+fn qemu_bios_machine_in_state_local_boots_its_disk() {
+    let test = "qemu_bios_machine_in_state_local_boots_its_disk";
+    if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
+    let config = write_config(dir.path());
+    let data = dir.path().join("data");
+    let mac: MacAddr = "52:54:00:77:00:23".parse().unwrap();
+
+    // The operator marked the machine installed: boot from disk.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(&data).unwrap();
+        let site = SiteName::new("lab").unwrap();
+        store
+            .write(move |c| {
+                let entry =
+                    dv_agent::boot::MachineBoot::unknown(mac, dv_agent::boot::BootState::Local);
+                boot_store::set(c, &site, &Actor::agent(&site), &entry)
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let disk = dir.path().join("disk.img");
+    let mut image = marker_boot_sector();
+    image.resize(1024 * 1024, 0);
+    std::fs::write(&disk, image).unwrap();
+
+    let agent = Agent::start(&bed, &config, &data);
+    let vm = Vm::netboot_with_disk(
+        &bed,
+        Firmware::Bios,
+        &mac.to_string(),
+        &dir.path().join("serial.log"),
+        &disk,
+        VM_LIMIT,
+    )
+    .unwrap();
+    let booted = wait_for(VM_LIMIT, || {
+        vm.console().contains("DV-LOCAL-DISK-BOOTED").then_some(())
+    });
+    let console = vm.console();
+    drop(vm);
+    let agent_log = agent.log_text();
+    agent.stop();
+    assert!(
+        booted.is_some(),
+        "the disk was not booted.\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
+    );
+    assert!(
+        console.contains("DV: booting the local disk"),
+        "the agent's local script did not run: {console}"
+    );
+}
