@@ -279,6 +279,13 @@ async fn serve_services(
         .await
         .map_err(dhcp_failed)?
     {
+        // Leases with host names become site-zone records as they change.
+        let notices = server.lease_notices();
+        let mirror = records.clone();
+        services.spawn(async move {
+            crate::dns::mirror_leases(mirror, notices).await;
+            ("dns-leases", Ok(()))
+        });
         let stop = cancel.clone();
         services.spawn(async move { ("dhcp", server.run(stop).await.map_err(dhcp_failed)) });
     }

@@ -1,15 +1,18 @@
 //! The DHCP server's protocol paths over a real wire, driven by a typed
 //! client (dhcproto) from a second namespace: relayed requests (giaddr picks
 //! the subnet, option 82 is echoed and recorded), DECLINE quarantine, INFORM
-//! without allocation, NAK for a wrong address, and iPXE's HTTP script URL.
+//! without allocation, NAK for a wrong address, iPXE's HTTP script URL, and
+//! a named lease's DNS records appearing and going with the lease.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dhcp;
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use dhcp::{Bed, Client, lease_row, mac, msg_type, server_id, start_agent};
 use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
+use dv_tests::wait_for;
 
 fn bootfile(m: &v4::Message) -> Option<String> {
     match m.opts().get(OptionCode::BootfileName) {
@@ -90,7 +93,7 @@ fn decline_quarantines_inform_allocates_nothing_wrong_address_gets_nak() {
     d.opts_mut()
         .insert(DhcpOption::ServerIdentifier(server_id(&ack).unwrap()));
     c.send(&d);
-    let row = dv_tests::wait_for(std::time::Duration::from_secs(5), || {
+    let row = wait_for(Duration::from_secs(5), || {
         lease_row(&bed.db(), declined).filter(|r| r.0 == "declined")
     });
     assert!(row.is_some(), "declined address not quarantined");
@@ -180,5 +183,62 @@ fn ipxe_discover_gets_the_http_script_url() {
     let offer = c.exchange(&d).unwrap();
     assert_eq!(bootfile(&offer).as_deref(), Some("snponly.efi"));
     assert_eq!(offer.siaddr(), Ipv4Addr::new(10, 88, 0, 1));
+    agent.stop();
+}
+
+/// `dig @10.88.0.1 +short ARGS` from the server namespace.
+fn dig(bed: &Bed, args: &[&str]) -> String {
+    let out = bed
+        .srv
+        .command("dig")
+        .args(["@10.88.0.1", "+short", "+time=2", "+tries=2"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_bound_lease_with_a_host_name_is_in_dns_until_released() {
+    if !dhcp::require(
+        "a_bound_lease_with_a_host_name_is_in_dns_until_released",
+        &["dig"],
+    ) {
+        return;
+    }
+    let bed = Bed::new("ld", true);
+    let agent = start_agent(&bed, &bed.write_config(""), &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    let client = Client::direct(&bed.cli);
+    let named = |m: &mut v4::Message| {
+        m.opts_mut()
+            .insert(DhcpOption::Hostname("web-7".to_owned()));
+    };
+    let (_, ack) = client.dora(mac(7), 0x7000, named);
+    assert_eq!(msg_type(&ack), Some(MessageType::Ack));
+    let ip = ack.yiaddr().to_string();
+
+    let a = wait_for(Duration::from_secs(10), || {
+        let answer = dig(&bed, &["web-7.lab.dataverket.test", "A"]);
+        (answer == ip).then_some(answer)
+    });
+    assert!(
+        a.is_some(),
+        "no A record for the lease: {}",
+        dig(&bed, &["web-7.lab.dataverket.test"])
+    );
+    assert_eq!(dig(&bed, &["-x", &ip]), "web-7.lab.dataverket.test.");
+
+    let mut release = client.message(MessageType::Release, mac(7), 0x7100);
+    release.set_ciaddr(ack.yiaddr());
+    release
+        .opts_mut()
+        .insert(DhcpOption::ServerIdentifier(server_id(&ack).unwrap()));
+    client.send(&release);
+    let gone = wait_for(Duration::from_secs(10), || {
+        dig(&bed, &["web-7.lab.dataverket.test", "A"])
+            .is_empty()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "the released lease still resolves");
     agent.stop();
 }

@@ -44,7 +44,7 @@ use std::net::Ipv4Addr;
 
 pub use boot::BootOptions;
 pub use probe::PROBE_WINDOW;
-pub use server::{DhcpServer, DhcpSettings};
+pub use server::{DhcpServer, DhcpSettings, LeaseNotice};
 
 /// Everything that can go wrong in the DHCP server. The handler's variants
 /// choose between a NAK and a silent drop; the I/O variants stop start-up.

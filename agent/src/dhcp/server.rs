@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use dhcproto::Encodable;
 use dhcproto::v4::{self, MessageType};
-use dv_protocol::SiteName;
 use dv_protocol::envelope::Actor;
+use dv_protocol::{LeaseState, SiteName};
 use tokio::net::UdpSocket;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -64,7 +64,28 @@ struct Shared {
     local: Mutex<HashMap<(String, Ipv4Addr), Ipv4Addr>>,
     in_flight: Arc<Semaphore>,
     settings: DhcpSettings,
+    notices: std::sync::OnceLock<mpsc::Sender<LeaseNotice>>,
 }
+
+/// A committed lease change, for whoever mirrors leases (the DNS records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseNotice {
+    /// The address is bound to a client that sent (or was reserved) a name.
+    Bound {
+        /// The address.
+        ip: Ipv4Addr,
+        /// The client's host name.
+        hostname: String,
+    },
+    /// The address is no longer bound (released, declined, expired).
+    Gone {
+        /// The address.
+        ip: Ipv4Addr,
+    },
+}
+
+/// Queued notices before the mirror is considered stuck.
+const NOTICE_QUEUE: usize = 1024;
 
 /// A bound (and probed) DHCP server, ready to [`run`](DhcpServer::run).
 #[derive(Debug)]
@@ -120,6 +141,7 @@ impl DhcpServer {
             local: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             settings,
+            notices: std::sync::OnceLock::new(),
         });
         // Probe every interface at once: the windows overlap.
         let mut probes = tokio::task::JoinSet::new();
@@ -156,6 +178,18 @@ impl DhcpServer {
             sockets,
             waiting,
         }))
+    }
+
+    /// Committed lease changes are announced on the returned channel from now
+    /// on. A full channel drops notices with a warning rather than holding
+    /// up DHCP: leases stay authoritative in the store, and the receiver
+    /// re-reads them at start.
+    pub fn lease_notices(&self) -> mpsc::Receiver<LeaseNotice> {
+        let (tx, rx) = mpsc::channel(NOTICE_QUEUE);
+        if self.shared.notices.set(tx).is_err() {
+            tracing::warn!("DHCP lease notices requested twice; the first receiver keeps them");
+        }
+        rx
     }
 
     /// The interfaces bound so far.
@@ -338,6 +372,7 @@ async fn process(
                         metrics::histogram!("dv_dhcp_ack_seconds")
                             .record(started.elapsed().as_secs_f64());
                     }
+                    shared.announce(e);
                 }
                 Err(source) => {
                     // No ACK: the client retries. Put the index back unless
@@ -358,6 +393,24 @@ async fn process(
 }
 
 impl Shared {
+    /// Tells the lease mirror about a committed change.
+    fn announce(&self, e: &super::leases::Entry) {
+        let Some(tx) = self.notices.get() else {
+            return;
+        };
+        let notice = match (&e.state, &e.hostname) {
+            (LeaseState::Bound, Some(hostname)) => LeaseNotice::Bound {
+                ip: e.ip,
+                hostname: hostname.clone(),
+            },
+            (LeaseState::Bound, None) | (LeaseState::Offered, _) => return,
+            _ => LeaseNotice::Gone { ip: e.ip },
+        };
+        if tx.try_send(notice).is_err() {
+            tracing::warn!(ip = %e.ip, "lease mirror is behind; notice dropped (DNS catches up at restart)");
+        }
+    }
+
     /// Cached [`socket::local_addr_toward`].
     fn local_addr(&self, iface: &str, target: Ipv4Addr) -> Option<Ipv4Addr> {
         let key = (iface.to_owned(), target);

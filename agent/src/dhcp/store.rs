@@ -164,3 +164,14 @@ pub fn get(conn: &Connection, ip: Ipv4Addr) -> Result<Option<Entry>, StoreError>
         .optional()?;
     r.map(to_entry).transpose()
 }
+
+/// Host names of the leases bound now, with their addresses: the DHCP half of
+/// the DNS records (`dns::Records` publishes them in the site zone).
+pub fn bound_hostnames(conn: &Connection) -> Result<Vec<(String, Ipv4Addr)>, StoreError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(load(conn)?
+        .into_iter()
+        .filter(|e| e.state == LeaseState::Bound && e.expires > now)
+        .filter_map(|e| Some((e.hostname?, e.ip)))
+        .collect())
+}

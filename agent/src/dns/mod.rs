@@ -86,3 +86,22 @@ pub enum DnsError {
         reason: String,
     },
 }
+
+/// Applies DHCP lease changes to the records until the DHCP server stops
+/// (its sender is dropped). A failed update is logged; the records re-read
+/// every bound lease at the next start.
+pub async fn mirror_leases(
+    records: Records,
+    mut notices: tokio::sync::mpsc::Receiver<crate::dhcp::LeaseNotice>,
+) {
+    use crate::dhcp::LeaseNotice;
+    while let Some(notice) = notices.recv().await {
+        let result = match &notice {
+            LeaseNotice::Bound { ip, hostname } => records.lease_bound(hostname, *ip).await,
+            LeaseNotice::Gone { ip } => records.lease_gone(*ip).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(?notice, error = %crate::telemetry::error_chain(&e), "lease not mirrored into DNS");
+        }
+    }
+}

@@ -81,6 +81,15 @@ impl Records {
         let (placements, state) = store
             .read(|c| Ok((db::placements(c)?, db::zone_state(c)?)))
             .await?;
+        // Bound leases that carry a host name are records too (RFC 2131
+        // option 12 or the reservation's name); read them with the rest so
+        // a restart keeps its serial when nothing changed.
+        let bound = store.read(crate::dhcp::store::bound_hostnames).await?;
+        for (hostname, ip) in bound {
+            if let Some(label) = lease_label(&hostname) {
+                inputs.leases.insert(ip, label);
+            }
+        }
         for p in placements {
             if inputs.service_target(&p.service).is_none() {
                 tracing::warn!(service = %p.service, host = %p.host, "stored placement of a service no longer in agent.toml; ignored");
@@ -214,12 +223,10 @@ impl Records {
     /// `<hostname>.<site zone>` A and its PTR. A hostname that is not a valid
     /// label (clients choose it) is ignored.
     pub async fn lease_bound(&self, hostname: &str, ip: Ipv4Addr) -> Result<(), DnsError> {
-        let label = hostname.trim_end_matches('.').to_ascii_lowercase();
-        let label = label.split('.').next().unwrap_or_default().to_owned();
-        if dv_protocol::validate_token("lease hostname", &label).is_err() {
+        let Some(label) = lease_label(hostname) else {
             tracing::debug!(hostname, %ip, "lease hostname is not a DNS label; no record");
             return Ok(());
-        }
+        };
         let mut inputs = self.inner.inputs.lock().await;
         let mut next = inputs.clone();
         if next.leases.get(&ip) == Some(&label) {
@@ -297,4 +304,14 @@ fn bad_name(name: &str, e: &dv_protocol::DnsNameError) -> StoreError {
         key: name.to_owned(),
         detail: e.to_string(),
     }
+}
+
+/// The DNS label a lease's host name publishes under: its first label, lower
+/// case; `None` when clients sent something that is not a valid label.
+fn lease_label(hostname: &str) -> Option<String> {
+    let lower = hostname.trim_end_matches('.').to_ascii_lowercase();
+    let label = lower.split('.').next().unwrap_or_default();
+    dv_protocol::validate_token("lease hostname", label)
+        .ok()
+        .map(|()| label.to_owned())
 }
