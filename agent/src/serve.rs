@@ -268,9 +268,8 @@ async fn serve_services(
     }
 
     // --- DHCP: probes for another server first, so a second authority
-    // stops start-up here. Boot URLs point at the HTTP listener on the
-    // bootstrap address until the [boot] config section lands.
-    let boot = crate::dhcp::BootOptions::new(config.management.bootstrap_address, local.port());
+    // stops start-up here.
+    let boot = crate::dhcp::BootOptions::from_config(config);
     let dhcp_failed = |e: crate::dhcp::DhcpError| ServeError::Service {
         service: "dhcp",
         source: Box::new(e),

@@ -142,7 +142,10 @@ fn ipxe_discover_gets_the_http_script_url() {
     }
     let bed = Bed::new("px", true);
     let agent = start_agent(&bed, &bed.write_config(""), &[]).unwrap_or_else(|e| panic!("{e:?}"));
-    let port = agent.http.port();
+    // Boot URLs come from boot.http_url (by default the bootstrap address
+    // and the configured HTTP port), not from where this test's agent
+    // happens to listen.
+    let port = 8680;
     let c = Client::direct(&bed.cli);
     let ipxe = |m: &mut v4::Message| {
         m.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
@@ -156,7 +159,7 @@ fn ipxe_discover_gets_the_http_script_url() {
     let mut d = c.message(MessageType::Discover, mac(20), 0x6000);
     ipxe(&mut d);
     let offer = c.exchange(&d).unwrap();
-    let url = format!("http://10.88.0.1:{port}/boot/discovery.ipxe");
+    let url = format!("http://10.88.0.1:{port}/boot/discover.ipxe");
     assert_eq!(bootfile(&offer).as_deref(), Some(url.as_str()));
     let file = offer
         .fname_str()

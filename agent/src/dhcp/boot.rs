@@ -57,7 +57,22 @@ impl BootOptions {
             bios_file: "undionly.kpxe".into(),
             uefi_file: "snponly.efi".into(),
             http_boot_file: "ipxe.efi".into(),
-            discovery_path: "/boot/discovery.ipxe".into(),
+            discovery_path: "/boot/discover.ipxe".into(),
+        }
+    }
+
+    /// The site's boot endpoints from its config: `boot.http_url` for the
+    /// scripts, and the TFTP listen address (or, when it listens on all
+    /// addresses, the bootstrap address) as next-server.
+    pub fn from_config(config: &crate::config::Config) -> BootOptions {
+        let tftp_server = match config.tftp.listen.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_unspecified() => ip,
+            _ => config.management.bootstrap_address,
+        };
+        BootOptions {
+            tftp_server,
+            http_base: config.boot.http_url.trim_end_matches('/').to_owned(),
+            ..BootOptions::new(tftp_server, 0)
         }
     }
 

@@ -199,7 +199,7 @@ fn ipxe_gets_its_script_or_discovery() {
         m.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
     };
     let m = offer(&discover(MAC, ipxe));
-    let url = "http://10.0.0.1:8680/boot/discovery.ipxe";
+    let url = "http://10.0.0.1:8680/boot/discover.ipxe";
     assert_eq!(
         boot_fields(&m),
         (Ipv4Addr::UNSPECIFIED, None, s(url), s(url), None)

@@ -122,8 +122,7 @@ pub(super) async fn script(
         return super::artifacts::serve_from(&state.boot.firmware, &state, &file, request).await;
     };
     let boot = &state.boot;
-    // "discovery" is the name the DHCP server's default uses.
-    if stem == "discover" || stem == "discovery" {
+    if stem == "discover" {
         return ipxe(boot.scripts.fallback(), "entry");
     }
     let mac = match boot::mac::parse(stem) {

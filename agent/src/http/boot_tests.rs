@@ -252,7 +252,7 @@ async fn artifacts_never_leave_their_directory() {
 }
 
 #[tokio::test]
-async fn uefi_http_boot_gets_the_firmware_and_the_dhcp_alias_works() {
+async fn uefi_http_boot_gets_the_firmware_and_unknown_machines_the_entry_script() {
     let b = bed().await;
     let (status, headers, body) = call(&b.app, get("/boot/ipxe.efi")).await;
     assert_eq!(status, StatusCode::OK);
@@ -260,7 +260,7 @@ async fn uefi_http_boot_gets_the_firmware_and_the_dhcp_alias_works() {
     assert!(headers.contains_key("x-checksum-sha256"));
     let (status, _, _) = call(&b.app, get("/boot/..%2fsecret")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, body) = call(&b.app, get("/boot/discovery.ipxe")).await;
+    let (status, _, body) = call(&b.app, get("/boot/discover.ipxe")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         String::from_utf8(body)
