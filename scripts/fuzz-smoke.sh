@@ -19,7 +19,10 @@ mkdir -p artifacts
 for target in $(cargo +nightly fuzz list); do
   echo "fuzz: $target for ${SECONDS_PER_TARGET}s" >&2
   log="artifacts/$target.log"
-  if ! cargo +nightly fuzz run "$target" -- -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 >"$log" 2>&1; then
+  mkdir -p "corpus/$target"
+  seeds=()
+  [ -d "seeds/$target" ] && seeds=("seeds/$target")
+  if ! cargo +nightly fuzz run "$target" "corpus/$target" "${seeds[@]}" -- -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "fuzz: $target FAILED; the crashing input is in fuzz/artifacts/$target/" >&2
     exit 1
