@@ -1,7 +1,7 @@
 //! The DHCP server's protocol paths over a real wire, driven by a typed
 //! client (dhcproto) from a second namespace: relayed requests (giaddr picks
 //! the subnet, option 82 is echoed and recorded), DECLINE quarantine, INFORM
-//! without allocation, NAK for a wrong address, iPXE's HTTP script URL, and
+//! without allocation, NAK for a wrong address, iPXE's entry script, and
 //! a named lease's DNS records appearing and going with the lease.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -136,16 +136,12 @@ fn decline_quarantines_inform_allocates_nothing_wrong_address_gets_nak() {
 }
 
 #[test]
-fn ipxe_discover_gets_the_http_script_url() {
-    if !dhcp::require("ipxe_discover_gets_the_http_script_url", &[]) {
+fn ipxe_gets_the_entry_script_over_tftp() {
+    if !dhcp::require("ipxe_gets_the_entry_script_over_tftp", &[]) {
         return;
     }
     let bed = Bed::new("px", true);
     let agent = start_agent(&bed, &bed.write_config(""), &[]).unwrap_or_else(|e| panic!("{e:?}"));
-    // Boot URLs come from boot.http_url (by default the bootstrap address
-    // and the configured HTTP port), not from where this test's agent
-    // happens to listen.
-    let port = 8680;
     let c = Client::direct(&bed.cli);
     let ipxe = |m: &mut v4::Message| {
         m.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
@@ -155,27 +151,23 @@ fn ipxe_discover_gets_the_http_script_url() {
         m.opts_mut()
             .insert(DhcpOption::ClientSystemArchitecture(7.into()));
     };
-    // Unknown machine: the discovery script.
+    // Every iPXE client gets the entry script over TFTP; it chains the
+    // machine's HTTP script (unknown machines: discovery) and falls back to
+    // the local disk when HTTP is down.
+    let entry = "tftp://10.88.0.1/fallback.ipxe";
     let mut d = c.message(MessageType::Discover, mac(20), 0x6000);
     ipxe(&mut d);
     let offer = c.exchange(&d).unwrap();
-    let url = format!("http://10.88.0.1:{port}/boot/discover.ipxe");
-    assert_eq!(bootfile(&offer).as_deref(), Some(url.as_str()));
+    assert_eq!(bootfile(&offer).as_deref(), Some(entry));
     let file = offer
         .fname_str()
         .and_then(Result::ok)
         .map(|f| f.trim_end_matches('\0'));
-    assert_eq!(file, Some(url.as_str()), "file header field");
-    // Known (reserved) machine: its own script.
+    assert_eq!(file, Some(entry), "file header field");
     let known = [0x52, 0x54, 0x00, 0x00, 0x88, 0x01];
     let (_, ack) = c.dora(known, 0x6100, ipxe);
     assert_eq!(ack.yiaddr(), Ipv4Addr::new(10, 88, 0, 11));
-    assert_eq!(
-        bootfile(&ack),
-        Some(format!(
-            "http://10.88.0.1:{port}/boot/52:54:00:00:88:01.ipxe"
-        ))
-    );
+    assert_eq!(bootfile(&ack).as_deref(), Some(entry));
     // Plain UEFI PXE (no user class): TFTP snponly.efi from 10.88.0.1.
     let mut d = c.message(MessageType::Discover, mac(21), 0x6200);
     d.opts_mut().insert(DhcpOption::ClassIdentifier(

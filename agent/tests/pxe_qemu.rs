@@ -251,13 +251,37 @@ fn marker_boot_sector() -> Vec<u8> {
 
 #[test]
 fn qemu_bios_machine_in_state_local_boots_its_disk() {
-    let test = "qemu_bios_machine_in_state_local_boots_its_disk";
+    local_disk_boot(
+        "qemu_bios_machine_in_state_local_boots_its_disk",
+        None,
+        "DV: booting the local disk",
+    );
+}
+
+/// The agent's HTTP cannot be reached (boot.http_url points at a port where
+/// nothing listens): the entry script iPXE got over TFTP retries, then boots
+/// the local disk instead of looping or dropping to a shell.
+#[test]
+fn qemu_bios_boots_its_disk_when_the_agent_http_is_unreachable() {
+    local_disk_boot(
+        "qemu_bios_boots_its_disk_when_the_agent_http_is_unreachable",
+        Some(&format!("http://{AGENT_ADDR}:9")),
+        "DV: agent not reachable",
+    );
+}
+
+fn local_disk_boot(test: &str, http_url: Option<&str>, expect_on_console: &str) {
     if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
-    let config = write_config(dir.path());
+    let mut config = write_config(dir.path());
+    if let Some(url) = http_url {
+        let text = std::fs::read_to_string(&config).unwrap();
+        config = dir.path().join("agent-unreachable.toml");
+        std::fs::write(&config, set_key(&text, "boot", "http_url", url)).unwrap();
+    }
     let data = dir.path().join("data");
     let mac: MacAddr = "52:54:00:77:00:23".parse().unwrap();
 
@@ -303,7 +327,7 @@ fn qemu_bios_machine_in_state_local_boots_its_disk() {
         "the disk was not booted.\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
     );
     assert!(
-        console.contains("DV: booting the local disk"),
-        "the agent's local script did not run: {console}"
+        console.contains(expect_on_console),
+        "expected {expect_on_console:?} on the console: {console}"
     );
 }

@@ -3,8 +3,12 @@
 //! The chain (shared/recipes/qemu-pxe.md): PXE firmware fetches a first stage
 //! over TFTP (`undionly.kpxe` on BIOS, `snponly.efi` on x86-64 UEFI), that
 //! first stage is iPXE, and iPXE asks again with user class `iPXE`; then it
-//! gets the HTTP URL of its script: the machine's own one when the agent
-//! knows the machine (a reservation), else the discovery script. UEFI HTTP
+//! gets the agent's entry script over TFTP (`fallback.ipxe`), which chains
+//! the machine's HTTP script and boots the local disk if HTTP cannot be
+//! reached, so an HTTP outage never sends an installed machine into a loop.
+//! With TFTP off, iPXE gets the HTTP URL of its script directly: the
+//! machine's own one when the agent knows it (a reservation), else the
+//! discovery script. UEFI HTTP
 //! boot (vendor class `HTTPClient`) skips TFTP and gets an HTTP URL of the
 //! EFI iPXE binary directly.
 //!
@@ -46,6 +50,11 @@ pub struct BootOptions {
     pub http_boot_file: String,
     /// Path of the discovery script under `http_base`.
     pub discovery_path: String,
+    /// What every iPXE client is given when set: the agent's entry script
+    /// over TFTP (`tftp://<agent>/fallback.ipxe`), which chains to the
+    /// machine's HTTP script and boots the local disk when HTTP cannot be
+    /// reached. `None` (TFTP off): iPXE gets the HTTP script URL directly.
+    pub ipxe_entry: Option<String>,
 }
 
 impl BootOptions {
@@ -58,6 +67,7 @@ impl BootOptions {
             uefi_file: "snponly.efi".into(),
             http_boot_file: "ipxe.efi".into(),
             discovery_path: "/boot/discover.ipxe".into(),
+            ipxe_entry: None,
         }
     }
 
@@ -72,6 +82,10 @@ impl BootOptions {
         BootOptions {
             tftp_server,
             http_base: config.boot.http_url.trim_end_matches('/').to_owned(),
+            ipxe_entry: config
+                .tftp
+                .enabled
+                .then(|| format!("tftp://{tftp_server}/fallback.ipxe")),
             ..BootOptions::new(tftp_server, 0)
         }
     }
@@ -129,6 +143,11 @@ pub fn decide(boot: &BootOptions, firmware: Firmware, mac: MacAddr, known: bool)
         Firmware::None => Boot::None {
             reason: "not a netboot client",
         },
+        Firmware::Ipxe if boot.ipxe_entry.is_some() => Boot::Http {
+            url: boot.ipxe_entry.clone().unwrap_or_default(),
+            vendor_class: None,
+            reason: "iPXE: the entry script over TFTP, with its local-disk fallback",
+        },
         Firmware::Ipxe if known => Boot::Http {
             url: boot.machine_script(mac),
             vendor_class: None,
@@ -167,5 +186,23 @@ pub fn decide(boot: &BootOptions, firmware: Firmware, mac: MacAddr, known: bool)
                 reason: "UEFI HTTP boot, unsupported architecture",
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ipxe_client_gets_the_entry_script_when_tftp_serves_it() {
+        let mut boot = BootOptions::new(Ipv4Addr::new(10, 0, 0, 1), 8680);
+        boot.ipxe_entry = Some("tftp://10.0.0.1/fallback.ipxe".into());
+        let mac = MacAddr([0x52, 0x54, 0, 0, 0, 1]);
+        for known in [false, true] {
+            match decide(&boot, Firmware::Ipxe, mac, known) {
+                Boot::Http { url, .. } => assert_eq!(url, "tftp://10.0.0.1/fallback.ipxe"),
+                other => panic!("known={known}: {other:?}"),
+            }
+        }
     }
 }
