@@ -94,6 +94,20 @@ fn describe() {
         "HTTP requests served, by route and status."
     );
     describe_gauge!(
+        "dv_dhcp_pool_addresses",
+        "Addresses in a subnet's dynamic pools."
+    );
+    describe_gauge!(
+        "dv_dhcp_leases",
+        "Leases holding an address now, by subnet and state (bound, declined)."
+    );
+    describe_counter!("dv_dhcp_received_total", "DHCP messages received, by type.");
+    describe_counter!("dv_dhcp_sent_total", "DHCP replies sent, by type.");
+    describe_counter!(
+        "dv_dhcp_dropped_total",
+        "DHCP messages not answered, by reason."
+    );
+    describe_gauge!(
         "dv_agent_build_info",
         "Always 1; labels carry the agent version and site."
     );

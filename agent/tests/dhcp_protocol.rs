@@ -181,6 +181,19 @@ fn ipxe_gets_the_entry_script_over_tftp() {
     agent.stop();
 }
 
+/// GET `path` from the agent's HTTP listener, which sits in the server
+/// namespace.
+fn curl(bed: &Bed, http: std::net::SocketAddr, path: &str) -> String {
+    let out = bed
+        .srv
+        .command("curl")
+        .args(["-s", "--max-time", "5"])
+        .arg(format!("http://{http}{path}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `dig @10.88.0.1 +short ARGS` from the server namespace.
 fn dig(bed: &Bed, args: &[&str]) -> String {
     let out = bed
@@ -197,7 +210,7 @@ fn dig(bed: &Bed, args: &[&str]) -> String {
 fn a_bound_lease_with_a_host_name_is_in_dns_until_released() {
     if !dhcp::require(
         "a_bound_lease_with_a_host_name_is_in_dns_until_released",
-        &["dig"],
+        &["dig", "curl"],
     ) {
         return;
     }
@@ -222,6 +235,29 @@ fn a_bound_lease_with_a_host_name_is_in_dns_until_released() {
         dig(&bed, &["web-7.lab.dataverket.test"])
     );
     assert_eq!(dig(&bed, &["-x", &ip]), "web-7.lab.dataverket.test.");
+
+    // The operator sees it through the API and in the metrics.
+    let bound: serde_json::Value =
+        serde_json::from_str(&curl(&bed, agent.http, "/v1/leases?state=bound")).unwrap();
+    let lease = bound
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["ip"] == ip.as_str())
+        .unwrap_or_else(|| panic!("{ip} not in /v1/leases: {bound}"));
+    assert_eq!(lease["mac"], "52:54:01:00:00:07");
+    assert_eq!(lease["hostname"], "web-7");
+    assert_eq!(lease["subnet"], "10.88.0.0/24");
+    let metrics = curl(&bed, agent.http, "/metrics");
+    for line in [
+        "dv_dhcp_pool_addresses{subnet=\"10.88.0.0/24\"} 20",
+        "dv_dhcp_leases{subnet=\"10.88.0.0/24\",state=\"bound\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    assert!(metrics.contains("dv_dhcp_sent_total{"), "{metrics}");
+    let refused = curl(&bed, agent.http, "/v1/leases?state=nonsense");
+    assert!(refused.contains("state must be one of"), "{refused}");
 
     let mut release = client.message(MessageType::Release, mac(7), 0x7100);
     release.set_ciaddr(ack.yiaddr());

@@ -132,6 +132,11 @@ impl DhcpServer {
             index.insert(e);
         }
         tracing::info!(leases = index.len(), "DHCP leases loaded");
+        for subnet in &config.dhcp.subnets {
+            let size: u64 = subnet.pools.iter().map(|p| p.size()).sum();
+            metrics::gauge!("dv_dhcp_pool_addresses", "subnet" => subnet.prefix.to_string())
+                .set(size as f64);
+        }
         let shared = Arc::new(Shared {
             handler: Handler::new(config.dhcp.subnets.clone(), boot),
             index: Mutex::new(index),

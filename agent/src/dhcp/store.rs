@@ -175,3 +175,22 @@ pub fn bound_hostnames(conn: &Connection) -> Result<Vec<(String, Ipv4Addr)>, Sto
         .filter_map(|e| Some((e.hostname?, e.ip)))
         .collect())
 }
+
+/// Leases that hold their address now (bound, or declined and quarantined),
+/// counted per subnet and state: the `dv_dhcp_leases` gauge.
+pub fn holding_counts(conn: &Connection) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let now = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX);
+    let mut st = conn.prepare_cached(
+        // Every (subnet, state) pair, zeros included, so a gauge falls back
+        // to 0 when the last lease of a kind goes.
+        "SELECT p.prefix, s.state,
+                (SELECT count(*) FROM dhcp_lease l
+                 WHERE l.prefix = p.prefix AND l.state = s.state AND l.expires > ?1)
+         FROM (SELECT DISTINCT prefix FROM dhcp_lease) p,
+              (SELECT 'bound' AS state UNION ALL SELECT 'declined') s",
+    )?;
+    let rows = st
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

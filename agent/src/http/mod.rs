@@ -1,10 +1,10 @@
 //! The agent's HTTP listener.
 //!
-//! Today it serves the operational endpoints; later issues add iPXE scripts,
-//! Talos configs, artifacts, callbacks and the site-scoped `/v1` API here.
+//! The operational endpoints, network boot, and the site-scoped `/v1` API.
 //! - `GET /v1/health`: 200 with a JSON body when the agent can read its
 //!   store, 503 otherwise (load balancers and `dv` use it).
 //! - `GET /metrics`: Prometheus text exposition.
+//! - `GET /v1/leases`: the DHCP leases (see `leases`).
 //! - `/v1/dns/...`: services, zones and router exports (see `dns`).
 //! - `/boot/...`: iPXE scripts and the boot callback (see `boot`).
 //! - `/artifacts/...`: boot artifacts with Range, ETag and sha256 (see
@@ -16,6 +16,7 @@ pub mod boot;
 mod boot_tests;
 mod dns;
 mod health;
+mod leases;
 
 use std::time::Instant;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health::health))
         .route("/metrics", get(metrics_text))
+        .route("/v1/leases", get(leases::list))
         .route("/v1/dns/services", get(dns::list_services))
         .route("/v1/dns/services/{name}", put(dns::move_service))
         .route("/v1/dns/zones/{zone}", get(dns::zone))
@@ -66,6 +68,12 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     // The outbox depth is read at scrape time, so the gauge is never stale.
     if let Ok(n) = state.store.read(crate::store::outbox::pending_count).await {
         metrics::gauge!("dv_outbox_pending").set(n as f64);
+    }
+    if let Ok(counts) = state.store.read(crate::dhcp::store::holding_counts).await {
+        for (subnet, lease_state, n) in counts {
+            metrics::gauge!("dv_dhcp_leases", "subnet" => subnet, "state" => lease_state)
+                .set(n as f64);
+        }
     }
     (
         [(
