@@ -4,16 +4,12 @@
 //! (scripts/setup.sh installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use dv_protocol::{Event, EventBody, Message, codec};
-use dv_tests::process::Guarded;
-use dv_tests::wait_for;
 
 fn have(tool: &str) -> bool {
     let found = Command::new("sh")
@@ -28,7 +24,7 @@ fn have(tool: &str) -> bool {
 
 struct Agent {
     dir: tempfile::TempDir,
-    child: Guarded,
+    running: Option<dv_tests::agent::RunningAgent>,
     http: SocketAddr,
     tftp: SocketAddr,
     big_sha: String,
@@ -89,45 +85,21 @@ interfaces = [{ segment = "lab", address = "10.77.0.1" }]
 "#,
     )
     .unwrap();
-    let mut child = Guarded::spawn(
-        Command::new(env!("CARGO_BIN_EXE_dv-agent"))
-            .args(["serve", "--log-format", "json", "--config"])
-            .arg(&config)
-            .env("DV_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    )
-    .unwrap();
-    let stderr = child.child().unwrap().stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut http, mut tftp) = (None, None);
-    let mut seen = Vec::new();
-    wait_for(Duration::from_secs(30), || {
-        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
-        seen.push(line.clone());
-        let v: serde_json::Value = serde_json::from_str(&line).ok()?;
-        match v["message"].as_str()? {
-            "tftp serving" => tftp = v["listen"].as_str()?.parse().ok(),
-            "agent serving" => http = v["http"].as_str()?.parse().ok(),
-            _ => {}
-        }
-        (http.is_some() && tftp.is_some()).then_some(())
-    })
-    .unwrap_or_else(|| panic!("agent did not start; log: {seen:#?}"));
-    // Keep draining the log so the agent never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    let mut agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let tftp = agent
+        .logged("tftp serving", "listen", Duration::from_secs(10))
+        .and_then(|a| a.parse().ok())
+        .expect("the agent logs its TFTP address");
     Agent {
         dir,
-        child,
-        http: http.unwrap(),
-        tftp: tftp.unwrap(),
+        http: agent.http,
+        running: Some(agent),
+        tftp,
         big_sha,
     }
 }
@@ -143,12 +115,9 @@ impl Agent {
 
     /// Stops the agent; the directory lives on until `self` is dropped.
     fn stop(&mut self) {
-        self.child.signal(libc::SIGTERM).unwrap();
-        let status = self
-            .child
-            .wait_timeout(Duration::from_secs(20))
-            .expect("agent stops");
-        assert!(status.success(), "{status:?}");
+        if let Some(agent) = self.running.take() {
+            agent.stop();
+        }
     }
 }
 

@@ -2,15 +2,12 @@
 //! health, metrics and a clean SIGTERM shutdown, as an operator runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-use dv_tests::process::Guarded;
-use dv_tests::{http, wait_for};
+use dv_tests::agent::RunningAgent;
+use dv_tests::http;
 
 fn agent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dv-agent"))
@@ -20,47 +17,24 @@ fn lab_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../site-kits/examples/lab/agent.toml")
 }
 
-/// Starts `dv-agent serve` on the lab config with `data` as its data directory
-/// and returns the guarded child, the HTTP address it reported, and a channel
-/// of its remaining log lines.
-fn serve(data: &Path) -> (Guarded, SocketAddr, mpsc::Receiver<String>) {
-    let mut child = Guarded::spawn(
-        agent()
-            .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
-            .args(["--tftp-listen", "127.0.0.1:0"])
-            // The lab's DNS address (10.77.0.1:53) exists only on a lab host.
-            .args(["--dns-listen", "127.0.0.1:0"])
-            .arg("--config")
-            .arg(lab_config())
-            .arg("--data-dir")
-            .arg(data)
-            .env("DV_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    )
-    .unwrap();
-    let stderr = child.child().unwrap().stderr.take().unwrap();
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // The agent logs the address it bound; read it from the JSON log lines.
-    let mut seen = Vec::new();
-    let addr = wait_for(Duration::from_secs(20), || {
-        let line = lines_rx.recv_timeout(Duration::from_millis(100)).ok()?;
-        seen.push(line.clone());
-        let v: serde_json::Value = serde_json::from_str(&line).ok()?;
-        if v["message"] != "agent serving" {
-            return None;
-        }
-        v["http"].as_str()?.parse().ok()
-    })
-    .unwrap_or_else(|| panic!("agent did not report serving; log: {seen:#?}"));
-    (child, addr, lines_rx)
+/// Starts `dv-agent serve` on the lab config with `data` as its data
+/// directory, every listener on loopback.
+fn serve(data: &Path) -> RunningAgent {
+    let mut cmd = agent();
+    cmd.args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
+        .args([
+            "--dns-listen",
+            "127.0.0.1:0",
+            "--tftp-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--config")
+        .arg(lab_config())
+        .arg("--data-dir")
+        .arg(data)
+        .env("DV_LOG", "info");
+    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"))
 }
 
 #[test]
@@ -155,7 +129,8 @@ fn serve_with_a_bad_config_exits_2_without_touching_the_data_dir() {
 fn serve_answers_health_and_metrics_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, addr, log) = serve(&data);
+    let agent = serve(&data);
+    let addr = agent.http;
 
     let health = http::get(addr, "/v1/health").unwrap();
     assert_eq!(health.status, 200, "{}", health.body);
@@ -181,28 +156,16 @@ fn serve_answers_health_and_metrics_then_stops_cleanly_on_sigterm() {
     }
     assert_eq!(http::get(addr, "/v1/nope").unwrap().status, 404);
 
-    child.signal(libc::SIGTERM).unwrap();
-    let status = child
-        .wait_timeout(Duration::from_secs(20))
-        .expect("agent exits after SIGTERM");
-    // The child is gone, so its stderr reaches EOF and the reader thread ends.
-    let rest: Vec<String> =
-        std::iter::from_fn(|| log.recv_timeout(Duration::from_secs(5)).ok()).collect();
-    assert_eq!(status.code(), Some(0), "log: {rest:#?}");
+    // SIGTERM: exit 0 after the store committed what was queued.
+    let log = agent.stop();
     assert!(
-        rest.iter().any(|l| l.contains("agent stopped cleanly")),
-        "{rest:#?}"
+        log.iter().any(|l| l.contains("agent stopped cleanly")),
+        "{log:#?}"
     );
     assert!(data.join("agent.db").exists());
 
     // Serving again on the same data directory works (re-open is idempotent).
-    let (mut again, addr, _log) = serve(&data);
-    assert_eq!(http::get(addr, "/v1/health").unwrap().status, 200);
-    again.signal(libc::SIGTERM).unwrap();
-    assert_eq!(
-        again
-            .wait_timeout(Duration::from_secs(20))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    let again = serve(&data);
+    assert_eq!(http::get(again.http, "/v1/health").unwrap().status, 200);
+    again.stop();
 }

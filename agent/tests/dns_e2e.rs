@@ -7,10 +7,8 @@
 //! 10.53.0.2 the NSD secondary, 10.53.0.3 the NSD upstream for example.test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use dv_tests::netns::{Netns, require_netns};
@@ -24,8 +22,7 @@ const UPSTREAM: &str = "10.53.0.3";
 struct Bed {
     ns: Netns,
     dir: tempfile::TempDir,
-    _agent: Guarded,
-    _logs: mpsc::Receiver<String>,
+    _agent: dv_tests::agent::RunningAgent,
 }
 
 fn config(dir: &Path) -> PathBuf {
@@ -100,36 +97,16 @@ fn bed(tag: &str) -> Option<Bed> {
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let mut child = Guarded::spawn(
-        ns.command(env!("CARGO_BIN_EXE_dv-agent"))
-            .args(["serve", "--log-format", "json", "--config"])
-            .arg(&cfg)
-            .env("DV_LOG", "info,dv_agent::dns=debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    )
-    .unwrap();
-    let stderr = child.child().unwrap().stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    wait_for(Duration::from_secs(30), || {
-        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
-        seen.push(line.clone());
-        line.contains("agent serving").then_some(())
-    })
-    .unwrap_or_else(|| panic!("agent did not start; log: {seen:#?}"));
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&cfg)
+        .env("DV_LOG", "info,dv_agent::dns=debug");
+    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
     Some(Bed {
         ns,
         dir,
-        _agent: child,
-        _logs: rx,
+        _agent: agent,
     })
 }
 

@@ -14,13 +14,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use dv_agent::store::{Store, boot as boot_store, outbox};
 use dv_protocol::{Actor, Event, EventBody, MacAddr, SiteName, codec};
+use dv_tests::agent::RunningAgent;
 use dv_tests::netns::require_netns;
-use dv_tests::process::Guarded;
 use dv_tests::qemu::{Firmware, PxeBed, Vm, require_qemu};
 use dv_tests::wait_for;
 
@@ -102,51 +102,16 @@ fn set_key(text: &str, table: &str, key: &str, value: &str) -> String {
     out.join("\n") + "\n"
 }
 
-/// The agent running in the bed's server namespace, logging to a file.
-struct Agent {
-    process: Guarded,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(bed: &PxeBed, config: &Path, data: &Path) -> Agent {
-        let log = data.with_extension("log");
-        let file = std::fs::File::create(&log).unwrap();
-        let process = Guarded::spawn(
-            bed.server
-                .command(env!("CARGO_BIN_EXE_dv-agent"))
-                .args(["serve", "--log-format", "json", "--config"])
-                .arg(config)
-                .arg("--data-dir")
-                .arg(data)
-                .env("DV_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(file),
-        )
-        .unwrap();
-        let agent = Agent { process, log };
-        let up = wait_for(Duration::from_secs(30), || {
-            agent.log_text().contains("\"agent serving\"").then_some(())
-        });
-        assert!(up.is_some(), "agent did not start:\n{}", agent.log_text());
-        agent
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the clean exit that commits everything.
-    fn stop(mut self) {
-        self.process.signal(libc::SIGTERM).unwrap();
-        let status = self.process.wait_timeout(Duration::from_secs(30));
-        assert_eq!(
-            status.and_then(|s| s.code()),
-            Some(0),
-            "agent did not stop cleanly:\n{}",
-            self.log_text()
-        );
-    }
+/// Starts the agent in the bed's server namespace.
+fn start_agent(bed: &PxeBed, config: &Path, data: &Path) -> RunningAgent {
+    let mut cmd = bed.server.command(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("DV_LOG", "info");
+    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"))
 }
 
 /// Every event the agent recorded.
@@ -173,7 +138,7 @@ fn discovery_boot(fw: Firmware, test: &str, mac: &str) {
     let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
     let config = write_config(dir.path());
     let data = dir.path().join("data");
-    let agent = Agent::start(&bed, &config, &data);
+    let mut agent = start_agent(&bed, &config, &data);
 
     let mut vm = Vm::netboot(&bed, fw, mac, &dir.path().join("serial.log"), VM_LIMIT).unwrap();
     let exited = vm.wait_exit(VM_LIMIT + Duration::from_secs(10));
@@ -305,7 +270,7 @@ fn local_disk_boot(test: &str, http_url: Option<&str>, expect_on_console: &str) 
     image.resize(1024 * 1024, 0);
     std::fs::write(&disk, image).unwrap();
 
-    let agent = Agent::start(&bed, &config, &data);
+    let mut agent = start_agent(&bed, &config, &data);
     let vm = Vm::netboot_with_disk(
         &bed,
         Firmware::Bios,

@@ -6,6 +6,7 @@
 //! one binary against real peers live beside it (`agent/tests/`, where Cargo
 //! hands them the freshly built `dv-agent`) and use these helpers.
 
+pub mod agent;
 pub mod http;
 pub mod netns;
 pub mod process;

@@ -4,17 +4,14 @@
 //! can act as a directly attached client or as a relay agent.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
 use dhcproto::{Decodable, Encodable};
 use dv_tests::netns::{self, Netns};
-use dv_tests::process::Guarded;
 use dv_tests::wait_for;
 
 pub const SRV_IF: &str = "dvs0";
@@ -151,20 +148,15 @@ impl Bed {
 }
 
 /// A running agent and its log lines.
-pub struct Agent {
-    pub child: Guarded,
-    pub lines: mpsc::Receiver<String>,
-    pub http: SocketAddr,
-    pub seen: Vec<String>,
-}
+pub type Agent = dv_tests::agent::RunningAgent;
 
 /// Starts `dv-agent serve` in the server namespace and waits for "agent
-/// serving"; `None` (with the log) if it exited first.
+/// serving"; the exit code and log if it stopped first.
 pub fn start_agent(
     bed: &Bed,
     config: &Path,
     extra: &[&str],
-) -> Result<Agent, (Option<i32>, Vec<String>)> {
+) -> Result<Agent, dv_tests::agent::StartFailure> {
     let mut cmd = bed.srv.command(env!("CARGO_BIN_EXE_dv-agent"));
     cmd.args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
         .arg("--config")
@@ -172,74 +164,8 @@ pub fn start_agent(
         .arg("--data-dir")
         .arg(bed.data_dir())
         .args(extra)
-        .env("DV_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = Guarded::spawn(&mut cmd).unwrap();
-    let stderr = child.child().unwrap().stderr.take().unwrap();
-    let (tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    // Bounded by the deadline, and ends early when the agent exits (its
-    // stderr closes).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut http = None;
-    while http.is_none() && std::time::Instant::now() < deadline {
-        let line = match lines.recv_timeout(Duration::from_millis(100)) {
-            Ok(l) => l,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        seen.push(line.clone());
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if v["message"] == "agent serving" {
-            http = v["http"].as_str().and_then(|a| a.parse().ok());
-        }
-    }
-    match http {
-        Some(http) => Ok(Agent {
-            child,
-            lines,
-            http,
-            seen,
-        }),
-        None => {
-            let status = child.wait_timeout(Duration::from_secs(10));
-            while let Ok(l) = lines.recv_timeout(Duration::from_millis(200)) {
-                seen.push(l);
-            }
-            Err((status.and_then(|s| s.code()), seen))
-        }
-    }
-}
-
-impl Agent {
-    /// Collects log lines for up to `limit` until one contains `needle`.
-    pub fn wait_log(&mut self, needle: &str, limit: Duration) -> Option<String> {
-        let (lines, seen) = (&self.lines, &mut self.seen);
-        wait_for(limit, || {
-            let l = lines.recv_timeout(Duration::from_millis(50)).ok()?;
-            seen.push(l.clone());
-            l.contains(needle).then_some(l)
-        })
-    }
-
-    pub fn stop(mut self) {
-        self.child.signal(libc::SIGTERM).unwrap();
-        let status = self.child.wait_timeout(Duration::from_secs(20));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "agent did not stop cleanly"
-        );
-    }
+        .env("DV_LOG", "info");
+    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
 }
 
 /// Runs `f` on a thread that entered `ns`'s network namespace, so sockets it
