@@ -162,21 +162,14 @@ fn dhclient_with_a_reserved_mac_gets_its_address_and_host_name() {
     assert_eq!(row.1, "52:54:00:00:88:01");
 
     // The reservation's name resolves through the agent's DNS, A and PTR.
-    let dig = |args: &[&str]| {
-        let out = bed
-            .srv
-            .command("dig")
-            .args(["@10.88.0.1", "+short", "+time=2", "+tries=2"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
     let a = wait_for(Duration::from_secs(10), || {
-        let answer = dig(&["node-01.lab.dataverket.test", "A"]);
+        let answer = dhcp::dig(&bed, &["node-01.lab.dataverket.test", "A"]);
         (!answer.is_empty()).then_some(answer)
     });
     assert_eq!(a.as_deref(), Some("10.88.0.11"));
-    assert_eq!(dig(&["-x", "10.88.0.11"]), "node-01.lab.dataverket.test.");
+    assert_eq!(
+        dhcp::dig(&bed, &["-x", "10.88.0.11"]),
+        "node-01.lab.dataverket.test."
+    );
     agent.stop();
 }

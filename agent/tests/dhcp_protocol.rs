@@ -10,7 +10,7 @@ mod dhcp;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use dhcp::{Bed, Client, lease_row, mac, msg_type, server_id, start_agent};
+use dhcp::{Bed, Client, dig, lease_row, mac, msg_type, server_id, start_agent};
 use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
 use dv_tests::wait_for;
 
@@ -192,18 +192,6 @@ fn curl(bed: &Bed, http: std::net::SocketAddr, path: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `dig @10.88.0.1 +short ARGS` from the server namespace.
-fn dig(bed: &Bed, args: &[&str]) -> String {
-    let out = bed
-        .srv
-        .command("dig")
-        .args(["@10.88.0.1", "+short", "+time=2", "+tries=2"])
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

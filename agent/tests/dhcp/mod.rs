@@ -147,6 +147,19 @@ impl Bed {
     }
 }
 
+/// `dig @10.88.0.1 +short ARGS` from the server namespace (the agent's DNS
+/// listens on the bootstrap address there).
+pub fn dig(bed: &Bed, args: &[&str]) -> String {
+    let out = bed
+        .srv
+        .command("dig")
+        .args(["@10.88.0.1", "+short", "+time=2", "+tries=2"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A running agent and its log lines.
 pub type Agent = dv_tests::agent::RunningAgent;
 
