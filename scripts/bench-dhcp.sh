@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# DORA transactions per second: dv-agent vs dnsmasq, same veth bed, same
-# load generator (ISC perfdhcp from Debian's kea-admin, acting as a relay).
+# DORA transactions per second: dv-agent vs ISC Kea (memfile) and dnsmasq,
+# same veth bed, same load generator (ISC perfdhcp from Debian's kea-admin,
+# acting as a relay), same run; with each server's CPU time per lease and,
+# at the end, dv-agent's resident memory holding 50,000 active leases.
 #
 #   scripts/bench-dhcp.sh [DV_AGENT_BINARY] [RATE] [SECONDS] [CLIENTS]
 #
@@ -79,14 +81,56 @@ rate_of() {
   echo "scale=1; ${acks:-0} / $SECS" | bc
 }
 
+# CPU seconds (user + system) a process has used so far.
+cpu_of() {
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+# Milliseconds of CPU per completed DORA between two cpu_of readings.
+ms_per_lease() {
+  local acks
+  acks=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$WORK/perf-$3.txt")
+  echo "scale=4; ($2 - $1) * 1000 / (${acks:-0} + 0.0001)" | bc
+}
+
 echo "== dv-agent ($BIN)"
 ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --listen 127.0.0.1:0 --log-format json \
    > /dev/null 2> "$WORK/agent.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q '"agent serving"' "$WORK/agent.log" && break; sleep 0.1; done
 grep -q '"agent serving"' "$WORK/agent.log" || { cat "$WORK/agent.log"; exit 1; }
+C0=$(cpu_of "${PIDS[0]}")
 run_perf 0a agent
+C1=$(cpu_of "${PIDS[0]}")
+A_CPU=$(ms_per_lease "$C0" "$C1" agent)
 kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true; PIDS=()
+
+if command -v kea-dhcp4 >/dev/null 2>&1; then
+  echo "== kea $(kea-dhcp4 -v)"
+  mkdir -p "$WORK/kea"
+  cat > "$WORK/kea.json" <<JSON
+{ "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "bs0" ], "dhcp-socket-type": "udp" },
+    "lease-database": { "type": "memfile", "persist": true, "name": "$WORK/kea/leases.csv", "lfc-interval": 0 },
+    "valid-lifetime": 3600,
+    "subnet4": [ { "id": 1, "subnet": "10.99.0.0/16", "pools": [ { "pool": "10.99.1.0 - 10.99.200.255" } ],
+                   "option-data": [ { "name": "routers", "data": "10.99.0.1" } ] } ],
+    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": "$WORK/kea/kea.log" } ] } ]
+} }
+JSON
+  KEA_PIDFILE_DIR="$WORK/kea" KEA_LOCKFILE_DIR="$WORK/kea" \
+    ip netns exec $S kea-dhcp4 -c "$WORK/kea.json" > "$WORK/kea/stdout.log" 2>&1 &
+  PIDS+=($!)
+  sleep 2
+  K0=$(cpu_of "${PIDS[0]}")
+  run_perf 0c kea
+  K1=$(cpu_of "${PIDS[0]}")
+  K_CPU=$(ms_per_lease "$K0" "$K1" kea)
+  kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true; PIDS=()
+  K=$(rate_of kea)
+else
+  echo "!!! kea-dhcp4 not installed (Debian package kea-dhcp4-server); Kea column skipped !!!"
+  K=0; K_CPU=0
+fi
 
 echo "== dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}')"
 ip netns exec $S dnsmasq --no-daemon --conf-file=/dev/null --port=0 --bind-interfaces --interface=bs0 \
@@ -95,7 +139,27 @@ ip netns exec $S dnsmasq --no-daemon --conf-file=/dev/null --port=0 --bind-inter
    --dhcp-leasefile="$WORK/dnsmasq.leases" --pid-file="$WORK/dnsmasq.pid" 2> "$WORK/dnsmasq.log" &
 PIDS+=($!)
 sleep 1
+D0=$(cpu_of "${PIDS[0]}")
 run_perf 0b dnsmasq
+D1=$(cpu_of "${PIDS[0]}")
+D_CPU=$(ms_per_lease "$D0" "$D1" dnsmasq)
+kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true; PIDS=()
 
 A=$(rate_of agent); D=$(rate_of dnsmasq)
-echo "== DORA/s (offered load $RATE/s for ${SECS}s, $CLIENTS clients): dv-agent $A, dnsmasq $D, ratio $(echo "scale=2; $A / ($D + 0.0001)" | bc)"
+echo "== DORA/s (offered load $RATE/s for ${SECS}s, $CLIENTS clients)"
+echo "   dv-agent $A ($A_CPU ms CPU/lease), kea $K ($K_CPU ms CPU/lease), dnsmasq $D ($D_CPU ms CPU/lease)"
+echo "   ratio dv-agent/kea $(echo "scale=2; $A / ($K + 0.0001)" | bc), dv-agent/dnsmasq $(echo "scale=2; $A / ($D + 0.0001)" | bc)"
+
+# Resident memory of dv-agent holding 50,000 active leases (fresh store).
+if [ "${DV_BENCH_RSS:-1}" = 1 ]; then
+  rm -rf "$WORK/data"
+  ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --listen 127.0.0.1:0 --log-format json \
+     > /dev/null 2> "$WORK/agent-rss.log" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do grep -q '"agent serving"' "$WORK/agent-rss.log" && break; sleep 0.1; done
+  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r 4000 -R 50000 -n 50000 -W 2000000 \
+     -b mac=52:54:0d:00:00:00 10.88.0.1 > "$WORK/perf-rss.txt" 2>&1 || true
+  BOUND=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$WORK/perf-rss.txt")
+  RSS=$(awk '/^VmRSS/{print $2}' "/proc/${PIDS[0]}/status")
+  echo "== dv-agent resident memory with ${BOUND:-0} leases bound: $((RSS / 1024)) MiB"
+fi
