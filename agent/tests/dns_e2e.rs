@@ -138,6 +138,22 @@ impl Bed {
         self.run("curl", &all)
     }
 
+    /// `PUT /v1/dns/services/{service}` with `{"host": host}`; the body and
+    /// then the status code on the last line.
+    fn move_service(&self, service: &str, host: &str) -> String {
+        let body = format!(r#"{{"host":"{host}"}}"#);
+        let url = format!("http://127.0.0.1:8680/v1/dns/services/{service}");
+        self.curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body,
+            &url,
+        ])
+    }
+
     fn axfr(&self, zone: &str, server: &str) -> Vec<String> {
         let mut lines: Vec<String> = self
             .run(
@@ -386,39 +402,15 @@ fn nsd_secondary_follows_notify_and_a_service_move_changes_one_cname() {
     let before = bed.axfr("mgmt.dataverket.test", AGENT);
 
     // The API: errors first.
-    let unknown = bed.curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"host":"provisioner-02-dvntm"}"#,
-        "http://127.0.0.1:8680/v1/dns/services/nope",
-    ]);
+    let unknown = bed.move_service("nope", "provisioner-02-dvntm");
     assert!(unknown.ends_with("404"), "{unknown}");
-    let bad = bed.curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"host":"pxe"}"#,
-        "http://127.0.0.1:8680/v1/dns/services/artifacts",
-    ]);
+    let bad = bed.move_service("artifacts", "pxe");
     assert!(
         bad.ends_with("422") && bad.contains("is a service, not a host"),
         "{bad}"
     );
     // The move.
-    let moved = bed.curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"host":"provisioner-02-dvntm"}"#,
-        "http://127.0.0.1:8680/v1/dns/services/artifacts",
-    ]);
+    let moved = bed.move_service("artifacts", "provisioner-02-dvntm");
     assert!(moved.ends_with("200"), "{moved}");
     let second = bed.serial("mgmt.dataverket.test", AGENT).unwrap();
     assert!(second > first, "serial {first} -> {second}");
