@@ -2,7 +2,7 @@
 //! name, built once per change and swapped in whole (readers hold an `Arc`
 //! to the catalog they started with, so an answer never mixes two serials).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA};
@@ -21,6 +21,9 @@ pub struct Zone {
     pub names: HashMap<LowerName, Vec<Record>>,
     /// Every record in transfer order (SOA first), for AXFR.
     pub all: Vec<Record>,
+    /// Names that own nothing but have names below them (inside the zone),
+    /// computed once so NXDOMAIN is a hash lookup, not a scan of the zone.
+    pub empty_non_terminals: HashSet<LowerName>,
 }
 
 /// What a name is inside a zone.
@@ -41,7 +44,7 @@ impl Zone {
         if let Some(records) = self.names.get(name) {
             return Found::Records(records);
         }
-        if self.names.keys().any(|n| name.zone_of(n) && n != name) {
+        if self.empty_non_terminals.contains(name) {
             Found::EmptyNonTerminal
         } else {
             Found::NxDomain
@@ -93,11 +96,14 @@ impl Catalog {
                 tracing::error!(zone = %z.origin, "zone has no SOA; not served");
                 continue;
             };
+            let origin = LowerName::new(&origin);
+            let empty_non_terminals = empty_non_terminals(&origin, &names);
             zones.push(Zone {
-                origin: LowerName::new(&origin),
+                origin,
                 soa,
                 names,
                 all,
+                empty_non_terminals,
             });
         }
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
@@ -117,6 +123,25 @@ impl Catalog {
     pub fn zone_at(&self, name: &LowerName) -> Option<&Zone> {
         self.zones.iter().find(|z| &z.origin == name)
     }
+}
+
+/// Every ancestor of an owner name, below the apex, that owns no records.
+fn empty_non_terminals(
+    origin: &LowerName,
+    names: &HashMap<LowerName, Vec<Record>>,
+) -> HashSet<LowerName> {
+    let mut out = HashSet::new();
+    for name in names.keys() {
+        let mut n = name.base_name();
+        // Bounded by the name's label count (at most 127).
+        while n.num_labels() > origin.num_labels() && origin.zone_of(&n) {
+            if !names.contains_key(&n) {
+                out.insert(n.clone());
+            }
+            n = n.base_name();
+        }
+    }
+    out
 }
 
 /// A fully qualified hickory name from our dotless form.
