@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
-# DORA transactions per second: dv-agent vs ISC Kea (memfile) and dnsmasq,
-# same veth bed, same load generator (ISC perfdhcp from Debian's kea-admin,
-# acting as a relay), same run; with each server's CPU time per lease and,
-# at the end, dv-agent's resident memory holding 50,000 active leases.
+# DORA exchanges per second: dv-agent vs ISC Kea (memfile) and dnsmasq, same
+# veth bed, same load generator (ISC perfdhcp from Debian's kea-admin, acting
+# as a relay), same run. For each server and each offered rate it prints the
+# completed DORAs per second, the share of exchanges lost, and the server's
+# CPU time per lease; then each server's best rate with under 1% lost, the
+# ratios, and dv-agent's resident memory holding 50,000 active leases.
 #
-#   scripts/bench-dhcp.sh [DV_AGENT_BINARY] [RATE] [SECONDS] [CLIENTS]
+#   scripts/bench-dhcp.sh [DV_AGENT_BINARY]
+#   RATES="2000 4000 8000 12000" SECS=10 CLIENTS=8000 SERVERS="agent kea dnsmasq"
+#   DV_BENCH_RSS=0 skips the memory run.
 #
 # Creates netns dvbench-s (server, 10.88.0.1/24) and dvbench-c (client:
 # 10.88.0.2/24 and relay address 10.99.0.1/16), runs each server in turn on
 # the relayed subnet 10.99.0.0/16, and removes everything on exit. Needs
-# root. Both servers commit leases to disk: dv-agent with SQLite
-# synchronous=FULL (fsync per batch); dnsmasq rewrites its lease file
-# without fsync, so the comparison flatters dnsmasq on durability.
+# root. Durability differs and favours the others: dv-agent commits every
+# lease to SQLite with synchronous=FULL (fsync) before its ACK; Kea appends
+# to its memfile CSV and dnsmasq rewrites its lease file, neither fsyncs.
+# Logging: dv-agent logs every committed lease (JSON to a file); Kea and
+# dnsmasq log warnings only.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 BIN=${1:-target/release/dv-agent}
-RATE=${2:-4000}
-SECS=${3:-10}
-CLIENTS=${4:-8000}
+RATES=${RATES:-2000 4000 8000 12000}
+SECS=${SECS:-10}
+CLIENTS=${CLIENTS:-8000}
+SERVERS=${SERVERS:-agent kea dnsmasq}
 S=dvbench-s C=dvbench-c
 WORK=$(mktemp -d /tmp/dvbench.XXXXXX)
-PIDS=()
+PID=
+[ -x "$BIN" ] || cargo build --release -p dv-agent
+command -v perfdhcp >/dev/null || { echo "bench-dhcp: perfdhcp missing (apt install kea-admin)" >&2; exit 1; }
+if ! command -v kea-dhcp4 >/dev/null; then
+  # Debian starts the service on install; policy-rc.d stops that, so the
+  # bench never leaves a DHCP server running on a real interface.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q kea-dhcp4-server >/dev/null || true
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+stop_server() {
+  [ -n "$PID" ] || return 0
+  kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=
+}
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  stop_server
   ip netns del $S 2>/dev/null || true
   ip netns del $C 2>/dev/null || true
   rm -rf "$WORK"
@@ -35,6 +57,7 @@ ip -n $S addr add 10.88.0.1/24 dev bs0; ip -n $S link set bs0 up
 ip -n $C addr add 10.88.0.2/24 dev bc0; ip -n $C addr add 10.99.0.1/16 dev bc0; ip -n $C link set bc0 up
 ip -n $S route add 10.99.0.0/16 via 10.88.0.2 dev bs0
 
+POOL_START=10.99.1.0 POOL_END=10.99.255.254
 cat > "$WORK/agent.toml" <<TOML
 [site]
 name = "lab"
@@ -59,107 +82,131 @@ router = "10.99.0.1"
 dns_servers = ["10.88.0.1"]
 lease_time = "1h"
 [[dhcp.subnets.pools]]
-start = "10.99.1.0"
-end = "10.99.200.255"
+start = "$POOL_START"
+end = "$POOL_END"
 [dns]
+listen = ["127.0.0.1:0"]
 upstreams = ["127.0.0.1:5353"]
 [[dns.hosts]]
 name = "provisioner-01"
 interfaces = [{ segment = "lab", address = "10.88.0.1" }]
 TOML
 
-run_perf() {
-  # -l 10.99.0.1: perfdhcp acts as a relay (giaddr) and unicasts to the server.
-  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r "$RATE" -R "$CLIENTS" -p "$SECS" -W 2000000 \
-     -b mac=52:54:$1:00:00:00 10.88.0.1 2>&1 | tee "$WORK/perf-$2.txt" | \
-     grep -E "^\*\*\*|sent packets|received packets|drops ratio|avg delay" || true
-}
-rate_of() {
-  # completed DORAs = received ACKs (second exchange's received packets).
-  local acks
-  acks=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$WORK/perf-$1.txt")
-  echo "scale=1; ${acks:-0} / $SECS" | bc
-}
-
-# CPU seconds (user + system) a process has used so far.
-cpu_of() {
-  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
-}
-# Milliseconds of CPU per completed DORA between two cpu_of readings.
-ms_per_lease() {
-  local acks
-  acks=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$WORK/perf-$3.txt")
-  echo "scale=4; ($2 - $1) * 1000 / (${acks:-0} + 0.0001)" | bc
-}
-
-echo "== dv-agent ($BIN)"
-ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --listen 127.0.0.1:0 --log-format json \
-   > /dev/null 2> "$WORK/agent.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do grep -q '"agent serving"' "$WORK/agent.log" && break; sleep 0.1; done
-grep -q '"agent serving"' "$WORK/agent.log" || { cat "$WORK/agent.log"; exit 1; }
-C0=$(cpu_of "${PIDS[0]}")
-run_perf 0a agent
-C1=$(cpu_of "${PIDS[0]}")
-A_CPU=$(ms_per_lease "$C0" "$C1" agent)
-kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true; PIDS=()
-
-if command -v kea-dhcp4 >/dev/null 2>&1; then
-  echo "== kea $(kea-dhcp4 -v)"
-  mkdir -p "$WORK/kea"
-  cat > "$WORK/kea.json" <<JSON
+cat > "$WORK/kea.json" <<JSON
 { "Dhcp4": {
     "interfaces-config": { "interfaces": [ "bs0" ], "dhcp-socket-type": "udp" },
     "lease-database": { "type": "memfile", "persist": true, "name": "$WORK/kea/leases.csv", "lfc-interval": 0 },
     "valid-lifetime": 3600,
-    "subnet4": [ { "id": 1, "subnet": "10.99.0.0/16", "pools": [ { "pool": "10.99.1.0 - 10.99.200.255" } ],
-                   "option-data": [ { "name": "routers", "data": "10.99.0.1" } ] } ],
+    "subnet4": [ { "id": 1, "subnet": "10.99.0.0/16", "pools": [ { "pool": "$POOL_START - $POOL_END" } ],
+                   "option-data": [ { "name": "routers", "data": "10.99.0.1" },
+                                    { "name": "domain-name-servers", "data": "10.88.0.1" } ] } ],
     "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": "$WORK/kea/kea.log" } ] } ]
 } }
 JSON
+
+start_agent() {
+  rm -rf "$WORK/data"
+  ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --log-format json \
+     > /dev/null 2> "$WORK/agent.log" &
+  PID=$!
+  # "agent serving" comes once DHCP has probed and bound (keep
+  # dv_agent::serve at info when setting DV_LOG).
+  for _ in $(seq 1 100); do grep -q '"agent serving"' "$WORK/agent.log" && return 0; sleep 0.1; done
+  cat "$WORK/agent.log"; exit 1
+}
+start_kea() {
+  rm -rf "$WORK/kea"; mkdir -p "$WORK/kea"
   KEA_PIDFILE_DIR="$WORK/kea" KEA_LOCKFILE_DIR="$WORK/kea" \
     ip netns exec $S kea-dhcp4 -c "$WORK/kea.json" > "$WORK/kea/stdout.log" 2>&1 &
-  PIDS+=($!)
+  PID=$!
   sleep 2
-  K0=$(cpu_of "${PIDS[0]}")
-  run_perf 0c kea
-  K1=$(cpu_of "${PIDS[0]}")
-  K_CPU=$(ms_per_lease "$K0" "$K1" kea)
-  kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true; PIDS=()
-  K=$(rate_of kea)
-else
-  echo "!!! kea-dhcp4 not installed (Debian package kea-dhcp4-server); Kea column skipped !!!"
-  K=0; K_CPU=0
-fi
+}
+start_dnsmasq() {
+  rm -f "$WORK/dnsmasq.leases"
+  ip netns exec $S dnsmasq --no-daemon --conf-file=/dev/null --port=0 --bind-interfaces --interface=bs0 \
+     --user=root --group=root --no-resolv --no-hosts --no-ping --dhcp-authoritative \
+     --dhcp-range=$POOL_START,$POOL_END,255.255.0.0,1h --dhcp-lease-max=70000 \
+     --dhcp-option=3,10.99.0.1 --dhcp-option=6,10.88.0.1 \
+     --dhcp-leasefile="$WORK/dnsmasq.leases" --pid-file="$WORK/dnsmasq.pid" 2> "$WORK/dnsmasq.log" &
+  PID=$!
+  sleep 1
+}
 
-echo "== dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}')"
-ip netns exec $S dnsmasq --no-daemon --conf-file=/dev/null --port=0 --bind-interfaces --interface=bs0 \
-   --user=root --group=root --no-resolv --no-hosts --no-ping --dhcp-authoritative \
-   --dhcp-range=10.99.1.0,10.99.200.255,255.255.0.0,1h --dhcp-lease-max=60000 \
-   --dhcp-leasefile="$WORK/dnsmasq.leases" --pid-file="$WORK/dnsmasq.pid" 2> "$WORK/dnsmasq.log" &
-PIDS+=($!)
-sleep 1
-D0=$(cpu_of "${PIDS[0]}")
-run_perf 0b dnsmasq
-D1=$(cpu_of "${PIDS[0]}")
-D_CPU=$(ms_per_lease "$D0" "$D1" dnsmasq)
-kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || true; PIDS=()
+# CPU seconds (user + system) a process has used so far; fields counted
+# after the ")" that ends the command name, which may hold spaces.
+cpu_of() {
+  awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
+}
+# "sent received" of an exchange ("DISCOVER-OFFER" or "REQUEST-ACK").
+counts() {
+  awk -v x="$2" '$0 ~ "Statistics for: " x {f=1} f&&/sent packets/{s=$3} f&&/received packets/{print s, $3; exit}' "$1"
+}
 
-A=$(rate_of agent); D=$(rate_of dnsmasq)
-echo "== DORA/s (offered load $RATE/s for ${SECS}s, $CLIENTS clients)"
-echo "   dv-agent $A ($A_CPU ms CPU/lease), kea $K ($K_CPU ms CPU/lease), dnsmasq $D ($D_CPU ms CPU/lease)"
-echo "   ratio dv-agent/kea $(echo "scale=2; $A / ($K + 0.0001)" | bc), dv-agent/dnsmasq $(echo "scale=2; $A / ($D + 0.0001)" | bc)"
+# One load step: prints "rate lost% cpu_ms_per_lease" for the running server.
+step() {
+  local name=$1 rate=$2 tag=$3 out="$WORK/perf-$1-$2.txt" c0 c1
+  c0=$(cpu_of "$PID")
+  # -l 10.99.0.1: perfdhcp acts as a relay (giaddr) and unicasts to the server.
+  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r "$rate" -R "$CLIENTS" -p "$SECS" -W 2000000 \
+     -b "mac=52:54:$tag:00:00:00" 10.88.0.1 > "$out" 2>&1 || true
+  c1=$(cpu_of "$PID")
+  read -r dsent _ < <(counts "$out" DISCOVER-OFFER)
+  read -r _ acks < <(counts "$out" REQUEST-ACK)
+  awk -v d="${dsent:-0}" -v a="${acks:-0}" -v s="$SECS" -v c0="$c0" -v c1="$c1" 'BEGIN {
+    lost = (d > 0) ? 100 * (d - a) / d : 100
+    cpu = (a > 0) ? (c1 - c0) * 1000 / a : 0
+    printf "%.1f %.2f %.4f\n", a / s, lost, cpu }'
+}
+
+declare -A BEST BEST_CPU CPU_AT
+printf '%-9s %8s %10s %8s %14s\n' server offered "DORA/s" "lost %" "ms CPU/lease"
+for server in $SERVERS; do
+  case $server in
+    agent) start_agent; label="dv-agent" ;;
+    kea) command -v kea-dhcp4 >/dev/null || { echo "!!! kea-dhcp4 missing: Kea skipped !!!"; continue; }
+         start_kea; label="kea $(kea-dhcp4 -v)" ;;
+    dnsmasq) start_dnsmasq; label="dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}')" ;;
+    *) echo "unknown server $server" >&2; exit 2 ;;
+  esac
+  BEST[$server]=0; BEST_CPU[$server]=0
+  n=0
+  for rate in $RATES; do
+    n=$((n + 1))
+    # A fresh MAC range per step: every step allocates new leases.
+    read -r done lost cpu < <(step "$server" "$rate" "$(printf '%x%x' "${#server}" "$n")")
+    printf '%-9s %8s %10s %8s %14s\n' "$server" "$rate" "$done" "$lost" "$cpu"
+    CPU_AT[$server,$rate]=$cpu
+    if awk -v l="$lost" 'BEGIN { exit !(l < 1) }' && awk -v a="$done" -v b="${BEST[$server]}" 'BEGIN { exit !(a > b) }'; then
+      BEST[$server]=$done; BEST_CPU[$server]=$cpu
+    fi
+  done
+  echo "  ($label)"
+  stop_server
+done
+
+echo "== best rate with under 1% lost (CPU per lease at that rate)"
+for server in $SERVERS; do
+  [ -n "${BEST[$server]:-}" ] && printf '   %-8s %10s DORA/s  %s ms CPU/lease\n' "$server" "${BEST[$server]}" "${BEST_CPU[$server]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+for other in kea dnsmasq; do
+  [ -n "${BEST[$other]:-}" ] && [ -n "${BEST[agent]:-}" ] || continue
+  echo "   dv-agent/$other: rate $(ratio "${BEST[agent]}" "${BEST[$other]}"), CPU per lease at the same offered load:" \
+    "$(for r in $RATES; do [ -n "${CPU_AT[agent,$r]:-}" ] && [ -n "${CPU_AT[$other,$r]:-}" ] && printf '%s/s %s  ' "$r" "$(ratio "${CPU_AT[agent,$r]}" "${CPU_AT[$other,$r]}")"; done)"
+done
 
 # Resident memory of dv-agent holding 50,000 active leases (fresh store).
-if [ "${DV_BENCH_RSS:-1}" = 1 ]; then
-  rm -rf "$WORK/data"
-  ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --listen 127.0.0.1:0 --log-format json \
-     > /dev/null 2> "$WORK/agent-rss.log" &
-  PIDS+=($!)
-  for _ in $(seq 1 100); do grep -q '"agent serving"' "$WORK/agent-rss.log" && break; sleep 0.1; done
-  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r 4000 -R 50000 -n 50000 -W 2000000 \
+# perfdhcp draws client MACs at random from -R; a range far larger than the
+# exchange count keeps nearly every client distinct.
+if [ "${DV_BENCH_RSS:-1}" = 1 ] && [[ " $SERVERS " == *" agent "* ]]; then
+  start_agent
+  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r 4000 -R 16000000 -n 52000 -W 2000000 \
      -b mac=52:54:0d:00:00:00 10.88.0.1 > "$WORK/perf-rss.txt" 2>&1 || true
-  BOUND=$(awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}' "$WORK/perf-rss.txt")
-  RSS=$(awk '/^VmRSS/{print $2}' "/proc/${PIDS[0]}/status")
-  echo "== dv-agent resident memory with ${BOUND:-0} leases bound: $((RSS / 1024)) MiB"
+  read -r _ acks < <(counts "$WORK/perf-rss.txt" REQUEST-ACK)
+  bound=$(python3 -c 'import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(db.execute("SELECT count(*) FROM dhcp_lease WHERE state = ?", ("bound",)).fetchone()[0])' "$WORK/data/agent.db" 2>/dev/null || echo "?")
+  rss=$(awk '/^VmRSS/{print $2}' "/proc/$PID/status")
+  echo "== dv-agent resident memory with $bound leases bound ($acks ACKs): $((rss / 1024)) MiB"
+  stop_server
 fi

@@ -28,3 +28,4 @@ pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tftp;
+pub mod udp_thread;

@@ -204,7 +204,10 @@ impl LeaseIndex {
             }
         }
         for pool in pools {
-            let (start, end) = (u64::from(u32::from(pool.start)), u64::from(u32::from(pool.end)));
+            let (start, end) = (
+                u64::from(u32::from(pool.start)),
+                u64::from(u32::from(pool.end)),
+            );
             let size = end - start + 1;
             let from = self
                 .reuse
@@ -232,6 +235,7 @@ impl LeaseIndex {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use proptest::prelude::*;
 
     use super::*;

@@ -1,11 +1,15 @@
 //! The DHCP service: binds and probes each interface, then receives,
 //! handles, commits and replies.
 //!
-//! Every packet runs in its own task (at most [`MAX_IN_FLIGHT`] at once;
-//! beyond that packets are dropped, as a client retries anyway), so many
-//! clients' leases wait on the store together and share one group commit.
-//! The lease index is behind a mutex held only for the handler's decision,
-//! never across an await.
+//! Each interface has a receive thread ([`crate::udp_thread`]) that
+//! decides every packet at once: offers, NAKs and INFORM answers are sent
+//! from that thread; a lease change is handed to the store's writer
+//! ([`Store::submit`]) and its ACK is sent by the writer thread right after
+//! the group commit that made it durable. So the receive thread never waits
+//! on the disk, many clients' leases share one fsync, and no packet costs a
+//! runtime wake-up. When the writer's queue is full, packets are dropped
+//! (a client retries anyway). The lease index is behind a mutex held only
+//! for the handler's decision.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -16,10 +20,9 @@ use dhcproto::Encodable;
 use dhcproto::v4::{self, MessageType};
 use dv_protocol::envelope::Actor;
 use dv_protocol::{LeaseState, SiteName};
-use tokio::net::UdpSocket;
-use tokio::sync::{Semaphore, mpsc};
+use std::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::classify::{self, type_name};
 use super::handler::{Arrival, Handler, Outcome};
@@ -27,10 +30,11 @@ use super::leases::LeaseIndex;
 use super::probe::{self, PROBE_WINDOW};
 use super::{BootOptions, DhcpError, socket, store as lease_store};
 use crate::config::{Authority, Config};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
-/// Packets handled concurrently before new ones are dropped.
-pub const MAX_IN_FLIGHT: usize = 2048;
+/// Largest DHCP packet read (RFC 2131 clients send at most a few hundred
+/// bytes; relays and jumbo frames stay well under this).
+const PACKET_MAX: usize = 9000;
 
 /// How often to look for an interface that did not exist at start.
 const INTERFACE_RETRY: Duration = Duration::from_secs(5);
@@ -62,7 +66,6 @@ struct Shared {
     site: SiteName,
     actor: Actor,
     local: Mutex<HashMap<(String, Ipv4Addr), Ipv4Addr>>,
-    in_flight: Arc<Semaphore>,
     settings: DhcpSettings,
     notices: std::sync::OnceLock<mpsc::Sender<LeaseNotice>>,
 }
@@ -144,7 +147,6 @@ impl DhcpServer {
             site: config.site.name.clone(),
             actor: Actor::agent(&config.site.name),
             local: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             settings,
             notices: std::sync::OnceLock::new(),
         });
@@ -202,23 +204,16 @@ impl DhcpServer {
         self.sockets.iter().map(|(i, _)| i.clone()).collect()
     }
 
-    /// Serves until `cancel` fires, then waits for in-flight packets (and
-    /// their commits) to finish.
+    /// Serves until `cancel` fires. Lease changes already handed to the
+    /// store are committed (and acknowledged) by it, also after this returns.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), DhcpError> {
-        let tracker = TaskTracker::new();
         let mut loops = tokio::task::JoinSet::new();
         for (iface, sock) in self.sockets {
             tracing::info!(interface = %iface, "DHCP serving");
-            loops.spawn(receive(
-                self.shared.clone(),
-                iface,
-                sock,
-                cancel.clone(),
-                tracker.clone(),
-            ));
+            loops.spawn(receive(self.shared.clone(), iface, sock, cancel.clone()));
         }
         for iface in self.waiting {
-            let (shared, cancel, tracker) = (self.shared.clone(), cancel.clone(), tracker.clone());
+            let (shared, cancel) = (self.shared.clone(), cancel.clone());
             loops.spawn(async move {
                 let sock = loop {
                     tokio::select! {
@@ -238,7 +233,7 @@ impl DhcpServer {
                     }
                 };
                 tracing::info!(interface = %iface, "DHCP interface appeared; serving");
-                receive(shared, iface, sock, cancel, tracker).await
+                receive(shared, iface, sock, cancel).await
             });
         }
         let mut result = Ok(());
@@ -248,8 +243,6 @@ impl DhcpServer {
                 result = Err(e);
             }
         }
-        tracker.close();
-        tracker.wait().await;
         result
     }
 }
@@ -275,7 +268,12 @@ async fn probe_and_bind(
             });
         }
     }
-    socket::bind(iface, socket::SERVER_PORT)
+    socket::bind(iface, socket::SERVER_PORT).and_then(|s| {
+        s.into_std().map_err(|source| DhcpError::Socket {
+            interface: iface.to_owned(),
+            source,
+        })
+    })
 }
 
 /// Receives on one interface until cancelled.
@@ -284,39 +282,30 @@ async fn receive(
     iface: String,
     sock: Arc<UdpSocket>,
     cancel: CancellationToken,
-    tracker: TaskTracker,
 ) -> Result<(), DhcpError> {
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let (n, from) = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here; keep going.
-                    tracing::warn!(interface = %iface, error = %e, "DHCP receive failed");
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
-            metrics::counter!("dv_dhcp_dropped_total", "reason" => "overload").increment(1);
-            continue;
-        };
-        let bytes = buf[..n].to_vec();
-        let (shared, iface, sock) = (shared.clone(), iface.clone(), sock.clone());
-        tracker.spawn(async move {
-            process(&shared, &iface, &sock, &bytes, from).await;
-            drop(permit);
-        });
-    }
+    let err = |source| DhcpError::Socket {
+        interface: iface.clone(),
+        source,
+    };
+    let reply = sock.clone();
+    let name = iface.clone();
+    let stopped = crate::udp_thread::spawn(
+        format!("dv-dhcp-{iface}"),
+        sock,
+        PACKET_MAX,
+        cancel,
+        move |bytes, from| process(&shared, &name, &reply, bytes, from),
+    )
+    .map_err(err)?;
+    stopped.await.map_err(err)
 }
 
-/// Handles one datagram end to end.
-async fn process(
-    shared: &Shared,
+/// Handles one datagram: answers it, or hands its lease change to the store
+/// with the ACK to send once the change is durable.
+fn process(
+    shared: &Arc<Shared>,
     iface: &str,
-    sock: &UdpSocket,
+    sock: &Arc<UdpSocket>,
     bytes: &[u8],
     from: std::net::SocketAddr,
 ) {
@@ -356,48 +345,119 @@ async fn process(
             } else {
                 tracing::debug!(interface = iface, mac = %req.mac, msg = kind, yiaddr = %reply.yiaddr(), boot = req.firmware_reason, "DHCP reply");
             }
-            send(sock, iface, &req.msg, &reply).await;
+            if let Some(out) = Outgoing::encode(iface, &req.msg, &reply) {
+                out.send(sock, iface);
+            }
         }
         Outcome::Commit { change, reply } => {
+            // Encoded now, on the receive thread; the writer thread only sends.
+            let ack = reply.and_then(|r| Outgoing::encode(iface, &req.msg, &r));
             let entry = change.entry.clone();
             let (site, actor) = (shared.site.clone(), shared.actor.clone());
-            let written = shared
+            let done = {
+                let (shared, sock, iface) = (shared.clone(), sock.clone(), iface.to_owned());
+                let change = change.clone();
+                move |written: Result<(), StoreError>| {
+                    committed(&shared, &iface, &sock, &change, ack, written, started);
+                }
+            };
+            let queued = shared
                 .store
-                .write(move |c| lease_store::commit(c, &entry, &site, &actor))
-                .await;
-            let e = &change.entry;
-            match written {
-                Ok(()) => {
-                    tracing::info!(
-                        interface = iface, mac = %e.mac, ip = %e.ip, state = %e.state,
-                        lease = %e.id, "DHCP lease committed"
-                    );
-                    if let Some(reply) = reply {
-                        send(sock, iface, &req.msg, &reply).await;
-                        metrics::histogram!("dv_dhcp_ack_seconds")
-                            .record(started.elapsed().as_secs_f64());
-                    }
-                    shared.announce(e);
-                }
-                Err(source) => {
-                    // No ACK: the client retries. Put the index back unless
-                    // someone changed the address since.
-                    if let Ok(mut index) = shared.index.lock()
-                        && index.get(e.ip) == Some(e)
-                    {
-                        index.restore(e.ip, change.previous.clone());
-                    }
-                    let err = DhcpError::Store { ip: e.ip, source };
-                    metrics::counter!("dv_dhcp_dropped_total", "reason" => "commit failed")
-                        .increment(1);
-                    tracing::error!(interface = iface, mac = %e.mac, error = %crate::telemetry::error_chain(&err), "DHCP lease not committed; no reply sent");
-                }
+                .submit(move |c| lease_store::commit(c, &entry, &site, &actor), done);
+            if let Err(source) = queued {
+                shared.undo(&change);
+                let reason = match source {
+                    StoreError::Busy => "overload",
+                    _ => "store closed",
+                };
+                metrics::counter!("dv_dhcp_dropped_total", "reason" => reason).increment(1);
+                tracing::warn!(interface = iface, mac = %req.mac, reason, "DHCP lease change not queued; no reply sent");
+            }
+        }
+    }
+}
+
+/// Runs on the store's writer thread once a lease change is committed (or
+/// has failed): sends the ACK only for a durable lease.
+fn committed(
+    shared: &Shared,
+    iface: &str,
+    sock: &UdpSocket,
+    change: &super::handler::Change,
+    ack: Option<Outgoing>,
+    written: Result<(), StoreError>,
+    started: Instant,
+) {
+    let e = &change.entry;
+    match written {
+        Ok(()) => {
+            if let Some(ack) = ack {
+                ack.send(sock, iface);
+                metrics::histogram!("dv_dhcp_ack_seconds").record(started.elapsed().as_secs_f64());
+            }
+            tracing::info!(
+                interface = iface, mac = %e.mac, ip = %e.ip, state = %e.state,
+                lease = %e.id, "DHCP lease committed"
+            );
+            shared.announce(e);
+        }
+        Err(source) => {
+            // No ACK: the client retries.
+            shared.undo(change);
+            let err = DhcpError::Store { ip: e.ip, source };
+            metrics::counter!("dv_dhcp_dropped_total", "reason" => "commit failed").increment(1);
+            tracing::error!(interface = iface, mac = %e.mac, error = %crate::telemetry::error_chain(&err), "DHCP lease not committed; no reply sent");
+        }
+    }
+}
+
+/// An encoded reply and where it goes.
+struct Outgoing {
+    bytes: Vec<u8>,
+    to: std::net::SocketAddrV4,
+    kind: &'static str,
+}
+
+impl Outgoing {
+    /// Encodes `reply` to `request`, addressed as RFC 2131 says.
+    fn encode(iface: &str, request: &v4::Message, reply: &v4::Message) -> Option<Outgoing> {
+        let kind = reply.opts().msg_type().map_or("other", type_name);
+        match reply.to_vec() {
+            Ok(bytes) => Some(Outgoing {
+                bytes,
+                to: socket::destination(request, reply),
+                kind,
+            }),
+            Err(e) => {
+                let err = DhcpError::Encode(e);
+                tracing::error!(interface = iface, error = %crate::telemetry::error_chain(&err), "DHCP reply not sent");
+                None
+            }
+        }
+    }
+
+    fn send(self, sock: &UdpSocket, iface: &str) {
+        match sock.send_to(&self.bytes, self.to) {
+            Ok(_) => metrics::counter!("dv_dhcp_sent_total", "type" => self.kind).increment(1),
+            Err(e) => {
+                tracing::warn!(interface = iface, to = %self.to, error = %e, msg = self.kind, "DHCP reply send failed");
             }
         }
     }
 }
 
 impl Shared {
+    /// Puts the index back as it was before `change`, unless someone changed
+    /// the address since (its commit failed or was never queued).
+    fn undo(&self, change: &super::handler::Change) {
+        let e = &change.entry;
+        if let Ok(mut index) = self.index.lock()
+            && index.get(e.ip) == Some(e)
+        {
+            index.restore(e.ip, change.previous.clone());
+        }
+    }
+
     /// Tells the lease mirror about a committed change.
     fn announce(&self, e: &super::leases::Entry) {
         let Some(tx) = self.notices.get() else {
@@ -431,26 +491,6 @@ impl Shared {
                 tracing::warn!(interface = iface, %target, error = %e, "no local address toward target");
                 None
             }
-        }
-    }
-}
-
-/// Encodes and sends `reply` to where RFC 2131 says it goes.
-async fn send(sock: &UdpSocket, iface: &str, request: &v4::Message, reply: &v4::Message) {
-    let kind = reply.opts().msg_type().map_or("other", type_name);
-    let bytes = match reply.to_vec() {
-        Ok(b) => b,
-        Err(e) => {
-            let err = DhcpError::Encode(e);
-            tracing::error!(interface = iface, error = %crate::telemetry::error_chain(&err), "DHCP reply not sent");
-            return;
-        }
-    };
-    let to = socket::destination(request, reply);
-    match sock.send_to(&bytes, to).await {
-        Ok(_) => metrics::counter!("dv_dhcp_sent_total", "type" => kind).increment(1),
-        Err(e) => {
-            tracing::warn!(interface = iface, %to, error = %e, msg = kind, "DHCP reply send failed");
         }
     }
 }

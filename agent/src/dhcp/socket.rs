@@ -24,6 +24,9 @@ pub const SERVER_PORT: u16 = 67;
 /// The DHCP client port.
 pub const CLIENT_PORT: u16 = 68;
 
+/// Receive buffer asked of the kernel for a server socket.
+const RECV_BUFFER: usize = 4 << 20;
+
 /// ENODEV: SO_BINDTODEVICE names an interface that does not exist (yet).
 const ENODEV: i32 = 19;
 
@@ -45,6 +48,11 @@ pub fn bind(interface: &str, port: u16) -> Result<UdpSocket, DhcpError> {
     // lets them coexist.
     sock.set_reuse_address(true).map_err(err)?;
     sock.set_broadcast(true).map_err(err)?;
+    // Room for a burst (a rack powering on at once) while a batch commits.
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    if let Err(e) = sock.set_recv_buffer_size(RECV_BUFFER) {
+        tracing::warn!(interface, error = %e, "cannot enlarge the DHCP receive buffer");
+    }
     sock.set_nonblocking(true).map_err(err)?;
     let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
     sock.bind(&addr.into()).map_err(err)?;

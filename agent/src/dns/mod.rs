@@ -63,6 +63,15 @@ pub enum DnsError {
         #[source]
         source: std::io::Error,
     },
+    /// A UDP socket failed while serving.
+    #[error("DNS on {addr} stopped: the UDP socket failed")]
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The store failed.
     #[error("DNS store access failed")]
     Store(#[from] StoreError),

@@ -1,9 +1,10 @@
 //! The DNS transports: UDP and TCP (RFC 1035 section 4.2, RFC 7766) on every
 //! `dns.listen` address, answering through [`super::answer`].
 //!
-//! UDP answers from our zones are built inline on the receive task (they
-//! are microseconds of work); forwarded queries run on their own tasks,
-//! bounded by a semaphore so a slow upstream cannot pile up unbounded work.
+//! UDP answers from our zones are built inline on a receive thread per
+//! socket ([`crate::udp_thread`]: they are microseconds of work, less than
+//! a runtime wake-up); forwarded queries run on tokio tasks, bounded by a
+//! semaphore so a slow upstream cannot pile up unbounded work.
 //! TCP connections carry any number of queries, each answered in order, and
 //! are closed after [`TCP_IDLE`] without one (RFC 7766 section 6.2.3) or when
 //! the connection limit is reached.
@@ -15,6 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,12 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 const TCP_CONNECTIONS: usize = 256;
 /// Forwarded UDP queries in flight at once; more are answered SERVFAIL.
 const FORWARDS_IN_FLIGHT: usize = 1024;
+/// Largest UDP query read (EDNS0 payloads above this are not used by
+/// stub resolvers sending queries).
+const UDP_QUERY_MAX: usize = 4096;
+/// Receive buffer asked of the kernel per UDP socket, so a burst of queries
+/// (a resolver farm restarting) queues instead of being dropped.
+const UDP_RECV_BUFFER: usize = 4 << 20;
 
 /// Who may transfer zones.
 #[derive(Debug, Clone, Default)]
@@ -126,8 +134,34 @@ impl DnsServer {
             connections: Arc::new(Semaphore::new(TCP_CONNECTIONS)),
         });
         let mut tasks = JoinSet::new();
+        let runtime = Handle::current();
         for socket in self.udp {
-            tasks.spawn(udp_loop(Arc::new(socket), ctx.clone(), cancel.clone()));
+            let addr = socket.local_addr().map_err(|source| DnsError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
+            let socket = Arc::new(
+                socket
+                    .into_std()
+                    .map_err(|source| DnsError::Bind { addr, source })?,
+            );
+            if let Err(e) = socket2::SockRef::from(&*socket).set_recv_buffer_size(UDP_RECV_BUFFER) {
+                tracing::warn!(%addr, error = %e, "cannot enlarge the DNS receive buffer");
+            }
+            let (ctx, runtime, reply) = (ctx.clone(), runtime.clone(), socket.clone());
+            let stopped = crate::udp_thread::spawn(
+                format!("dv-dns-udp-{}", addr.port()),
+                socket,
+                UDP_QUERY_MAX,
+                cancel.clone(),
+                move |query, peer| udp_query(&ctx, &runtime, &reply, query, peer),
+            )
+            .map_err(|source| DnsError::Bind { addr, source })?;
+            tasks.spawn(async move {
+                stopped
+                    .await
+                    .map_err(|source| DnsError::Serve { addr, source })
+            });
         }
         for listener in self.tcp {
             tasks.spawn(tcp_loop(listener, ctx.clone(), cancel.clone()));
@@ -177,67 +211,56 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
-async fn udp_loop(
-    socket: Arc<UdpSocket>,
-    ctx: Arc<Ctx>,
-    cancel: CancellationToken,
-) -> Result<(), DnsError> {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let (n, peer) = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                // ICMP errors from earlier sends surface here on Linux; they
-                // concern one peer, not the socket.
-                Err(e) => {
-                    tracing::debug!(error = %e, "udp receive error");
-                    continue;
-                }
-            },
-        };
-        let client = ctx.client(peer.ip(), Transport::Udp);
-        let catalog = ctx.records.catalog();
-        match answer::handle(&catalog, &buf[..n], &client) {
-            Outcome::Reply(bytes, kind) => {
-                count(Transport::Udp, kind_label(kind));
-                send(&socket, &bytes, peer).await;
+/// Answers one UDP query on the receive thread; forwards on the runtime.
+fn udp_query(
+    ctx: &Arc<Ctx>,
+    runtime: &Handle,
+    socket: &Arc<std::net::UdpSocket>,
+    query: &[u8],
+    peer: SocketAddr,
+) {
+    let client = ctx.client(peer.ip(), Transport::Udp);
+    let catalog = ctx.records.catalog();
+    match answer::handle(&catalog, query, &client) {
+        Outcome::Reply(bytes, kind) => {
+            count(Transport::Udp, kind_label(kind));
+            send(socket, &bytes, peer);
+        }
+        Outcome::Stream(messages) => {
+            // Transfers are TCP-only; handle() never streams over UDP.
+            for m in messages {
+                send(socket, &m, peer);
             }
-            Outcome::Stream(messages) => {
-                // Transfers are TCP-only; handle() never streams over UDP.
-                for m in messages {
-                    send(&socket, &m, peer).await;
-                }
-            }
-            Outcome::Forward(request) => {
-                count(Transport::Udp, "forwarded");
-                let Some(forwarder) = ctx.forwarder.clone() else {
-                    continue;
-                };
-                let Ok(permit) = ctx.forwards.try_acquire() else {
-                    let bytes = answer::forwarded(&request, answer::Upstream::Failed, &client);
-                    send(&socket, &bytes, peer).await;
-                    continue;
-                };
-                permit.forget();
-                let (socket, ctx) = (socket.clone(), ctx.clone());
-                tokio::spawn(async move {
-                    let upstream = forwarder.resolve(&request).await;
-                    let bytes = answer::forwarded(&request, upstream, &client);
-                    send(&socket, &bytes, peer).await;
-                    ctx.forwards.add_permits(1);
-                });
-            }
-            Outcome::Drop(why) => {
-                count(Transport::Udp, "dropped");
-                tracing::debug!(%peer, why, "query dropped");
-            }
+        }
+        Outcome::Forward(request) => {
+            count(Transport::Udp, "forwarded");
+            let Some(forwarder) = ctx.forwarder.clone() else {
+                return;
+            };
+            let Ok(permit) = ctx.forwards.try_acquire() else {
+                let bytes = answer::forwarded(&request, answer::Upstream::Failed, &client);
+                send(socket, &bytes, peer);
+                return;
+            };
+            permit.forget();
+            let (socket, ctx) = (socket.clone(), ctx.clone());
+            runtime.spawn(async move {
+                let upstream = forwarder.resolve(&request).await;
+                let bytes = answer::forwarded(&request, upstream, &client);
+                // A UDP send does not block short of a full send buffer.
+                send(&socket, &bytes, peer);
+                ctx.forwards.add_permits(1);
+            });
+        }
+        Outcome::Drop(why) => {
+            count(Transport::Udp, "dropped");
+            tracing::debug!(%peer, why, "query dropped");
         }
     }
 }
 
-async fn send(socket: &UdpSocket, bytes: &[u8], peer: SocketAddr) {
-    if let Err(e) = socket.send_to(bytes, peer).await {
+fn send(socket: &std::net::UdpSocket, bytes: &[u8], peer: SocketAddr) {
+    if let Err(e) = socket.send_to(bytes, peer) {
         tracing::debug!(%peer, error = %e, "udp send failed");
     }
 }

@@ -109,6 +109,10 @@ pub enum StoreError {
     /// The store has been closed (the agent is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// The writer's queue is full; the write was not queued (the caller
+    /// sheds load, as a DHCP server drops a packet its client will resend).
+    #[error("the store's write queue is full")]
+    Busy,
 }
 
 impl From<rusqlite::Error> for StoreError {

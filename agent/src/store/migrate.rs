@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0002_dhcp_leases.sql"),
     include_str!("../../schema/0003_boot.sql"),
     include_str!("../../schema/0004_dns.sql"),
+    include_str!("../../schema/0005_dhcp_lease_drop_mac_index.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -124,6 +124,29 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues `f` for the writer's next transaction without waiting, and runs
+    /// `done` with its outcome on the writer thread once that transaction is
+    /// committed and synced (or has failed). `done` must be quick and must not
+    /// block: the next batch waits for it. Fails at once with
+    /// [`StoreError::Busy`] when the queue is full and [`StoreError::Closed`]
+    /// after [`Store::close`]; `done` is not called then.
+    pub fn submit<T, F, D>(&self, f: F, done: D) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+        D: FnOnce(Result<T, StoreError>) + Send + 'static,
+    {
+        let sender = self.inner.sender.lock().map_err(|_| StoreError::Closed)?;
+        sender
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .try_send(Box::new(WriteOp::with_callback(f, done)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })
+    }
+
     /// Runs `f` on a read-only connection on a blocking thread. Sees every
     /// write whose [`Store::write`] has returned.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
