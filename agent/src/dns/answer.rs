@@ -80,6 +80,8 @@ pub enum Outcome {
 pub enum Kind {
     /// From our zones.
     Authoritative,
+    /// A zone transfer's answer (it depends on who asks: never cached).
+    Transfer,
     /// A protocol error (FORMERR, NOTIMP, REFUSED, BADVERS).
     Error,
 }
@@ -310,7 +312,7 @@ fn transfer(catalog: &Catalog, request: &Message, name: &LowerName, client: &Cli
         // IXFR over UDP (RFC 1995 section 2): the SOA alone tells the client
         // whether to come back over TCP.
         head.add_answer(zone.soa.clone());
-        return Outcome::Reply(encode(head, request, client.transport), Kind::Authoritative);
+        return Outcome::Reply(encode(head, request, client.transport), Kind::Transfer);
     }
     metrics::counter!("dv_dns_transfers_total", "result" => "sent").increment(1);
     tracing::info!(client = %client.ip, zone = %name, serial = catalog.serial, records = zone.all.len(), "zone transfer");

@@ -38,6 +38,7 @@ pub mod catalog;
 pub mod export;
 pub mod forward;
 pub mod notify;
+pub mod packet_cache;
 pub mod records;
 pub mod serial;
 pub mod server;

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::DnsError;
 use super::answer::{self, Client, Kind, Outcome, Transport};
 use super::forward::Forwarder;
+use super::packet_cache::PacketCache;
 use super::records::Records;
 
 /// Idle time before a TCP connection is closed.
@@ -149,12 +150,13 @@ impl DnsServer {
                 tracing::warn!(%addr, error = %e, "cannot enlarge the DNS receive buffer");
             }
             let (ctx, runtime, reply) = (ctx.clone(), runtime.clone(), socket.clone());
+            let mut cache = PacketCache::new();
             let stopped = crate::udp_thread::spawn(
                 format!("dv-dns-udp-{}", addr.port()),
                 socket,
                 UDP_QUERY_MAX,
                 cancel.clone(),
-                move |query, peer| udp_query(&ctx, &runtime, &reply, query, peer),
+                move |query, peer| udp_query(&ctx, &runtime, &reply, &mut cache, query, peer),
             )
             .map_err(|source| DnsError::Bind { addr, source })?;
             tasks.spawn(async move {
@@ -195,35 +197,45 @@ impl Ctx {
     }
 }
 
-fn count(transport: Transport, outcome: &str) {
+fn count(transport: Transport, outcome: &'static str) {
     let t = match transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
     };
-    metrics::counter!("dv_dns_queries_total", "transport" => t, "outcome" => outcome.to_owned())
-        .increment(1);
+    metrics::counter!("dv_dns_queries_total", "transport" => t, "outcome" => outcome).increment(1);
 }
 
 fn kind_label(kind: Kind) -> &'static str {
     match kind {
         Kind::Authoritative => "authoritative",
+        Kind::Transfer => "transfer",
         Kind::Error => "error",
     }
 }
 
-/// Answers one UDP query on the receive thread; forwards on the runtime.
+/// Answers one UDP query on the receive thread (from the thread's packet
+/// cache when it can); forwards on the runtime.
 fn udp_query(
     ctx: &Arc<Ctx>,
     runtime: &Handle,
     socket: &Arc<std::net::UdpSocket>,
+    cache: &mut PacketCache,
     query: &[u8],
     peer: SocketAddr,
 ) {
-    let client = ctx.client(peer.ip(), Transport::Udp);
     let catalog = ctx.records.catalog();
+    if let Some(bytes) = cache.get(&catalog, query) {
+        count(Transport::Udp, kind_label(Kind::Authoritative));
+        send(socket, &bytes, peer);
+        return;
+    }
+    let client = ctx.client(peer.ip(), Transport::Udp);
     match answer::handle(&catalog, query, &client) {
         Outcome::Reply(bytes, kind) => {
             count(Transport::Udp, kind_label(kind));
+            if kind == Kind::Authoritative {
+                cache.put(&catalog, query, &bytes);
+            }
             send(socket, &bytes, peer);
         }
         Outcome::Stream(messages) => {
