@@ -1,5 +1,6 @@
 //! busybox udhcpc, the client in most initrds and embedded systems, gets a
-//! pool address and the subnet's options from the agent.
+//! pool address and the subnet's options from the agent; a lease its client
+//! abandons runs out, and the agent records that and withdraws its name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dhcp;
@@ -7,8 +8,10 @@ mod dhcp;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::time::Duration;
 
-use dhcp::{Bed, CLI_IF, start_agent};
+use dhcp::{Bed, CLI_IF, dig, start_agent};
+use dv_tests::wait_for;
 
 /// udhcpc's event script: on `bound`, write its environment to a file.
 fn write_script(dir: &Path) -> std::path::PathBuf {
@@ -73,5 +76,82 @@ fn udhcpc_gets_a_pool_address_and_the_subnet_options() {
     assert_eq!(vars["serverid"], "10.88.0.1");
     let row = dhcp::lease_row(&bed.db(), ip).unwrap();
     assert_eq!(row.0, "bound");
+    agent.stop();
+}
+
+#[test]
+fn a_lease_its_client_abandons_expires_and_leaves_dns() {
+    if !dhcp::require(
+        "a_lease_its_client_abandons_expires_and_leaves_dns",
+        &["udhcpc", "dig"],
+    ) {
+        return;
+    }
+    let bed = Bed::new("ux", false);
+    let mut agent = start_agent(&bed, &bed.write_config(""), &[])
+        .unwrap_or_else(|e| panic!("agent failed: {e:?}"));
+    let script = write_script(bed.dir.path());
+    // -q quits once bound without releasing: the client vanishes, as a
+    // machine that is switched off does. The subnet's lease time is 20 s.
+    let out = bed
+        .cli
+        .command("timeout")
+        .args(["30", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "2"])
+        .args(["-x", "hostname:gone-away", "-i", CLI_IF, "-s"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(bed.dir.path().join("bound.env")).unwrap_or_else(|_| {
+        panic!(
+            "udhcpc did not bind: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let ip: Ipv4Addr = vars["ip"].parse().unwrap();
+    let name = "gone-away.lab.dataverket.test";
+    let named = wait_for(Duration::from_secs(10), || {
+        (dig(&bed, &[name, "A"]) == ip.to_string()).then_some(())
+    });
+    assert!(
+        named.is_some(),
+        "no A record while bound: {}",
+        dig(&bed, &[name])
+    );
+
+    // Lease time 20 s, sweeps every 5 s: expired within half a minute.
+    let expired = wait_for(Duration::from_secs(45), || {
+        dhcp::lease_row(&bed.db(), ip).filter(|r| r.0 == "expired")
+    });
+    assert!(
+        expired.is_some(),
+        "lease not expired: {:?}\n{}",
+        dhcp::lease_row(&bed.db(), ip),
+        agent.log_text()
+    );
+    let gone = wait_for(Duration::from_secs(10), || {
+        dig(&bed, &[name, "A"]).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "A record outlived the lease: {}",
+        dig(&bed, &[name])
+    );
+    assert!(
+        dig(&bed, &["-x", &ip.to_string()]).is_empty(),
+        "PTR outlived the lease"
+    );
+    // The expiry is an event for the hub, committed with the row.
+    let conn =
+        rusqlite::Connection::open_with_flags(bed.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let events: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE subject LIKE '%lease.expired%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1);
     agent.stop();
 }

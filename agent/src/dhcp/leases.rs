@@ -227,6 +227,41 @@ impl LeaseIndex {
         None
     }
 
+    /// Marks up to `limit` bindings that ran out by `now` as expired and
+    /// forgets offers that ran out, returning the expirations as changes to
+    /// commit (the previous entry kept for [`Self::restore`]). Released and
+    /// declined entries stay as they are: their rows already say so, and a
+    /// quarantine that ends simply stops holding the address.
+    pub fn expire(&mut self, now: OffsetDateTime, limit: usize) -> Vec<(Entry, Entry)> {
+        let mut stale_offers = Vec::new();
+        let mut bound = Vec::new();
+        for e in self.by_ip.values() {
+            if now < e.expires {
+                continue;
+            }
+            match e.state {
+                LeaseState::Offered => stale_offers.push((e.ip, e.key.clone())),
+                LeaseState::Bound if bound.len() < limit => bound.push(e.ip),
+                _ => {}
+            }
+        }
+        for (ip, key) in stale_offers {
+            self.withdraw_offer(ip, &key);
+        }
+        let mut changes = Vec::with_capacity(bound.len());
+        for ip in bound {
+            if let Some(previous) = self.by_ip.get(&ip).cloned() {
+                let expired = Entry {
+                    state: LeaseState::Expired,
+                    ..previous.clone()
+                };
+                self.insert(expired.clone());
+                changes.push((expired, previous));
+            }
+        }
+        changes
+    }
+
     /// Every entry, in no particular order.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.by_ip.values()
@@ -309,6 +344,36 @@ mod tests {
             index.allocate(&pools, &reserved, &key(9), now),
             Some(Ipv4Addr::new(10, 0, 0, 12))
         );
+    }
+
+    #[test]
+    fn expiry_marks_run_out_bindings_and_forgets_run_out_offers() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let mut index = LeaseIndex::new();
+        let ip = |n| Ipv4Addr::new(10, 0, 0, n);
+        index.insert(held(ip(1), key(1), LeaseState::Bound, now));
+        index.insert(held(
+            ip(2),
+            key(2),
+            LeaseState::Bound,
+            now + time::Duration::SECOND,
+        ));
+        index.insert(held(ip(3), key(3), LeaseState::Offered, now));
+        index.insert(held(ip(4), key(4), LeaseState::Declined, now));
+        index.insert(held(ip(5), key(5), LeaseState::Bound, now));
+        let changes = index.expire(now, 1);
+        assert_eq!(changes.len(), 1, "bounded by the limit");
+        let (expired, previous) = &changes[0];
+        assert_eq!(expired.state, LeaseState::Expired);
+        assert_eq!(previous.state, LeaseState::Bound);
+        assert_eq!(expired.id, previous.id, "the same lease, now expired");
+        assert_eq!(index.get(ip(3)), None, "a run-out offer is forgotten");
+        assert_eq!(index.get(ip(4)).unwrap().state, LeaseState::Declined);
+        assert_eq!(index.get(ip(2)).unwrap().state, LeaseState::Bound);
+        // The next sweep takes the one the limit left.
+        assert_eq!(index.expire(now, 10).len(), 1);
+        assert!(index.expire(now, 10).is_empty());
+        assert_eq!(index.of_client(&key(1)).unwrap().state, LeaseState::Expired);
     }
 
     proptest! {

@@ -36,6 +36,13 @@ use crate::store::{Store, StoreError};
 /// bytes; relays and jumbo frames stay well under this).
 const PACKET_MAX: usize = 9000;
 
+/// Longest wait between two sweeps for run-out leases.
+const SWEEP_MAX: Duration = Duration::from_secs(10);
+
+/// Expirations committed per sweep (one transaction); more wait for the
+/// next sweep.
+const SWEEP_LIMIT: usize = 4096;
+
 /// How often to look for an interface that did not exist at start.
 const INTERFACE_RETRY: Duration = Duration::from_secs(5);
 
@@ -68,6 +75,9 @@ struct Shared {
     local: Mutex<HashMap<(String, Ipv4Addr), Ipv4Addr>>,
     settings: DhcpSettings,
     notices: std::sync::OnceLock<mpsc::Sender<LeaseNotice>>,
+    /// Time between sweeps for run-out leases: a quarter of the shortest
+    /// lease time, at most [`SWEEP_MAX`], at least a second.
+    sweep_every: Duration,
 }
 
 /// A committed lease change, for whoever mirrors leases (the DNS records).
@@ -149,6 +159,14 @@ impl DhcpServer {
             local: Mutex::new(HashMap::new()),
             settings,
             notices: std::sync::OnceLock::new(),
+            sweep_every: config
+                .dhcp
+                .subnets
+                .iter()
+                .map(|s| s.lease_time / 4)
+                .min()
+                .unwrap_or(SWEEP_MAX)
+                .clamp(Duration::from_secs(1), SWEEP_MAX),
         });
         // Probe every interface at once: the windows overlap.
         let mut probes = tokio::task::JoinSet::new();
@@ -208,6 +226,7 @@ impl DhcpServer {
     /// store are committed (and acknowledged) by it, also after this returns.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), DhcpError> {
         let mut loops = tokio::task::JoinSet::new();
+        loops.spawn(sweep(self.shared.clone(), cancel.clone()));
         for (iface, sock) in self.sockets {
             tracing::info!(interface = %iface, "DHCP serving");
             loops.spawn(receive(self.shared.clone(), iface, sock, cancel.clone()));
@@ -274,6 +293,56 @@ async fn probe_and_bind(
             source,
         })
     })
+}
+
+/// Marks run-out leases expired until cancelled: their rows and
+/// `dhcp.evt.lease.expired` events are committed, and their DNS names go.
+async fn sweep(shared: Arc<Shared>, cancel: CancellationToken) -> Result<(), DhcpError> {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(shared.sweep_every) => {}
+        }
+        let changes = match shared.index.lock() {
+            Ok(mut index) => index.expire(time::OffsetDateTime::now_utc(), SWEEP_LIMIT),
+            Err(_) => {
+                tracing::error!("DHCP lease index lock poisoned");
+                continue;
+            }
+        };
+        if changes.is_empty() {
+            continue;
+        }
+        let entries: Vec<_> = changes.iter().map(|(e, _)| e.clone()).collect();
+        let (site, actor) = (shared.site.clone(), shared.actor.clone());
+        let written = shared
+            .store
+            .write(move |c| {
+                entries
+                    .iter()
+                    .try_for_each(|e| lease_store::commit(c, e, &site, &actor))
+            })
+            .await;
+        match written {
+            Ok(()) => {
+                metrics::counter!("dv_dhcp_expired_total").increment(changes.len() as u64);
+                for (e, _) in &changes {
+                    tracing::info!(mac = %e.mac, ip = %e.ip, lease = %e.id, "DHCP lease expired");
+                    shared.announce(e);
+                }
+            }
+            Err(source) => {
+                // Put them back; the next sweep tries again.
+                for (entry, previous) in changes {
+                    shared.undo(&super::handler::Change {
+                        entry,
+                        previous: Some(previous),
+                    });
+                }
+                tracing::error!(error = %crate::telemetry::error_chain(&source), "expired DHCP leases not committed; retrying at the next sweep");
+            }
+        }
+    }
 }
 
 /// Receives on one interface until cancelled.
