@@ -13,6 +13,17 @@ pub fn render(zones: &ZoneSet, upstreams: &[SocketAddr]) -> String {
         zones.serial
     );
     out.push_str("domain-needed\nbogus-priv\nno-resolv\n");
+    // ptr-record lines take no TTL: local-ttl gives every locally defined
+    // answer the zones' TTL, which dnsmasq otherwise answers as 0.
+    if let Some(ttl) = zones
+        .zones
+        .iter()
+        .flat_map(|z| &z.entries)
+        .map(|e| e.ttl)
+        .max()
+    {
+        let _ = writeln!(out, "local-ttl={ttl}");
+    }
     for up in upstreams {
         let _ = writeln!(out, "server={}#{}", up.ip(), up.port());
     }
