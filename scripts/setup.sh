@@ -16,6 +16,7 @@ APT_PACKAGES=(
   build-essential pkg-config ca-certificates curl git
   python3 python3-venv iproute2 iputils-ping
   qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio
+  grub-efi-amd64-bin dosfstools mtools
   tftp-hpa atftp tftpd-hpa
   bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
   isc-dhcp-client udhcpc tcpdump kea-admin bc

@@ -7,6 +7,11 @@
 //! - BIOS: SeaBIOS with iPXE as the NIC ROM -> the same HTTP chain.
 //! - BIOS, machine in state `local`: the script boots the VM's own disk, whose
 //!   boot sector prints a marker on the serial console.
+//! - UEFI, machine in state `local`: the script hands control back to OVMF
+//!   (`exit 1`), which boots the next boot option, the VM's disk: an EFI
+//!   system partition whose GRUB prints a marker and powers off.
+//! - Both firmwares with the agent's HTTP unreachable: the entry script
+//!   fetched over TFTP retries, then boots the disk the same way.
 //!
 //! The test checks what an operator would: the VM powered itself off after
 //! reporting, and the agent's store holds the lease and the callback event.
@@ -214,10 +219,79 @@ fn marker_boot_sector() -> Vec<u8> {
     code
 }
 
+/// A raw disk that is an EFI system partition (FAT, no partition table,
+/// which OVMF boots as removable media) holding `EFI/BOOT/BOOTX64.EFI`: a
+/// standalone GRUB whose only job is to print a marker and power off.
+/// Built with Debian's grub-efi-amd64-bin, dosfstools and mtools.
+fn marker_esp(dir: &Path) -> PathBuf {
+    let cfg = dir.join("grub.cfg");
+    std::fs::write(
+        &cfg,
+        "terminal_output console\necho DV-LOCAL-DISK-BOOTED\nsleep 1\nhalt\n",
+    )
+    .unwrap();
+    let efi = dir.join("BOOTX64.EFI");
+    let disk = dir.join("esp.img");
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("grub-mkstandalone")
+        .args([
+            "-O",
+            "x86_64-efi",
+            "--locales=",
+            "--fonts=",
+            "--themes=",
+            "-o",
+        ])
+        .arg(&efi)
+        .arg(format!("boot/grub/grub.cfg={}", cfg.display())));
+    run(Command::new("mkfs.vfat").arg("-C").arg(&disk).arg("8192"));
+    run(Command::new("mmd")
+        .arg("-i")
+        .arg(&disk)
+        .args(["::/EFI", "::/EFI/BOOT"]));
+    run(Command::new("mcopy")
+        .arg("-i")
+        .arg(&disk)
+        .arg(&efi)
+        .arg("::/EFI/BOOT/BOOTX64.EFI"));
+    disk
+}
+
+/// True if every program is on PATH; prints a loud skip notice if not.
+fn require_programs(test: &str, programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {p}")])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!(
+        "\n!!! SKIPPED {test}: missing {} (scripts/setup.sh installs them) !!!\n",
+        missing.join(", ")
+    );
+    false
+}
+
 #[test]
 fn qemu_bios_machine_in_state_local_boots_its_disk() {
     local_disk_boot(
         "qemu_bios_machine_in_state_local_boots_its_disk",
+        Firmware::Bios,
         None,
         "DV: booting the local disk",
     );
@@ -230,13 +304,39 @@ fn qemu_bios_machine_in_state_local_boots_its_disk() {
 fn qemu_bios_boots_its_disk_when_the_agent_http_is_unreachable() {
     local_disk_boot(
         "qemu_bios_boots_its_disk_when_the_agent_http_is_unreachable",
+        Firmware::Bios,
         Some(&format!("http://{AGENT_ADDR}:9")),
         "DV: agent not reachable",
     );
 }
 
-fn local_disk_boot(test: &str, http_url: Option<&str>, expect_on_console: &str) {
-    if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
+#[test]
+fn qemu_uefi_machine_in_state_local_boots_its_disk() {
+    local_disk_boot(
+        "qemu_uefi_machine_in_state_local_boots_its_disk",
+        Firmware::Uefi,
+        None,
+        "DV: booting the local disk (platform efi)",
+    );
+}
+
+#[test]
+fn qemu_uefi_boots_its_disk_when_the_agent_http_is_unreachable() {
+    local_disk_boot(
+        "qemu_uefi_boots_its_disk_when_the_agent_http_is_unreachable",
+        Firmware::Uefi,
+        Some(&format!("http://{AGENT_ADDR}:9")),
+        "DV: agent not reachable",
+    );
+}
+
+fn local_disk_boot(test: &str, fw: Firmware, http_url: Option<&str>, expect_on_console: &str) {
+    if !require_netns(test) || !require_qemu(test, fw) {
+        return;
+    }
+    if fw == Firmware::Uefi
+        && !require_programs(test, &["grub-mkstandalone", "mkfs.vfat", "mmd", "mcopy"])
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -265,15 +365,21 @@ fn local_disk_boot(test: &str, http_url: Option<&str>, expect_on_console: &str) 
             .unwrap();
         store.close().await;
     });
-    let disk = dir.path().join("disk.img");
-    let mut image = marker_boot_sector();
-    image.resize(1024 * 1024, 0);
-    std::fs::write(&disk, image).unwrap();
+    let disk = match fw {
+        Firmware::Bios => {
+            let disk = dir.path().join("disk.img");
+            let mut image = marker_boot_sector();
+            image.resize(1024 * 1024, 0);
+            std::fs::write(&disk, image).unwrap();
+            disk
+        }
+        Firmware::Uefi => marker_esp(dir.path()),
+    };
 
     let mut agent = start_agent(&bed, &config, &data);
     let vm = Vm::netboot_with_disk(
         &bed,
-        Firmware::Bios,
+        fw,
         &mac.to_string(),
         &dir.path().join("serial.log"),
         &disk,

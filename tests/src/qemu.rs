@@ -147,12 +147,12 @@ impl Vm {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if let Some(disk) = disk {
-            cmd.arg("-drive")
-                .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
-        }
         match fw {
             Firmware::Bios => {
+                if let Some(disk) = disk {
+                    cmd.arg("-drive")
+                        .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
+                }
                 cmd.args(["-device", &format!("e1000,netdev=n0,mac={mac}")]);
             }
             Firmware::Uefi => {
@@ -165,10 +165,20 @@ impl Vm {
                     &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"),
                     "-drive",
                     &format!("if=pflash,format=raw,file={}", vars.display()),
-                    // romfile= removes the NIC's iPXE ROM: OVMF's own PXE runs.
+                    // romfile= removes the NIC's iPXE ROM: OVMF's own PXE
+                    // runs. bootindex puts the network before the disk, as
+                    // on a server that is provisioned over the network.
                     "-device",
-                    &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="),
+                    &format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
                 ]);
+                if let Some(disk) = disk {
+                    cmd.arg("-drive")
+                        .arg(format!(
+                            "if=none,id=disk0,format=raw,file={}",
+                            disk.display()
+                        ))
+                        .args(["-device", "ide-hd,drive=disk0,bus=ide.0,bootindex=2"]);
+                }
             }
         }
         Ok(Vm {
