@@ -135,9 +135,10 @@ fn events(data: &Path) -> Vec<Event> {
     })
 }
 
-fn discovery_boot(fw: Firmware, test: &str, mac: &str) {
+/// Boots `mac` into discovery; returns the serial console (None: skipped).
+fn discovery_boot(fw: Firmware, test: &str, mac: &str) -> Option<String> {
     if !require_netns(test) || !require_qemu(test, fw) {
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
@@ -176,6 +177,29 @@ fn discovery_boot(fw: Firmware, test: &str, mac: &str) {
     assert_eq!(report.0, "discovered");
     assert!(report.1.contains("cpus=1"), "facts: {}", report.1);
     assert!(report.1.contains("memory_kb="), "facts: {}", report.1);
+    Some(console)
+}
+
+/// UEFI HTTP boot (OVMF with PXE off): the firmware's DHCP says HTTPClient,
+/// gets the URL of the first stage, fetches it over HTTP, and the rest is
+/// the same chain.
+#[test]
+fn qemu_uefi_http_boot_boots_into_discovery_and_reports() {
+    let Some(console) = discovery_boot(
+        Firmware::UefiHttp,
+        "qemu_uefi_http_boot_boots_into_discovery_and_reports",
+        "52:54:00:77:00:24",
+    ) else {
+        return;
+    };
+    assert!(
+        console.contains("Start HTTP Boot over IPv4"),
+        "not an HTTP boot: {console}"
+    );
+    assert!(
+        !console.contains("Start PXE over IPv4"),
+        "PXE ran: {console}"
+    );
 }
 
 #[test]
@@ -334,7 +358,7 @@ fn local_disk_boot(test: &str, fw: Firmware, http_url: Option<&str>, expect_on_c
     if !require_netns(test) || !require_qemu(test, fw) {
         return;
     }
-    if fw == Firmware::Uefi
+    if fw != Firmware::Bios
         && !require_programs(test, &["grub-mkstandalone", "mkfs.vfat", "mmd", "mcopy"])
     {
         return;
@@ -373,7 +397,7 @@ fn local_disk_boot(test: &str, fw: Firmware, http_url: Option<&str>, expect_on_c
             std::fs::write(&disk, image).unwrap();
             disk
         }
-        Firmware::Uefi => marker_esp(dir.path()),
+        Firmware::Uefi | Firmware::UefiHttp => marker_esp(dir.path()),
     };
 
     let mut agent = start_agent(&bed, &config, &data);

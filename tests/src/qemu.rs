@@ -22,6 +22,9 @@ pub enum Firmware {
     /// OVMF with its built-in PXE client (the NIC's iPXE ROM removed), so the
     /// boot goes firmware PXE -> TFTP first stage -> iPXE -> HTTP.
     Uefi,
+    /// OVMF with PXE switched off, so its UEFI HTTP boot runs: DHCP with
+    /// vendor class HTTPClient -> first stage over HTTP -> iPXE -> HTTP.
+    UefiHttp,
 }
 
 /// OVMF's code and variable-store templates (Debian package ovmf).
@@ -40,7 +43,7 @@ pub fn require_qemu(test: &str, fw: Firmware) -> bool {
     {
         missing.push("qemu-system-x86_64");
     }
-    if fw == Firmware::Uefi && !Path::new(OVMF_CODE).exists() {
+    if fw != Firmware::Bios && !Path::new(OVMF_CODE).exists() {
         missing.push(OVMF_CODE);
     }
     if missing.is_empty() {
@@ -155,11 +158,19 @@ impl Vm {
                 }
                 cmd.args(["-device", &format!("e1000,netdev=n0,mac={mac}")]);
             }
-            Firmware::Uefi => {
+            Firmware::Uefi | Firmware::UefiHttp => {
                 // OVMF writes its variables; give it a copy in the test's
                 // directory, removed with it.
                 let vars = serial.with_extension("vars.fd");
                 std::fs::copy(OVMF_VARS, &vars)?;
+                // The beds have no IPv6 provisioning: without this, OVMF
+                // spends minutes on PXE and HTTP boot over IPv6 before it
+                // reaches the disk, as a server would unless its operator
+                // turned IPv6 network boot off.
+                cmd.args(["-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no"]);
+                if fw == Firmware::UefiHttp {
+                    cmd.args(["-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no"]);
+                }
                 cmd.args([
                     "-drive",
                     &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"),

@@ -10,7 +10,7 @@ use super::{Authority, Boot, Management, Tftp, wire};
 use crate::boot::BootState;
 
 /// `boot.firmware_dir` when unset: where Debian's `ipxe` package puts
-/// undionly.kpxe, ipxe.efi and snponly.efi.
+/// undionly.kpxe and snponly.efi.
 pub(crate) const DEFAULT_FIRMWARE_DIR: &str = "/usr/lib/ipxe";
 /// The TFTP port.
 const TFTP_PORT: u16 = 69;

@@ -10,7 +10,7 @@
 //! machine's own one when the agent knows it (a reservation), else the
 //! discovery script. UEFI HTTP
 //! boot (vendor class `HTTPClient`) skips TFTP and gets an HTTP URL of the
-//! EFI iPXE binary directly.
+//! EFI iPXE binary (snponly.efi) directly.
 //!
 //! Architecture numbers are RFC 4578 §2.1 and the IANA registry that
 //! extends it: 0 x86 BIOS, 6 IA32 UEFI, 7 and 9 x86-64 UEFI, 16 x86-64 UEFI
@@ -65,7 +65,11 @@ impl BootOptions {
             http_base: format!("http://{addr}:{http_port}"),
             bios_file: "undionly.kpxe".into(),
             uefi_file: "snponly.efi".into(),
-            http_boot_file: "ipxe.efi".into(),
+            // snponly.efi, not ipxe.efi: HTTP boot firmware has already
+            // brought the NIC up (SNP is there to use), and Debian's
+            // ipxe.efi is a symlink out of /usr/lib/ipxe that the file root
+            // rightly refuses to follow (found by the QEMU HTTP boot test).
+            http_boot_file: "snponly.efi".into(),
             discovery_path: "/boot/discover.ipxe".into(),
             ipxe_entry: None,
         }

@@ -185,7 +185,7 @@ fn uefi_http_boot_gets_an_http_url_and_httpclient_echo() {
         MAC,
         pxe(16, b"HTTPClient:Arch:00016:UNDI:003001"),
     ));
-    let url = "http://10.0.0.1:8680/boot/ipxe.efi";
+    let url = "http://10.0.0.1:8680/boot/snponly.efi";
     assert_eq!(
         boot_fields(&m),
         (Ipv4Addr::UNSPECIFIED, None, s(url), s(url), s("HTTPClient"))

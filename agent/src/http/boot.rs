@@ -82,7 +82,7 @@ pub struct BootHttp {
     pub default_state: BootState,
     /// `boot.artifacts_dir`.
     pub artifacts: FileRoot,
-    /// `boot.firmware_dir`, for UEFI HTTP boot of `/boot/ipxe.efi`.
+    /// `boot.firmware_dir`, for UEFI HTTP boot of `/boot/snponly.efi`.
     pub firmware: FileRoot,
     /// sha256 of served artifacts.
     pub digests: DigestCache,
