@@ -19,6 +19,7 @@
 //! - [`tftp`]: read-only TFTP server for the boot firmware.
 //! - [`serve`]: wires the services together and runs them until SIGTERM.
 
+pub mod bmc;
 pub mod boot;
 pub mod config;
 pub mod dhcp;
