@@ -25,6 +25,7 @@ pub mod config;
 pub mod dhcp;
 pub mod dns;
 pub mod http;
+pub mod inventory;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
