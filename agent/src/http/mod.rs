@@ -16,6 +16,7 @@ pub mod boot;
 mod boot_tests;
 mod dns;
 mod health;
+mod inventory;
 mod leases;
 
 use std::time::Instant;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub dns_upstreams: Vec<std::net::SocketAddr>,
     /// Boot scripts, artifacts and callbacks.
     pub boot: std::sync::Arc<boot::BootHttp>,
+    /// Seals and opens the secrets the store keeps (BMC passwords).
+    pub site_key: crate::inventory::SiteKey,
 }
 
 /// The agent's router.
@@ -55,6 +58,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health::health))
         .route("/metrics", get(metrics_text))
         .route("/v1/leases", get(leases::list))
+        .route(
+            "/v1/inventory",
+            get(inventory::export)
+                .post(inventory::import)
+                .layer(axum::extract::DefaultBodyLimit::max(inventory::MAX_FILE)),
+        )
+        .route("/v1/machines", get(inventory::list))
+        .route("/v1/machines/{key}", get(inventory::show))
         .route("/v1/dns/services", get(dns::list_services))
         .route("/v1/dns/services/{name}", put(dns::move_service))
         .route("/v1/dns/zones/{zone}", get(dns::zone))

@@ -255,6 +255,14 @@ machines:
     }
 
     #[test]
+    fn the_lab_site_kit_inventory_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../site-kits/examples/lab/inventory.yaml");
+        let file = InventoryFile::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(file.check().unwrap().len(), 2);
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_entry() {
         let bad = r#"
 racks:

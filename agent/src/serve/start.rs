@@ -46,7 +46,10 @@ pub(super) async fn http(
         .scripts
         .fallback()
         .map_err(|e| failed("boot")(Box::new(e)))?;
+    let site_key = crate::inventory::SiteKey::load_or_create(&config.site.data_dir)
+        .map_err(|e| failed("site key")(Box::new(e)))?;
     let app = http::router(AppState {
+        site_key,
         boot,
         store: store.clone(),
         site: config.site.name.clone(),

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0003_boot.sql"),
     include_str!("../../schema/0004_dns.sql"),
     include_str!("../../schema/0005_dhcp_lease_drop_mac_index.sql"),
+    include_str!("../../schema/0006_inventory.sql"),
 ];
 
 /// The newest schema version this build knows.

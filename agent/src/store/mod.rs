@@ -16,6 +16,7 @@
 pub mod boot;
 pub mod dns;
 mod error;
+pub mod inventory;
 pub mod migrate;
 pub mod outbox;
 mod readers;

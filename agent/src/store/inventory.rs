@@ -1,0 +1,337 @@
+//! Racks, machines and their BMCs in the agent store (schema 0006).
+//!
+//! [`import`] applies a checked inventory file in the caller's transaction:
+//! racks by name and machines by serial are created or updated, each new
+//! rack, machine and BMC with its event (`maskin.evt.rack.added`,
+//! `machine.discovered`, `bmc.registered`). Any conflict (a MAC already on
+//! another machine) fails the whole import, and the writer's savepoint
+//! leaves the store as it was. [`export`] renders the inventory back,
+//! without passwords.
+
+use std::collections::HashMap;
+
+use dv_protocol::envelope::Actor;
+use dv_protocol::{
+    Bmc, BmcEndpoint, BmcId, CredentialRef, Event, EventBody, Machine, MachineId, MachineState,
+    Message, Rack, RackId, SiteName,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, now_nanos, outbox};
+use crate::inventory::SiteKey;
+use crate::inventory::file::{BmcEntry, CheckedMachine, InventoryFile, MachineEntry, RackEntry};
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    /// Racks created.
+    pub racks_added: usize,
+    /// Machines created.
+    pub machines_added: usize,
+    /// Machines that existed and were updated.
+    pub machines_updated: usize,
+}
+
+fn corrupt(key: &str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: "machine",
+        key: key.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+fn emit(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    body: EventBody,
+) -> Result<(), StoreError> {
+    let message = Message::from_event(site.clone(), actor.clone(), Event::new(body));
+    outbox::record(conn, &message).map(|_| ())
+}
+
+/// Applies `file` (already checked into `machines`). Call inside
+/// [`crate::store::Store::write`].
+pub fn import(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    key: &SiteKey,
+    file: &InventoryFile,
+    machines: &[CheckedMachine],
+) -> Result<ImportSummary, StoreError> {
+    let mut summary = ImportSummary::default();
+    let mut rack_ids = racks_by_name(conn)?;
+    for r in &file.racks {
+        if let Some(id) = rack_ids.get(&r.name) {
+            conn.prepare_cached("UPDATE rack SET location = ?2 WHERE id = ?1")?
+                .execute(params![id.to_string(), r.location])?;
+            continue;
+        }
+        let rack = Rack {
+            id: RackId::new(),
+            site: site.clone(),
+            name: r.name.clone(),
+            location: r.location.clone(),
+        };
+        conn.prepare_cached("INSERT INTO rack (name, id, location) VALUES (?1, ?2, ?3)")?
+            .execute(params![rack.name, rack.id.to_string(), rack.location])?;
+        rack_ids.insert(rack.name.clone(), rack.id);
+        summary.racks_added += 1;
+        emit(conn, site, actor, EventBody::RackAdded { rack })?;
+    }
+    for m in machines {
+        let e = &m.entry;
+        let existing: Option<(String, String)> = conn
+            .prepare_cached("SELECT id, body FROM machine WHERE serial = ?1")?
+            .query_row([&e.serial], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (id, state, is_new) = match &existing {
+            Some((id, body)) => {
+                let old: Machine = serde_json::from_str(body).map_err(|err| corrupt(id, err))?;
+                (old.id, old.state, false)
+            }
+            // Curated inventory is trusted at once (the seed's bootstrap
+            // model); self-discovered machines wait for approval instead.
+            None => (MachineId::new(), MachineState::Available, true),
+        };
+        for mac in &m.macs {
+            let owner: Option<String> = conn
+                .prepare_cached("SELECT machine_id FROM machine_mac WHERE mac = ?1")?
+                .query_row([mac.to_string()], |r| r.get(0))
+                .optional()?;
+            if let Some(owner) = owner
+                && owner != id.to_string()
+            {
+                return Err(StoreError::Invalid {
+                    what: "machine",
+                    key: e.serial.clone(),
+                    detail: format!("MAC {mac} already belongs to machine {owner}"),
+                });
+            }
+        }
+        let credential = CredentialRef::new(format!("bmc-{}", id.as_uuid().simple()))
+            .map_err(|err| corrupt(&id.to_string(), err))?;
+        let bmc = match (&e.bmc, &m.bmc_host) {
+            (Some(b), Some(host)) => {
+                let mut endpoint = BmcEndpoint::new(host.clone(), b.protocol, credential.clone());
+                if let Some(port) = b.port {
+                    endpoint.address.port = port;
+                }
+                Some(endpoint)
+            }
+            _ => None,
+        };
+        let machine = Machine {
+            id,
+            site: site.clone(),
+            rack: e.rack.as_ref().and_then(|r| rack_ids.get(r).copied()),
+            position: e.position,
+            serial: e.serial.clone(),
+            vendor: e.vendor.clone(),
+            model: e.model.clone(),
+            macs: m.macs.clone(),
+            bmc: bmc.clone(),
+            role: e.role,
+            state,
+        };
+        let body = serde_json::to_string(&machine).map_err(|err| corrupt(&e.serial, err))?;
+        conn.prepare_cached(
+            "INSERT INTO machine (id, serial, state, body, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            id.to_string(),
+            e.serial,
+            state.as_str(),
+            body,
+            now_nanos()
+        ])?;
+        conn.prepare_cached("DELETE FROM machine_mac WHERE machine_id = ?1")?
+            .execute([id.to_string()])?;
+        for mac in &m.macs {
+            conn.prepare_cached("INSERT INTO machine_mac (mac, machine_id) VALUES (?1, ?2)")?
+                .execute(params![mac.to_string(), id.to_string()])?;
+        }
+        let new_bmc = match (&e.bmc, &bmc) {
+            (Some(b), Some(endpoint)) => {
+                store_bmc(conn, key, id, &credential, b)?.map(|bmc_id| Bmc {
+                    id: bmc_id,
+                    site: site.clone(),
+                    machine: Some(id),
+                    endpoint: endpoint.clone(),
+                })
+            }
+            _ => {
+                conn.prepare_cached("DELETE FROM bmc WHERE machine_id = ?1")?
+                    .execute([id.to_string()])?;
+                None
+            }
+        };
+        if is_new {
+            summary.machines_added += 1;
+            emit(conn, site, actor, EventBody::MachineDiscovered { machine })?;
+        } else {
+            summary.machines_updated += 1;
+        }
+        if let Some(bmc) = new_bmc {
+            emit(conn, site, actor, EventBody::BmcRegistered { bmc })?;
+        }
+    }
+    Ok(summary)
+}
+
+/// Upserts the machine's BMC row; a password left out keeps the stored
+/// one (an exported file has none). Returns the id of a BMC created now.
+fn store_bmc(
+    conn: &Connection,
+    key: &SiteKey,
+    machine: MachineId,
+    credential: &CredentialRef,
+    entry: &BmcEntry,
+) -> Result<Option<BmcId>, StoreError> {
+    let sealed = entry
+        .password
+        .as_ref()
+        .map(|p| key.seal(credential.as_str(), p.as_bytes()));
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT id FROM bmc WHERE machine_id = ?1")?
+        .query_row([machine.to_string()], |r| r.get(0))
+        .optional()?;
+    if existing.is_some() {
+        conn.prepare_cached(
+            "UPDATE bmc SET user = ?2, sealed_password = coalesce(?3, sealed_password), updated_at = ?4
+             WHERE machine_id = ?1",
+        )?
+        .execute(params![machine.to_string(), entry.user, sealed, now_nanos()])?;
+        return Ok(None);
+    }
+    let id = BmcId::new();
+    conn.prepare_cached(
+        "INSERT INTO bmc (id, machine_id, credential, user, sealed_password, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id.to_string(),
+        machine.to_string(),
+        credential.as_str(),
+        entry.user,
+        sealed,
+        now_nanos()
+    ])?;
+    Ok(Some(id))
+}
+
+fn racks_by_name(conn: &Connection) -> Result<HashMap<String, RackId>, StoreError> {
+    let mut st = conn.prepare_cached("SELECT name, id FROM rack")?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(name, id)| {
+            let id = id.parse::<RackId>().map_err(|e| corrupt(&name, e))?;
+            Ok((name, id))
+        })
+        .collect()
+}
+
+/// Every machine, by serial.
+pub fn machines(conn: &Connection) -> Result<Vec<Machine>, StoreError> {
+    let mut st = conn.prepare_cached("SELECT id, body FROM machine ORDER BY serial")?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, body)| serde_json::from_str(&body).map_err(|e| corrupt(&id, e)))
+        .collect()
+}
+
+/// One machine, by id, serial or any of its MACs.
+pub fn machine(conn: &Connection, key: &str) -> Result<Option<Machine>, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached(
+            "SELECT body FROM machine WHERE id = ?1 OR serial = ?1
+             OR id = (SELECT machine_id FROM machine_mac WHERE mac = lower(?1))",
+        )?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    body.map(|b| serde_json::from_str(&b).map_err(|e| corrupt(key, e)))
+        .transpose()
+}
+
+/// The BMC login of `machine`: user and password (opened with `key`).
+pub fn bmc_login(
+    conn: &Connection,
+    key: &SiteKey,
+    machine: MachineId,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    let row: Option<(String, String, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT credential, user, sealed_password FROM bmc WHERE machine_id = ?1")?
+        .query_row([machine.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((credential, user, sealed)) = row else {
+        return Ok(None);
+    };
+    let password = match sealed {
+        Some(s) => {
+            let plain = key
+                .open(&credential, &s)
+                .map_err(|e| corrupt(&machine.to_string(), e))?;
+            Some(String::from_utf8(plain).map_err(|e| corrupt(&machine.to_string(), e))?)
+        }
+        None => None,
+    };
+    Ok(Some((user, password)))
+}
+
+/// The inventory as a file, without passwords.
+pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
+    let mut st = conn.prepare_cached("SELECT name, id, location FROM rack ORDER BY name")?;
+    let racks = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let names: HashMap<String, String> = racks
+        .iter()
+        .map(|(name, id, _)| (id.clone(), name.clone()))
+        .collect();
+    let mut users: HashMap<String, String> = HashMap::new();
+    let mut st = conn.prepare_cached("SELECT machine_id, user FROM bmc")?;
+    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (m, u) = row?;
+        users.insert(m, u);
+    }
+    let machines = machines(conn)?
+        .into_iter()
+        .map(|m| MachineEntry {
+            serial: m.serial.clone(),
+            vendor: m.vendor.clone(),
+            model: m.model.clone(),
+            macs: m.macs.iter().map(ToString::to_string).collect(),
+            rack: m.rack.and_then(|r| names.get(&r.to_string()).cloned()),
+            position: m.position,
+            role: m.role,
+            bmc: m.bmc.as_ref().map(|b| BmcEntry {
+                protocol: b.protocol,
+                host: b.address.host.to_string(),
+                port: (b.address.port != b.protocol.default_port()).then_some(b.address.port),
+                user: users.get(&m.id.to_string()).cloned().unwrap_or_default(),
+                password: None,
+            }),
+        })
+        .collect();
+    Ok(InventoryFile {
+        racks: racks
+            .into_iter()
+            .map(|(name, _, location)| RackEntry { name, location })
+            .collect(),
+        machines,
+    })
+}

@@ -1,0 +1,220 @@
+//! The inventory through the agent's API, driven with curl: a site kit's
+//! YAML file in, machines out; bad files and conflicts change nothing; the
+//! export carries no password, and the store holds none in clear.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use dv_agent::inventory::SiteKey;
+use dv_agent::store::inventory as db;
+use serde_json::Value;
+
+const SEED: &str = r#"
+racks:
+  - name: r01
+    location: room 1, row A
+  - name: r02
+machines:
+  - serial: SN-1
+    vendor: Dell Inc.
+    model: PowerEdge R650
+    macs: ["52:54:00:99:00:01", "52:54:00:99:01:01"]
+    rack: r01
+    position: 12
+    role: control_plane
+    bmc: { protocol: redfish, host: 10.99.0.201, port: 8400, user: admin, password: s3cret-pw }
+  - serial: SN-2
+    macs: ["52:54:00:99:00:02"]
+    rack: r02
+    position: 3
+    role: worker
+  - serial: SN-3
+    macs: ["52:54:00:99:00:03"]
+"#;
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        r#"
+[site]
+name = "lab"
+domain = "dataverket.test"
+authority = "production"
+data_dir = "data"
+
+[http]
+listen = "127.0.0.1:0"
+
+[management]
+segment = "lab"
+interface = "lo"
+prefix = "10.77.0.0/24"
+gateway = "10.77.0.1"
+production_address = "10.77.0.5"
+host = "provisioner-01"
+
+[tftp]
+enabled = false
+
+[[dns.hosts]]
+name = "provisioner-01"
+interfaces = [{ segment = "lab", address = "10.77.0.1" }]
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// curl: (status, body).
+fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(format!("http://{http}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
+    let (code, body) = curl(
+        http,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/yaml",
+            "--data-binary",
+            yaml,
+        ],
+        "/v1/inventory",
+    );
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+fn machines(http: SocketAddr) -> Vec<Value> {
+    let (code, body) = curl(http, &[], "/v1/machines");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str::<Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_site_kit_inventory_imports_exports_and_keeps_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let http = agent.http;
+
+    // A file with problems: every one reported, nothing imported.
+    let (code, body) = post(
+        http,
+        "machines:\n  - serial: X\n    macs: [\"zz\"]\n    rack: nowhere\n",
+    );
+    assert_eq!(code, 400, "{body}");
+    let problems = body["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{body}");
+    let (code, body) = post(http, "machines: [ {");
+    assert_eq!(code, 400, "{body}");
+    assert!(machines(http).is_empty());
+
+    let (code, body) = post(http, SEED);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["racks_added"], 2);
+    assert_eq!(body["machines_added"], 3);
+
+    let all = machines(http);
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|m| m["state"] == "available"), "{all:?}");
+    let (code, body) = curl(http, &[], "/v1/machines/52:54:00:99:01:01");
+    assert_eq!(code, 200, "{body}");
+    let sn1: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sn1["serial"], "SN-1");
+    assert_eq!(sn1["role"], "control_plane");
+    assert_eq!(sn1["bmc"]["protocol"], "redfish");
+    assert_eq!(sn1["bmc"]["address"]["port"], 8400);
+    assert!(!body.contains("s3cret-pw"), "{body}");
+    let (code, _) = curl(http, &[], "/v1/machines/SN-404");
+    assert_eq!(code, 404);
+
+    // The export has everything but the password, and imports again as
+    // updates that keep the stored password.
+    let (code, exported) = curl(http, &[], "/v1/inventory");
+    assert_eq!(code, 200);
+    assert!(!exported.contains("s3cret-pw"), "{exported}");
+    assert!(
+        exported.contains("SN-1") && exported.contains("r01"),
+        "{exported}"
+    );
+    let (code, body) = post(http, &exported);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["machines_added"], 0);
+    assert_eq!(body["machines_updated"], 3);
+
+    // A new machine claiming SN-1's MAC: conflict, nothing changes.
+    let clash = "machines:\n  - serial: SN-9\n    macs: [\"52:54:00:99:00:01\"]\n";
+    let (code, body) = post(http, clash);
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("52:54:00:99:00:01"),
+        "{body}"
+    );
+    assert_eq!(machines(http).len(), 3);
+    agent.stop();
+
+    // On disk: no password in clear anywhere in the data directory, and
+    // the sealed one opens with the site key.
+    let data = dir.path().join("data");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(9).any(|w| w == b"s3cret-pw"),
+            "{} holds the password in clear",
+            path.display()
+        );
+    }
+    let key = SiteKey::load_or_create(&data).unwrap();
+    let conn = rusqlite::Connection::open(data.join("agent.db")).unwrap();
+    let id: String = conn
+        .query_row("SELECT id FROM machine WHERE serial = 'SN-1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let login = db::bmc_login(&conn, &key, id.parse().unwrap()).unwrap();
+    assert_eq!(
+        login,
+        Some(("admin".to_owned(), Some("s3cret-pw".to_owned())))
+    );
+    let subjects: Vec<String> = conn
+        .prepare("SELECT subject FROM outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let count = |verb: &str| subjects.iter().filter(|s| s.ends_with(verb)).count();
+    assert_eq!(count("rack.added"), 2, "{subjects:?}");
+    assert_eq!(count("machine.discovered"), 3, "{subjects:?}");
+    assert_eq!(count("bmc.registered"), 1, "{subjects:?}");
+}
