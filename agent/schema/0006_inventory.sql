@@ -14,6 +14,7 @@ CREATE TABLE machine (
     serial     TEXT NOT NULL UNIQUE,
     state      TEXT NOT NULL,
     body       TEXT NOT NULL,              -- dv_protocol::Machine as JSON
+    facts      TEXT,                       -- last discovery report, JSON object of strings
     updated_at INTEGER NOT NULL
 ) STRICT;
 

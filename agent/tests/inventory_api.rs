@@ -218,3 +218,83 @@ fn a_site_kit_inventory_imports_exports_and_keeps_its_secrets() {
     assert_eq!(count("machine.discovered"), 3, "{subjects:?}");
     assert_eq!(count("bmc.registered"), 1, "{subjects:?}");
 }
+
+#[test]
+fn a_machine_that_discovers_itself_waits_for_an_operator_to_approve_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let http = agent.http;
+    let report = |mac: &str, form: &str| {
+        let (code, body) = curl(
+            http,
+            &["-X", "POST", "--data", form],
+            &format!("/boot/{mac}/callback"),
+        );
+        assert_eq!(code, 204, "{body}");
+    };
+
+    // The discovery initrd's report, as it posts it.
+    report(
+        "52:54:00:aa:00:01",
+        "stage=discovered&cpus=4&memory_kb=8000000&disks=sda:100G&vendor=ACME&product=Box 9&serial=ACME-77",
+    );
+    let (code, body) = curl(http, &[], "/v1/machines/ACME-77");
+    assert_eq!(code, 200, "{body}");
+    let m: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(m["state"], "discovered");
+    assert_eq!(m["vendor"], "ACME");
+    assert_eq!(m["model"], "Box 9");
+    assert_eq!(m["facts"]["cpus"], "4");
+    assert_eq!(m["facts"]["disks"], "sda:100G");
+
+    // Firmware with no serial: the machine is still recorded, by its MAC.
+    report(
+        "52:54:00:aa:00:02",
+        "stage=discovered&cpus=1&serial=Not Specified",
+    );
+    let (code, body) = curl(http, &[], "/v1/machines/52:54:00:aa:00:02");
+    assert_eq!(code, 200, "{body}");
+    let m: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(m["serial"], "unknown-52:54:00:aa:00:02");
+
+    // A second report refreshes the facts; it does not add a machine.
+    report(
+        "52:54:00:aa:00:01",
+        "stage=discovered&cpus=8&serial=ACME-77",
+    );
+    assert_eq!(machines(http).len(), 2);
+    let (_, body) = curl(http, &[], "/v1/machines/ACME-77");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["facts"]["cpus"],
+        "8"
+    );
+
+    let (code, body) = curl(http, &["-X", "POST"], "/v1/machines/ACME-77/approve");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["state"],
+        "available"
+    );
+    let (code, body) = curl(http, &["-X", "POST"], "/v1/machines/ACME-77/approve");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("is available"), "{body}");
+    let (code, _) = curl(http, &["-X", "POST"], "/v1/machines/nobody/approve");
+    assert_eq!(code, 404);
+    agent.stop();
+
+    let conn = rusqlite::Connection::open(dir.path().join("data/agent.db")).unwrap();
+    let changed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE subject LIKE '%machine.state-changed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}

@@ -177,6 +177,19 @@ fn discovery_boot(fw: Firmware, test: &str, mac: &str) -> Option<String> {
     assert_eq!(report.0, "discovered");
     assert!(report.1.contains("cpus=1"), "facts: {}", report.1);
     assert!(report.1.contains("memory_kb="), "facts: {}", report.1);
+    // The machine is in the inventory now, discovered (not yet trusted),
+    // with the facts its discovery boot reported.
+    let conn = rusqlite::Connection::open(data.join("agent.db")).unwrap();
+    let (state, facts): (String, String) = conn
+        .query_row(
+            "SELECT m.state, m.facts FROM machine m JOIN machine_mac x ON x.machine_id = m.id
+             WHERE x.mac = ?1",
+            [mac.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("{mac} not in the inventory: {e}"));
+    assert_eq!(state, "discovered");
+    assert!(facts.contains("\"cpus\":\"1\""), "{facts}");
     Some(console)
 }
 

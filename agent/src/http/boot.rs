@@ -194,7 +194,16 @@ pub(super) async fn callback(
     let r = report.clone();
     let written = state
         .store
-        .write(move |c| boot_store::record_report(c, &site, &actor, &r))
+        .write(move |c| {
+            let message = boot_store::record_report(c, &site, &actor, &r)?;
+            // A discovery report puts the machine in the inventory (as
+            // discovered, untrusted) or refreshes a known machine's facts.
+            if r.stage == "discovered" {
+                let facts = crate::store::inventory::facts_from(&r.detail);
+                crate::store::inventory::record_discovery(c, &site, &actor, r.mac, &facts)?;
+            }
+            Ok(message)
+        })
         .await;
     match written {
         Ok(_) => {

@@ -64,14 +64,60 @@ pub(super) async fn list(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /v1/machines/{key}`: by id, serial or MAC.
+/// A machine with the hardware facts its last discovery boot reported.
+#[derive(serde::Serialize)]
+struct MachineView {
+    #[serde(flatten)]
+    machine: dv_protocol::Machine,
+    facts: db::Facts,
+}
+
+/// `GET /v1/machines/{key}`: by id, serial or MAC, with its facts.
 pub(super) async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Response {
     let lookup = key.clone();
-    match state.store.read(move |c| db::machine(c, &lookup)).await {
+    let found = state
+        .store
+        .read(move |c| {
+            let Some(machine) = db::machine(c, &lookup)? else {
+                return Ok(None);
+            };
+            let facts = db::facts(c, machine.id)?;
+            Ok(Some(MachineView { machine, facts }))
+        })
+        .await;
+    match found {
         Ok(Some(m)) => Json(m).into_response(),
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
             format!("no machine has the id, serial or MAC {key:?}"),
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+/// `POST /v1/machines/{key}/approve`: a discovered machine becomes trusted
+/// inventory (`available`). Anything else is a conflict naming its state.
+pub(super) async fn approve(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    let (site, actor, lookup) = (state.site.clone(), Actor::agent(&state.site), key.clone());
+    let done = state
+        .store
+        .write(move |c| db::approve(c, &site, &actor, &lookup))
+        .await;
+    match done {
+        Ok(db::Approval::Approved(m)) => {
+            tracing::info!(machine = %m.id, serial = %m.serial, "machine approved");
+            Json(*m).into_response()
+        }
+        Ok(db::Approval::Unknown) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no machine has the id, serial or MAC {key:?}"),
+        ),
+        Ok(db::Approval::NotDiscovered(s)) => problem(
+            StatusCode::CONFLICT,
+            format!(
+                "machine {key} is {}; only discovered machines are approved",
+                s.as_str()
+            ),
         ),
         Err(e) => failed(&e),
     }

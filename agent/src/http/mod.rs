@@ -25,7 +25,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use dv_protocol::SiteName;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/machines", get(inventory::list))
         .route("/v1/machines/{key}", get(inventory::show))
+        .route("/v1/machines/{key}/approve", post(inventory::approve))
         .route("/v1/dns/services", get(dns::list_services))
         .route("/v1/dns/services/{name}", put(dns::move_service))
         .route("/v1/dns/zones/{zone}", get(dns::zone))

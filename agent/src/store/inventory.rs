@@ -8,7 +8,7 @@
 //! leaves the store as it was. [`export`] renders the inventory back,
 //! without passwords.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dv_protocol::envelope::Actor;
 use dv_protocol::{
@@ -233,6 +233,167 @@ fn racks_by_name(conn: &Connection) -> Result<HashMap<String, RackId>, StoreErro
             Ok((name, id))
         })
         .collect()
+}
+
+/// Hardware facts as a discovery boot reported them (`cpus`, `memory_kb`,
+/// `vendor`, `product`, `serial`, ...).
+pub type Facts = BTreeMap<String, String>;
+
+/// Parses a boot report's `k=v&k=v` detail.
+pub fn facts_from(detail: &str) -> Facts {
+    detail
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// What firmware puts in DMI when it has nothing to say.
+fn placeholder(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    v.is_empty()
+        || v == "0"
+        || v.contains("not specified")
+        || v.contains("to be filled")
+        || v == "default string"
+        || v == "none"
+}
+
+/// Records a discovery report from `mac` (call inside
+/// [`crate::store::Store::write`], with the boot report). A MAC that
+/// belongs to a machine gets its facts attached. An unknown MAC becomes a
+/// new machine in state `discovered`, with `machine.discovered`: not
+/// trusted inventory until an operator approves it. A report whose serial
+/// belongs to a machine that does not list this MAC changes nothing (the
+/// operator decides whether the NIC is that machine's), and says so.
+pub fn record_discovery(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    mac: dv_protocol::MacAddr,
+    facts: &Facts,
+) -> Result<Option<MachineId>, StoreError> {
+    let facts_json = serde_json::to_string(facts).map_err(|e| corrupt(&mac.to_string(), e))?;
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT machine_id FROM machine_mac WHERE mac = ?1")?
+        .query_row([mac.to_string()], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = owner {
+        conn.prepare_cached("UPDATE machine SET facts = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, facts_json, now_nanos()])?;
+        return Ok(Some(id.parse().map_err(|e| corrupt(&id, e))?));
+    }
+    let reported = facts.get("serial").map(String::as_str).unwrap_or("");
+    let serial = if placeholder(reported) {
+        format!("unknown-{mac}")
+    } else {
+        reported.to_owned()
+    };
+    let taken: Option<String> = conn
+        .prepare_cached("SELECT id FROM machine WHERE serial = ?1")?
+        .query_row([&serial], |r| r.get(0))
+        .optional()?;
+    if let Some(other) = taken {
+        tracing::warn!(%mac, serial, machine = other, "discovery report from a MAC the machine with this serial does not list; not added (add the MAC to the inventory if it is that machine's)");
+        return Ok(None);
+    }
+    let text = |k: &str| {
+        facts
+            .get(k)
+            .filter(|v| !placeholder(v))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let machine = Machine {
+        id: MachineId::new(),
+        site: site.clone(),
+        rack: None,
+        position: None,
+        serial: serial.clone(),
+        vendor: text("vendor"),
+        model: text("product"),
+        macs: vec![mac],
+        bmc: None,
+        role: dv_protocol::MachineRole::Unassigned,
+        state: MachineState::Discovered,
+    };
+    let body = serde_json::to_string(&machine).map_err(|e| corrupt(&serial, e))?;
+    conn.prepare_cached(
+        "INSERT INTO machine (id, serial, state, body, facts, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        machine.id.to_string(),
+        serial,
+        machine.state.as_str(),
+        body,
+        facts_json,
+        now_nanos()
+    ])?;
+    conn.prepare_cached("INSERT INTO machine_mac (mac, machine_id) VALUES (?1, ?2)")?
+        .execute(params![mac.to_string(), machine.id.to_string()])?;
+    let id = machine.id;
+    emit(conn, site, actor, EventBody::MachineDiscovered { machine })?;
+    Ok(Some(id))
+}
+
+/// Why an approval was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Approved: the machine is available now.
+    Approved(Box<Machine>),
+    /// No such machine.
+    Unknown,
+    /// The machine is not waiting for approval.
+    NotDiscovered(MachineState),
+}
+
+/// An operator approves a discovered machine: it becomes trusted inventory
+/// (`available`), with `machine.state-changed`.
+pub fn approve(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    key: &str,
+) -> Result<Approval, StoreError> {
+    let Some(mut machine) = machine(conn, key)? else {
+        return Ok(Approval::Unknown);
+    };
+    if machine.state != MachineState::Discovered {
+        return Ok(Approval::NotDiscovered(machine.state));
+    }
+    machine.state = MachineState::Available;
+    let body = serde_json::to_string(&machine).map_err(|e| corrupt(key, e))?;
+    conn.prepare_cached("UPDATE machine SET state = ?2, body = ?3, updated_at = ?4 WHERE id = ?1")?
+        .execute(params![
+            machine.id.to_string(),
+            machine.state.as_str(),
+            body,
+            now_nanos()
+        ])?;
+    emit(
+        conn,
+        site,
+        actor,
+        EventBody::MachineStateChanged {
+            machine: machine.id,
+            from: MachineState::Discovered,
+            to: MachineState::Available,
+        },
+    )?;
+    Ok(Approval::Approved(Box::new(machine)))
+}
+
+/// The facts last reported for a machine.
+pub fn facts(conn: &Connection, id: MachineId) -> Result<Facts, StoreError> {
+    let text: Option<Option<String>> = conn
+        .prepare_cached("SELECT facts FROM machine WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?;
+    match text.flatten() {
+        Some(t) => serde_json::from_str(&t).map_err(|e| corrupt(&id.to_string(), e)),
+        None => Ok(Facts::new()),
+    }
 }
 
 /// Every machine, by serial.
