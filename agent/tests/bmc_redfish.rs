@@ -4,9 +4,7 @@
 //! failures a real emulator will not produce.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,115 +14,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use dv_agent::bmc::redfish::Redfish;
 use dv_agent::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
-use dv_tests::process::Guarded;
-use dv_tests::wait_for;
+use dv_tests::sushy::{NODE_1, Sushy, free_port, sushy_bin};
 use serde_json::{Value, json};
-
-const NODE_1: &str = "11111111-0000-0000-0000-000000000001";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// sushy-emulator from the project's venv (scripts/setup.sh installs it).
-fn sushy_bin(test: &str) -> Option<PathBuf> {
-    let bin = repo().join(".venv/bin/sushy-emulator");
-    if bin.exists() {
-        return Some(bin);
-    }
-    eprintln!(
-        "\n!!! SKIPPED {test}: {} missing (scripts/setup.sh installs sushy-tools) !!!\n",
-        bin.display()
-    );
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running emulator with two fake systems (node-1 off, node-2 on).
-struct Sushy {
-    _process: Guarded,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Sushy {
-    /// Starts it; with `password`, HTTP basic auth for user `admin`.
-    fn start(bin: &Path, password: Option<&str>) -> Sushy {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut conf = format!(
-            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
-             SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
-             SUSHY_EMULATOR_FAKE_DRIVER = True\n\
-             SUSHY_EMULATOR_STATE_DIR = '{state}'\n\
-             SUSHY_EMULATOR_FAKE_SYSTEMS = [\n\
-               {{'uuid': '{NODE_1}', 'name': 'node-1', 'power_state': 'Off',\n\
-                 'nics': [{{'mac': '52:54:00:99:00:01', 'ip': '10.99.0.101'}}]}},\n\
-               {{'uuid': '11111111-0000-0000-0000-000000000002', 'name': 'node-2',\n\
-                 'power_state': 'On', 'nics': [{{'mac': '52:54:00:99:00:02', 'ip': '10.99.0.102'}}]}},\n\
-             ]\n",
-            state = dir.path().join("state").display(),
-        );
-        if let Some(pw) = password {
-            let htpasswd = dir.path().join("htpasswd");
-            let python = repo().join(".venv/bin/python");
-            let out = Command::new(python)
-                .args([
-                    "-c",
-                    "import bcrypt, sys; print('admin:' + bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(rounds=4)).decode())",
-                    pw,
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::fs::write(&htpasswd, out.stdout).unwrap();
-            conf.push_str(&format!(
-                "SUSHY_EMULATOR_AUTH_FILE = '{}'\n",
-                htpasswd.display()
-            ));
-        }
-        let conf_path = dir.path().join("sushy.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("sushy.log")).unwrap();
-        let process = Guarded::spawn(
-            Command::new(bin)
-                .arg("--config")
-                .arg(&conf_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log),
-        )
-        .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let up = wait_for(Duration::from_secs(30), || {
-            dv_tests::http::get(addr, "/redfish/v1/")
-                .ok()
-                .filter(|r| r.status == 200)
-        });
-        assert!(
-            up.is_some(),
-            "sushy-emulator did not start: {}",
-            std::fs::read_to_string(dir.path().join("sushy.log")).unwrap_or_default()
-        );
-        Sushy {
-            _process: process,
-            endpoint,
-            _dir: dir,
-        }
-    }
-}
 
 /// The emulator applies power changes after a random 1-11 s; poll briskly
 /// and allow it half a minute.

@@ -11,6 +11,7 @@ pub mod http;
 pub mod netns;
 pub mod process;
 pub mod qemu;
+pub mod sushy;
 
 use std::time::{Duration, Instant};
 
