@@ -28,6 +28,7 @@ CREATE TABLE bmc (
     id              TEXT PRIMARY KEY NOT NULL,  -- BmcId
     machine_id      TEXT NOT NULL UNIQUE REFERENCES machine (id) ON DELETE CASCADE,
     credential      TEXT NOT NULL UNIQUE,       -- the CredentialRef in the machine's BmcEndpoint
+    scheme          TEXT NOT NULL DEFAULT 'https', -- Redfish: https, or http for emulators and labs
     user            TEXT NOT NULL,
     sealed_password BLOB,                       -- NULL: none given yet
     updated_at      INTEGER NOT NULL

@@ -1,6 +1,9 @@
 //! The inventory through the agent's API, driven with curl: a site kit's
 //! YAML file in, machines out; bad files and conflicts change nothing; the
-//! export carries no password, and the store holds none in clear.
+//! export carries no password, and the store holds none in clear. Machines
+//! that discover themselves wait for approval. A machine's power and next
+//! boot go through its BMC (sushy-tools' Redfish emulator) with the sealed
+//! credentials.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -82,6 +85,16 @@ fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
     (code.trim().parse().unwrap(), body.to_owned())
 }
 
+fn start_agent(dir: &Path) -> dv_tests::agent::RunningAgent {
+    let config = config(dir);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"))
+}
+
 fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
     let (code, body) = curl(
         http,
@@ -114,13 +127,7 @@ fn machines(http: SocketAddr) -> Vec<Value> {
 #[test]
 fn a_site_kit_inventory_imports_exports_and_keeps_its_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
-    cmd.args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("DV_LOG", "info");
-    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
-        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let agent = start_agent(dir.path());
     let http = agent.http;
 
     // A file with problems: every one reported, nothing imported.
@@ -201,11 +208,12 @@ fn a_site_kit_inventory_imports_exports_and_keeps_its_secrets() {
             r.get(0)
         })
         .unwrap();
-    let login = db::bmc_login(&conn, &key, id.parse().unwrap()).unwrap();
-    assert_eq!(
-        login,
-        Some(("admin".to_owned(), Some("s3cret-pw".to_owned())))
-    );
+    let login = db::bmc_login(&conn, &key, id.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(login.user, "admin");
+    assert_eq!(login.password.as_deref(), Some("s3cret-pw"));
+    assert_eq!(login.scheme, "https");
     let subjects: Vec<String> = conn
         .prepare("SELECT subject FROM outbox ORDER BY seq")
         .unwrap()
@@ -222,13 +230,7 @@ fn a_site_kit_inventory_imports_exports_and_keeps_its_secrets() {
 #[test]
 fn a_machine_that_discovers_itself_waits_for_an_operator_to_approve_it() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
-    cmd.args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("DV_LOG", "info");
-    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
-        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let agent = start_agent(dir.path());
     let http = agent.http;
     let report = |mac: &str, form: &str| {
         let (code, body) = curl(
@@ -297,4 +299,98 @@ fn a_machine_that_discovers_itself_waits_for_an_operator_to_approve_it() {
         )
         .unwrap();
     assert_eq!(changed, 1);
+}
+
+fn post_json(http: SocketAddr, path: &str, body: &str) -> (u16, Value) {
+    let (code, text) = curl(
+        http,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+            "--max-time",
+            "120",
+        ],
+        path,
+    );
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[test]
+fn power_and_next_boot_go_through_the_machines_bmc() {
+    let test = "power_and_next_boot_go_through_the_machines_bmc";
+    let Some(bin) = dv_tests::sushy::sushy_bin(test) else {
+        return;
+    };
+    let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
+    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    let seed = format!(
+        r#"
+machines:
+  - serial: SN-R1
+    macs: ["52:54:00:99:10:01"]
+    bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: s3cret }}
+  - serial: SN-R2
+    macs: ["52:54:00:99:10:02"]
+    bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: wrong }}
+  - serial: SN-N
+    macs: ["52:54:00:99:10:03"]
+  - serial: SN-I
+    macs: ["52:54:00:99:10:04"]
+    bmc: {{ protocol: ipmi, host: 127.0.0.1, user: admin, password: x }}
+"#
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+
+    let (code, body) = curl(http, &[], "/v1/machines/SN-R1/power");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"off\""), "{body}");
+
+    let (code, body) = post_json(http, "/v1/machines/SN-R1/boot", r#"{"target":"pxe"}"#);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = post_json(http, "/v1/machines/SN-R1/power", r#"{"action":"on"}"#);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["power"], "on");
+    // The emulator, asked directly, agrees.
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-u", "admin:s3cret"])
+        .arg(format!(
+            "{}/redfish/v1/Systems/{}",
+            sushy.endpoint,
+            dv_tests::sushy::NODE_1
+        ))
+        .output()
+        .unwrap();
+    let system: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(system["PowerState"], "On");
+    assert_eq!(system["Boot"]["BootSourceOverrideTarget"], "Pxe");
+
+    let (code, body) = post_json(http, "/v1/machines/SN-R2/power", r#"{"action":"on"}"#);
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused the credentials"),
+        "{body}"
+    );
+    let (code, body) = post_json(http, "/v1/machines/SN-N/power", r#"{"action":"on"}"#);
+    assert_eq!(code, 409, "{body}");
+    let (code, body) = post_json(http, "/v1/machines/SN-I/power", r#"{"action":"on"}"#);
+    assert_eq!(code, 501, "{body}");
+    let (code, body) = post_json(http, "/v1/machines/SN-R1/power", r#"{"action":"explode"}"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = post_json(http, "/v1/machines/SN-404/boot", r#"{"target":"disk"}"#);
+    assert_eq!(code, 404);
+    agent.stop();
 }

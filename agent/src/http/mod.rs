@@ -11,6 +11,7 @@
 //!   `artifacts`).
 
 mod artifacts;
+mod bmc;
 pub mod boot;
 #[cfg(test)]
 mod boot_tests;
@@ -67,6 +68,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/machines", get(inventory::list))
         .route("/v1/machines/{key}", get(inventory::show))
         .route("/v1/machines/{key}/approve", post(inventory::approve))
+        .route(
+            "/v1/machines/{key}/power",
+            get(bmc::power_state).post(bmc::set_power),
+        )
+        .route("/v1/machines/{key}/boot", post(bmc::boot_once))
         .route("/v1/dns/services", get(dns::list_services))
         .route("/v1/dns/services/{name}", put(dns::move_service))
         .route("/v1/dns/zones/{zone}", get(dns::zone))

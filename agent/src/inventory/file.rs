@@ -92,11 +92,34 @@ pub struct BmcEntry {
     /// Port, when not the protocol's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Redfish only: `https` (the default) or `http` (emulators, labs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<Scheme>,
     /// Login user.
     pub user: String,
     /// Login password: stored encrypted under the site key, never exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+}
+
+/// How a Redfish BMC is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// HTTPS.
+    Https,
+    /// Plain HTTP.
+    Http,
+}
+
+impl Scheme {
+    /// `https` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
 }
 
 /// A machine entry with its values checked and parsed.
@@ -187,6 +210,9 @@ impl InventoryFile {
                 }
                 if b.port == Some(0) {
                     problems.push(format!("{at}: bmc.port 0"));
+                }
+                if b.scheme.is_some() && b.protocol != BmcProtocol::Redfish {
+                    problems.push(format!("{at}: bmc.scheme applies to redfish only"));
                 }
             }
             checked.push(CheckedMachine {

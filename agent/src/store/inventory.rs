@@ -19,7 +19,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, now_nanos, outbox};
 use crate::inventory::SiteKey;
-use crate::inventory::file::{BmcEntry, CheckedMachine, InventoryFile, MachineEntry, RackEntry};
+use crate::inventory::file::{
+    BmcEntry, CheckedMachine, InventoryFile, MachineEntry, RackEntry, Scheme,
+};
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -198,18 +200,26 @@ fn store_bmc(
         .prepare_cached("SELECT id FROM bmc WHERE machine_id = ?1")?
         .query_row([machine.to_string()], |r| r.get(0))
         .optional()?;
+    let scheme = entry.scheme.unwrap_or(Scheme::Https).as_str();
     if existing.is_some() {
         conn.prepare_cached(
-            "UPDATE bmc SET user = ?2, sealed_password = coalesce(?3, sealed_password), updated_at = ?4
+            "UPDATE bmc SET user = ?2, sealed_password = coalesce(?3, sealed_password),
+                            updated_at = ?4, scheme = ?5
              WHERE machine_id = ?1",
         )?
-        .execute(params![machine.to_string(), entry.user, sealed, now_nanos()])?;
+        .execute(params![
+            machine.to_string(),
+            entry.user,
+            sealed,
+            now_nanos(),
+            scheme
+        ])?;
         return Ok(None);
     }
     let id = BmcId::new();
     conn.prepare_cached(
-        "INSERT INTO bmc (id, machine_id, credential, user, sealed_password, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO bmc (id, machine_id, credential, user, sealed_password, updated_at, scheme)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         id.to_string(),
@@ -217,7 +227,8 @@ fn store_bmc(
         credential.as_str(),
         entry.user,
         sealed,
-        now_nanos()
+        now_nanos(),
+        scheme
     ])?;
     Ok(Some(id))
 }
@@ -420,19 +431,32 @@ pub fn machine(conn: &Connection, key: &str) -> Result<Option<Machine>, StoreErr
         .transpose()
 }
 
-/// The BMC login of `machine`: user and password (opened with `key`).
+/// How to log in to a machine's BMC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BmcLogin {
+    /// Redfish scheme: `https` or `http`.
+    pub scheme: String,
+    /// User.
+    pub user: String,
+    /// Password, opened with the site key; `None` if none was given.
+    pub password: Option<String>,
+}
+
+/// The BMC login of `machine` (its password opened with `key`).
 pub fn bmc_login(
     conn: &Connection,
     key: &SiteKey,
     machine: MachineId,
-) -> Result<Option<(String, Option<String>)>, StoreError> {
-    let row: Option<(String, String, Option<Vec<u8>>)> = conn
-        .prepare_cached("SELECT credential, user, sealed_password FROM bmc WHERE machine_id = ?1")?
+) -> Result<Option<BmcLogin>, StoreError> {
+    let row: Option<(String, String, String, Option<Vec<u8>>)> = conn
+        .prepare_cached(
+            "SELECT credential, scheme, user, sealed_password FROM bmc WHERE machine_id = ?1",
+        )?
         .query_row([machine.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    let Some((credential, user, sealed)) = row else {
+    let Some((credential, scheme, user, sealed)) = row else {
         return Ok(None);
     };
     let password = match sealed {
@@ -444,7 +468,11 @@ pub fn bmc_login(
         }
         None => None,
     };
-    Ok(Some((user, password)))
+    Ok(Some(BmcLogin {
+        scheme,
+        user,
+        password,
+    }))
 }
 
 /// The inventory as a file, without passwords.
@@ -463,11 +491,17 @@ pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
         .iter()
         .map(|(name, id, _)| (id.clone(), name.clone()))
         .collect();
-    let mut users: HashMap<String, String> = HashMap::new();
-    let mut st = conn.prepare_cached("SELECT machine_id, user FROM bmc")?;
-    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (m, u) = row?;
-        users.insert(m, u);
+    let mut users: HashMap<String, (String, String)> = HashMap::new();
+    let mut st = conn.prepare_cached("SELECT machine_id, user, scheme FROM bmc")?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (m, u, scheme) = row?;
+        users.insert(m, (u, scheme));
     }
     let machines = machines(conn)?
         .into_iter()
@@ -483,7 +517,14 @@ pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
                 protocol: b.protocol,
                 host: b.address.host.to_string(),
                 port: (b.address.port != b.protocol.default_port()).then_some(b.address.port),
-                user: users.get(&m.id.to_string()).cloned().unwrap_or_default(),
+                scheme: users
+                    .get(&m.id.to_string())
+                    .filter(|(_, s)| s == "http" && b.protocol == dv_protocol::BmcProtocol::Redfish)
+                    .map(|_| Scheme::Http),
+                user: users
+                    .get(&m.id.to_string())
+                    .map(|(u, _)| u.clone())
+                    .unwrap_or_default(),
                 password: None,
             }),
         })

@@ -1,0 +1,200 @@
+//! `/v1/machines/{key}/power` and `/v1/machines/{key}/boot`: a machine's
+//! power and next boot device, through its BMC with the credentials the
+//! inventory keeps sealed.
+//!
+//! Each call returns once the BMC reads back as changed (see
+//! [`crate::bmc`]), so a power action can take as long as
+//! [`Limits::power_settle`]. BMC failures are `502` with the driver's
+//! message, which names the BMC and what it reported.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use dv_protocol::{BmcProtocol, Machine};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::bmc::redfish::Redfish;
+use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction};
+use crate::store::inventory as db;
+
+/// Body of `POST .../power`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PowerRequest {
+    action: Action,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    On,
+    ForceOff,
+    GracefulShutdown,
+    ForceRestart,
+}
+
+/// Body of `POST .../boot`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BootRequest {
+    target: Target,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Target {
+    Pxe,
+    Disk,
+    UefiHttp,
+}
+
+/// The machine's BMC driver, or the response that says why there is none.
+async fn driver(state: &AppState, key: &str) -> Result<(Machine, Redfish), Response> {
+    let (lookup, site_key) = (key.to_owned(), state.site_key.clone());
+    let found = state
+        .store
+        .read(move |c| {
+            let Some(m) = db::machine(c, &lookup)? else {
+                return Ok(None);
+            };
+            let login = db::bmc_login(c, &site_key, m.id)?;
+            Ok(Some((m, login)))
+        })
+        .await;
+    let (machine, login) = match found {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                format!("no machine has the id, serial or MAC {key:?}"),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %crate::telemetry::error_chain(&e), "machine lookup failed");
+            return Err(problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+        }
+    };
+    let (Some(endpoint), Some(login)) = (machine.bmc.clone(), login) else {
+        return Err(problem(
+            StatusCode::CONFLICT,
+            format!(
+                "machine {} has no BMC in the inventory; add one (POST /v1/inventory)",
+                machine.serial
+            ),
+        ));
+    };
+    if endpoint.protocol != BmcProtocol::Redfish {
+        return Err(problem(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "machine {}'s BMC speaks {}; this agent drives Redfish BMCs only so far",
+                machine.serial, endpoint.protocol
+            ),
+        ));
+    }
+    let url = format!("{}://{}", login.scheme, endpoint.address);
+    let password = login.password.unwrap_or_default();
+    match Redfish::new(&url, &login.user, &password, None, Limits::default()) {
+        Ok(d) => Ok((machine, d)),
+        Err(e) => Err(bmc_failed(&machine, &e)),
+    }
+}
+
+/// `GET /v1/machines/{key}/power`.
+pub(super) async fn power_state(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Response {
+    let (machine, bmc) = match driver(&state, &key).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match bmc.power_state().await {
+        Ok(p) => Json(json!({ "machine": machine.id, "power": p.to_string() })).into_response(),
+        Err(e) => bmc_failed(&machine, &e),
+    }
+}
+
+/// `POST /v1/machines/{key}/power` with `{"action": "on" | "force_off" |
+/// "graceful_shutdown" | "force_restart"}`.
+pub(super) async fn set_power(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: Result<Json<PowerRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let action = match req.action {
+        Action::On => PowerAction::On,
+        Action::ForceOff => PowerAction::ForceOff,
+        Action::GracefulShutdown => PowerAction::GracefulShutdown,
+        Action::ForceRestart => PowerAction::ForceRestart,
+    };
+    let (machine, bmc) = match driver(&state, &key).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match bmc.set_power(action).await {
+        Ok(()) => {
+            tracing::info!(machine = %machine.id, serial = %machine.serial, %action, "machine power changed");
+            Json(json!({ "machine": machine.id, "power": action.settles_in().to_string() }))
+                .into_response()
+        }
+        Err(e) => bmc_failed(&machine, &e),
+    }
+}
+
+/// `POST /v1/machines/{key}/boot` with `{"target": "pxe" | "disk" |
+/// "uefi_http"}`: the next boot only.
+pub(super) async fn boot_once(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: Result<Json<BootRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let target = match req.target {
+        Target::Pxe => BootTarget::Pxe,
+        Target::Disk => BootTarget::Hdd,
+        Target::UefiHttp => BootTarget::UefiHttp,
+    };
+    let (machine, bmc) = match driver(&state, &key).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match bmc.boot_once(target).await {
+        Ok(()) => {
+            tracing::info!(machine = %machine.id, serial = %machine.serial, %target, "machine next boot set");
+            Json(json!({ "machine": machine.id, "next_boot": target.to_string() })).into_response()
+        }
+        Err(e) => bmc_failed(&machine, &e),
+    }
+}
+
+fn bmc_failed(machine: &Machine, e: &BmcError) -> Response {
+    tracing::warn!(machine = %machine.id, serial = %machine.serial, error = %crate::telemetry::error_chain(e), "BMC call failed");
+    let status = match e {
+        BmcError::Unsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    problem(
+        status,
+        format!(
+            "machine {}: {}",
+            machine.serial,
+            crate::telemetry::error_chain(e)
+        ),
+    )
+}
+
+fn problem(status: StatusCode, detail: String) -> Response {
+    (status, Json(json!({ "error": detail }))).into_response()
+}
