@@ -1,0 +1,189 @@
+//! `dvce` (and `dv ce`) against a running dv-agent: inventory import and
+//! export, machine list and show in every output format, refusals and an
+//! unreachable agent with their exit codes and hints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The dv-agent built beside this test (nextest builds every binary of the
+/// workspace; a plain `cargo test -p dv-cli` needs `cargo build -p dv-agent`).
+fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("dv-agent");
+    assert!(
+        bin.exists(),
+        "{} missing: build dv-agent first",
+        bin.display()
+    );
+    bin
+}
+
+fn start_agent(dir: &Path) -> dv_tests::agent::RunningAgent {
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        r#"
+[site]
+name = "lab"
+domain = "dataverket.test"
+authority = "production"
+data_dir = "data"
+[http]
+listen = "127.0.0.1:0"
+[management]
+segment = "lab"
+interface = "lo"
+prefix = "10.77.0.0/24"
+gateway = "10.77.0.1"
+production_address = "10.77.0.5"
+host = "provisioner-01"
+[tftp]
+enabled = false
+[[dns.hosts]]
+name = "provisioner-01"
+interfaces = [{ segment = "lab", address = "10.77.0.1" }]
+"#,
+    )
+    .unwrap();
+    let mut cmd = Command::new(agent_binary());
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"))
+}
+
+/// Runs the dv binary under `name` (a symlink, as the installed family is).
+fn run(links: &Path, name: &str, agent: &str, args: &[&str]) -> Output {
+    let link = links.join(name);
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_dv"), &link).unwrap();
+    }
+    Command::new(&link)
+        .args(args)
+        .env("DV_AGENT", agent)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn dvce_imports_lists_shows_and_explains_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let url = format!("http://{}", agent.http);
+    let links = dir.path();
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../site-kits/examples/lab/inventory.yaml");
+
+    let o = run(
+        links,
+        "dvce",
+        &url,
+        &["inventory", "import", seed.to_str().unwrap(), "-o", "json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["machines_added"], 2);
+
+    let o = run(links, "dvce", &url, &["machine", "list", "-o", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // Through dv, the same answer.
+    let o = run(links, "dv", &url, &["ce", "machine", "list", "-o", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), list);
+
+    let o = run(links, "dvce", &url, &["machine", "list", "-o", "table"]);
+    let table = stdout(&o);
+    assert!(
+        table.contains("SERIAL") && table.contains("LAB-VM-01"),
+        "{table}"
+    );
+    assert!(table.contains("available"), "{table}");
+
+    let o = run(
+        links,
+        "dvce",
+        &url,
+        &["machine", "show", "52:54:00:77:00:22", "-o", "yaml"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("serial: LAB-VM-02"), "{}", stdout(&o));
+
+    // The API refuses: exit 1 with its message.
+    let o = run(links, "dvce", &url, &["machine", "approve", "LAB-VM-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("only discovered machines are approved"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(links, "dvce", &url, &["machine", "show", "nobody"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("error (404)"), "{}", stderr(&o));
+
+    // A file with problems lists them all.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "machines:\n  - serial: X\n    macs: [zz]\n    rack: r99\n",
+    )
+    .unwrap();
+    let o = run(
+        links,
+        "dvce",
+        &url,
+        &["inventory", "import", bad.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 problem(s)") && err.contains("rack \"r99\""),
+        "{err}"
+    );
+
+    let o = run(links, "dvce", &url, &["inventory", "export"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("LAB-VM-01") && !stdout(&o).contains("password: password"));
+
+    // Wrong usage: exit 2. Nobody listening: exit 3, with a hint.
+    let o = run(links, "dvce", &url, &["machine", "power"]);
+    assert_eq!(o.status.code(), Some(2));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = run(
+        links,
+        "dvce",
+        &format!("http://127.0.0.1:{port}"),
+        &["machine", "list"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("hint: is dv-agent running there?"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(links, "dvce", &url, &["--help"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("Examples:"), "{}", stdout(&o));
+    agent.stop();
+}
