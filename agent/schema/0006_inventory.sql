@@ -15,6 +15,8 @@ CREATE TABLE machine (
     state      TEXT NOT NULL,
     body       TEXT NOT NULL,              -- dv_protocol::Machine as JSON
     facts      TEXT,                       -- last discovery report, JSON object of strings
+    last_stage    TEXT,                    -- the last boot callback stage from one of its MACs
+    last_stage_at INTEGER,                 -- when (unix nanoseconds)
     updated_at INTEGER NOT NULL
 ) STRICT;
 

@@ -26,6 +26,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod http;
 pub mod inventory;
+pub mod provision;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

@@ -394,3 +394,155 @@ machines:
     assert_eq!(code, 404);
     agent.stop();
 }
+
+/// Polls `GET /v1/tasks/{id}` until `done` says so (bounded).
+fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let found = dv_tests::wait_for(limit, || {
+        let (code, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (code == 200 && done(&v)).then_some(v)
+    });
+    found.unwrap_or_else(|| {
+        let (_, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
+        panic!("task {id} did not get there: {body}")
+    })
+}
+
+#[test]
+fn provisioning_runs_every_step_through_the_bmc_and_blocks_on_an_unreachable_one() {
+    let test = "provisioning_runs_every_step_through_the_bmc_and_blocks_on_an_unreachable_one";
+    let Some(bin) = dv_tests::sushy::sushy_bin(test) else {
+        return;
+    };
+    let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
+    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    let seed = format!(
+        r#"
+machines:
+  - serial: SN-P
+    macs: ["52:54:00:99:20:01"]
+    role: worker
+    bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: s3cret }}
+  - serial: SN-U
+    macs: ["52:54:00:99:20:02"]
+    bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {dead}, user: admin, password: s3cret }}
+"#
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+
+    let (code, task) = post_json(http, "/v1/machines/SN-P/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    // Through allocate, set_pxe and power_cycle to the install wait.
+    wait_task(http, &id, Duration::from_secs(90), |v| {
+        v["task"]["state"]["running"]["step"] == "await_install"
+    });
+    let (_, m) = curl(http, &[], "/v1/machines/SN-P");
+    assert!(m.contains("\"provisioning\""), "{m}");
+    // The installer's callback.
+    let (code, body) = curl(
+        http,
+        &["-X", "POST", "--data", "stage=installed"],
+        "/boot/52:54:00:99:20:01/callback",
+    );
+    assert_eq!(code, 204, "{body}");
+    let done = wait_task(http, &id, Duration::from_secs(60), |v| {
+        v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
+    });
+    assert_eq!(done["task"]["state"], "succeeded", "{done}");
+    let steps: Vec<&str> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "allocate",
+            "set_pxe",
+            "power_cycle",
+            "await_install",
+            "set_disk",
+            "ready"
+        ]
+    );
+    for s in done["steps"].as_array().unwrap() {
+        assert_eq!(s["outcome"], "done", "{s}");
+        assert!(
+            s["started_at"].as_str().unwrap() <= s["finished_at"].as_str().unwrap(),
+            "{s}"
+        );
+    }
+    let (_, m) = curl(http, &[], "/v1/machines/SN-P");
+    assert!(m.contains("\"state\":\"ready\""), "{m}");
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-u", "admin:s3cret"])
+        .arg(format!(
+            "{}/redfish/v1/Systems/{}",
+            sushy.endpoint,
+            dv_tests::sushy::NODE_1
+        ))
+        .output()
+        .unwrap();
+    let system: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(system["PowerState"], "On");
+    assert_eq!(system["Boot"]["BootSourceOverrideTarget"], "Hdd");
+    // A finished task is not retried; a machine that is ready is not
+    // provisioned again.
+    let (code, _) = post_json(http, &format!("/v1/tasks/{id}/retry"), "{}");
+    assert_eq!(code, 409);
+    let (code, again) = post_json(http, "/v1/machines/SN-P/provision", "{}");
+    assert_eq!(code, 202);
+    let failed = wait_task(
+        http,
+        again["id"].as_str().unwrap(),
+        Duration::from_secs(30),
+        |v| v["task"]["state"].get("failed").is_some(),
+    );
+    let reason = failed["task"]["state"]["failed"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("allocate: the machine is ready"),
+        "{reason}"
+    );
+
+    // The BMC does not answer: blocked on it, named; a retry tries again.
+    let (code, task) = post_json(http, "/v1/machines/SN-U/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let uid = task["id"].as_str().unwrap().to_owned();
+    let blocked = wait_task(http, &uid, Duration::from_secs(60), |v| {
+        v["task"]["state"].get("blocked").is_some()
+    });
+    assert_eq!(
+        blocked["task"]["state"]["blocked"]["dependency"],
+        format!("bmc 127.0.0.1:{dead}")
+    );
+    assert_eq!(blocked["task"]["state"]["blocked"]["kind"], "hard");
+    let (code, _) = post_json(http, &format!("/v1/tasks/{uid}/retry"), "{}");
+    assert_eq!(code, 202);
+    let again = wait_task(http, &uid, Duration::from_secs(60), |v| {
+        v["task"]["state"].get("blocked").is_some() && v["steps"].as_array().unwrap().len() == 3
+    });
+    let steps: Vec<&str> = again["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["allocate", "set_pxe", "set_pxe"]);
+    let (code, list) = curl(http, &[], "/v1/tasks?state=blocked");
+    assert_eq!(code, 200);
+    assert!(list.contains(&uid), "{list}");
+    agent.stop();
+}

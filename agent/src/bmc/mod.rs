@@ -11,6 +11,7 @@
 //!
 //! Drivers, one file each: [`redfish`] (DMTF Redfish over HTTPS).
 
+pub mod machine;
 pub mod redfish;
 
 use std::fmt;

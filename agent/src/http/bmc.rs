@@ -12,14 +12,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use dv_protocol::{BmcProtocol, Machine};
+use dv_protocol::Machine;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::redfish::Redfish;
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction};
-use crate::store::inventory as db;
 
 /// Body of `POST .../power`.
 #[derive(Debug, Deserialize)]
@@ -54,53 +54,21 @@ enum Target {
 
 /// The machine's BMC driver, or the response that says why there is none.
 async fn driver(state: &AppState, key: &str) -> Result<(Machine, Redfish), Response> {
-    let (lookup, site_key) = (key.to_owned(), state.site_key.clone());
-    let found = state
-        .store
-        .read(move |c| {
-            let Some(m) = db::machine(c, &lookup)? else {
-                return Ok(None);
-            };
-            let login = db::bmc_login(c, &site_key, m.id)?;
-            Ok(Some((m, login)))
-        })
-        .await;
-    let (machine, login) = match found {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            return Err(problem(
-                StatusCode::NOT_FOUND,
-                format!("no machine has the id, serial or MAC {key:?}"),
-            ));
-        }
+    match driver_for(&state.store, &state.site_key, key, Limits::default()).await {
+        Ok(x) => Ok(x),
         Err(e) => {
-            tracing::error!(error = %crate::telemetry::error_chain(&e), "machine lookup failed");
-            return Err(problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+            let status = match &e {
+                DriverError::NotFound(_) => StatusCode::NOT_FOUND,
+                DriverError::NoBmc(_) => StatusCode::CONFLICT,
+                DriverError::NotRedfish { .. } => StatusCode::NOT_IMPLEMENTED,
+                DriverError::Bmc(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::error!(error = %crate::telemetry::error_chain(&e), "machine lookup failed");
+            }
+            Err(problem(status, crate::telemetry::error_chain(&e)))
         }
-    };
-    let (Some(endpoint), Some(login)) = (machine.bmc.clone(), login) else {
-        return Err(problem(
-            StatusCode::CONFLICT,
-            format!(
-                "machine {} has no BMC in the inventory; add one (POST /v1/inventory)",
-                machine.serial
-            ),
-        ));
-    };
-    if endpoint.protocol != BmcProtocol::Redfish {
-        return Err(problem(
-            StatusCode::NOT_IMPLEMENTED,
-            format!(
-                "machine {}'s BMC speaks {}; this agent drives Redfish BMCs only so far",
-                machine.serial, endpoint.protocol
-            ),
-        ));
-    }
-    let url = format!("{}://{}", login.scheme, endpoint.address);
-    let password = login.password.unwrap_or_default();
-    match Redfish::new(&url, &login.user, &password, None, Limits::default()) {
-        Ok(d) => Ok((machine, d)),
-        Err(e) => Err(bmc_failed(&machine, &e)),
     }
 }
 

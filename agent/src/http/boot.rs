@@ -196,6 +196,7 @@ pub(super) async fn callback(
         .store
         .write(move |c| {
             let message = boot_store::record_report(c, &site, &actor, &r)?;
+            crate::store::inventory::note_stage(c, r.mac, &r.stage)?;
             // A discovery report puts the machine in the inventory (as
             // discovered, untrusted) or refreshes a known machine's facts.
             if r.stage == "discovered" {

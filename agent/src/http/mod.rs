@@ -19,6 +19,7 @@ mod dns;
 mod health;
 mod inventory;
 mod leases;
+mod tasks;
 
 use std::time::Instant;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub boot: std::sync::Arc<boot::BootHttp>,
     /// Seals and opens the secrets the store keeps (BMC passwords).
     pub site_key: crate::inventory::SiteKey,
+    /// Starts and drives provisioning tasks.
+    pub provisioner: std::sync::Arc<crate::provision::runner::Provisioner>,
 }
 
 /// The agent's router.
@@ -73,6 +76,10 @@ pub fn router(state: AppState) -> Router {
             get(bmc::power_state).post(bmc::set_power),
         )
         .route("/v1/machines/{key}/boot", post(bmc::boot_once))
+        .route("/v1/machines/{key}/provision", post(tasks::provision))
+        .route("/v1/tasks", get(tasks::list))
+        .route("/v1/tasks/{id}", get(tasks::show))
+        .route("/v1/tasks/{id}/retry", post(tasks::retry))
         .route("/v1/dns/services", get(dns::list_services))
         .route("/v1/dns/services/{name}", put(dns::move_service))
         .route("/v1/dns/zones/{zone}", get(dns::zone))

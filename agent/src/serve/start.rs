@@ -48,7 +48,19 @@ pub(super) async fn http(
         .map_err(|e| failed("boot")(Box::new(e)))?;
     let site_key = crate::inventory::SiteKey::load_or_create(&config.site.data_dir)
         .map_err(|e| failed("site key")(Box::new(e)))?;
+    let provisioner = crate::provision::runner::Provisioner::new(
+        store.clone(),
+        config.site.name.clone(),
+        site_key.clone(),
+        crate::provision::runner::ProvisionLimits::default(),
+    );
+    match provisioner.resume_all().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tasks = n, "provisioning tasks resumed"),
+        Err(e) => return Err(failed("provisioning")(Box::new(e))),
+    }
     let app = http::router(AppState {
+        provisioner,
         site_key,
         boot,
         store: store.clone(),

@@ -537,3 +537,70 @@ pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
         machines,
     })
 }
+
+/// Notes a boot callback's `stage` on the machine owning `mac`, if any (the
+/// provisioning workflow waits for `installed`).
+pub fn note_stage(
+    conn: &Connection,
+    mac: dv_protocol::MacAddr,
+    stage: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE machine SET last_stage = ?2, last_stage_at = ?3
+         WHERE id = (SELECT machine_id FROM machine_mac WHERE mac = ?1)",
+    )?
+    .execute(params![mac.to_string(), stage, now_nanos()])?;
+    Ok(())
+}
+
+/// The last boot stage reported by one of the machine's MACs, and when
+/// (unix nanoseconds).
+pub fn last_stage(conn: &Connection, id: MachineId) -> Result<Option<(String, i64)>, StoreError> {
+    let row: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT last_stage, last_stage_at FROM machine WHERE id = ?1")?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(stage), Some(at))) => Some((stage, at)),
+        _ => None,
+    })
+}
+
+/// Moves a machine to `to` if it is in one of `from` (or already in `to`:
+/// steps are re-run after a crash), with `machine.state-changed`. Returns
+/// the state it was in when that is not allowed.
+pub fn set_state(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    id: MachineId,
+    from: &[MachineState],
+    to: MachineState,
+) -> Result<Result<(), MachineState>, StoreError> {
+    let key = id.to_string();
+    let Some(mut machine) = machine(conn, &key)? else {
+        return Err(corrupt(&key, "machine vanished"));
+    };
+    if machine.state == to {
+        return Ok(Ok(()));
+    }
+    if !from.contains(&machine.state) {
+        return Ok(Err(machine.state));
+    }
+    let was = machine.state;
+    machine.state = to;
+    let body = serde_json::to_string(&machine).map_err(|e| corrupt(&key, e))?;
+    conn.prepare_cached("UPDATE machine SET state = ?2, body = ?3, updated_at = ?4 WHERE id = ?1")?
+        .execute(params![key, to.as_str(), body, now_nanos()])?;
+    emit(
+        conn,
+        site,
+        actor,
+        EventBody::MachineStateChanged {
+            machine: id,
+            from: was,
+            to,
+        },
+    )?;
+    Ok(Ok(()))
+}

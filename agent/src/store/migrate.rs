@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0004_dns.sql"),
     include_str!("../../schema/0005_dhcp_lease_drop_mac_index.sql"),
     include_str!("../../schema/0006_inventory.sql"),
+    include_str!("../../schema/0007_task_steps.sql"),
 ];
 
 /// The newest schema version this build knows.

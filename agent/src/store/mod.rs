@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod outbox;
 mod readers;
 pub mod sites;
+pub mod steps;
 pub mod tasks;
 mod writer;
 

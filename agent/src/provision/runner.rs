@@ -1,0 +1,365 @@
+//! Drives provisioning tasks: each step's start, outcome and the task's new
+//! state are committed to the store (with their events), so an agent that
+//! restarts resumes every task where it stood ([`Provisioner::resume_all`]).
+//!
+//! Steps, with what they touch:
+//! - `allocate`: the machine must be `available`; it becomes `allocated`.
+//! - `set_pxe`: one-time network boot through the BMC (read back).
+//! - `power_cycle`: power on, or force a restart if it is on (read back);
+//!   the machine becomes `provisioning`.
+//! - `await_install`: a boot callback with `stage=installed` from one of
+//!   the machine's MACs, after the step started, within the install timeout.
+//! - `set_disk`: one-time disk boot through the BMC.
+//! - `ready`: the machine becomes `ready`.
+//!
+//! An unreachable BMC blocks the task (a hard dependency, named) instead of
+//! retrying forever; [`Provisioner::retry`] runs the blocked step again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dv_protocol::{Actor, MachineId, MachineState, SiteName, Task, TaskId, TaskKind, TaskState};
+
+use super::workflow::{self, Outcome, Step};
+use crate::bmc::machine::{DriverError, driver_for};
+use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
+use crate::inventory::SiteKey;
+use crate::store::{Store, StoreError, inventory as db, steps, tasks};
+
+/// Time limits of provisioning.
+#[derive(Debug, Clone, Copy)]
+pub struct ProvisionLimits {
+    /// How long `await_install` waits for the installer's callback.
+    pub install: Duration,
+    /// How often it looks.
+    pub poll: Duration,
+    /// BMC calls.
+    pub bmc: Limits,
+}
+
+impl Default for ProvisionLimits {
+    fn default() -> Self {
+        ProvisionLimits {
+            install: Duration::from_secs(30 * 60),
+            poll: Duration::from_secs(1),
+            bmc: Limits::default(),
+        }
+    }
+}
+
+/// Why a provisioning request was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// No such machine.
+    #[error("no machine has the id, serial or MAC {0:?}")]
+    NotFound(String),
+    /// No such task.
+    #[error("no task {0}")]
+    NoTask(String),
+    /// The task is not blocked, so there is nothing to retry.
+    #[error("task {task} is {state}; only blocked tasks are retried")]
+    NotBlocked {
+        /// The task.
+        task: TaskId,
+        /// Its state.
+        state: String,
+    },
+    /// The store failed.
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+}
+
+/// Starts, drives and resumes provisioning tasks.
+#[derive(Debug)]
+pub struct Provisioner {
+    store: Store,
+    site: SiteName,
+    actor: Actor,
+    site_key: SiteKey,
+    limits: ProvisionLimits,
+}
+
+impl Provisioner {
+    /// A provisioner for `site`.
+    pub fn new(
+        store: Store,
+        site: SiteName,
+        site_key: SiteKey,
+        limits: ProvisionLimits,
+    ) -> Arc<Self> {
+        Arc::new(Provisioner {
+            actor: Actor::agent(&site),
+            store,
+            site,
+            site_key,
+            limits,
+        })
+    }
+
+    /// Creates a provisioning task for the machine `key` and starts it.
+    pub async fn start(self: &Arc<Self>, key: &str) -> Result<Task, ProvisionError> {
+        let lookup = key.to_owned();
+        let machine = self
+            .store
+            .read(move |c| db::machine(c, &lookup))
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(key.to_owned()))?;
+        let task = Task::new(
+            self.site.clone(),
+            TaskKind::ProvisionMachine {
+                machine: machine.id,
+            },
+        );
+        let (t, actor) = (task.clone(), self.actor.clone());
+        self.store
+            .write(move |c| tasks::create(c, &t, &actor))
+            .await?;
+        tracing::info!(task = %task.id, machine = %machine.id, serial = %machine.serial, "provisioning started");
+        self.spawn(task.id);
+        Ok(task)
+    }
+
+    /// Resumes every provisioning task that was pending or running.
+    pub async fn resume_all(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for state in ["pending", "running"] {
+            let s = state.to_owned();
+            let list = self
+                .store
+                .read(move |c| tasks::list(c, Some(&s), 10_000))
+                .await?;
+            for t in list {
+                if matches!(t.kind, TaskKind::ProvisionMachine { .. }) {
+                    tracing::info!(task = %t.id, state = %t.state, "resuming provisioning");
+                    self.spawn(t.id);
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs a blocked task's blocked step again.
+    pub async fn retry(self: &Arc<Self>, id: TaskId) -> Result<Task, ProvisionError> {
+        let actor = self.actor.clone();
+        let moved = self
+            .store
+            .write(move |c| {
+                let Some(task) = tasks::get(c, id)? else {
+                    return Ok(Err(ProvisionError::NoTask(id.to_string())));
+                };
+                let step = steps::last(c, id)?
+                    .and_then(|s| Step::parse(&s))
+                    .unwrap_or(Step::Allocate);
+                match workflow::retry(&task.state, step) {
+                    Some(to) => Ok(Ok(tasks::set_state(c, id, to, &actor)?)),
+                    None => Ok(Err(ProvisionError::NotBlocked {
+                        task: id,
+                        state: task.state.to_string(),
+                    })),
+                }
+            })
+            .await??;
+        let task = moved.ok_or_else(|| ProvisionError::NoTask(id.to_string()))?;
+        self.spawn(id);
+        Ok(task)
+    }
+
+    fn spawn(self: &Arc<Self>, id: TaskId) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.drive(id).await {
+                tracing::error!(task = %id, error = %crate::telemetry::error_chain(&e), "provisioning task stopped; it resumes at the next start");
+            }
+        });
+    }
+
+    /// Runs the task until it ends or blocks. Bounded: each step runs at
+    /// most once per call.
+    async fn drive(&self, id: TaskId) -> Result<(), StoreError> {
+        for _ in 0..=Step::ALL.len() {
+            let Some(task) = self.store.read(move |c| tasks::get(c, id)).await? else {
+                return Ok(());
+            };
+            let TaskKind::ProvisionMachine { machine } = task.kind else {
+                return Ok(());
+            };
+            let step = match workflow::resume(&task.state) {
+                Ok(Some(step)) => step,
+                Ok(None) => return Ok(()),
+                Err(reason) => {
+                    let actor = self.actor.clone();
+                    self.store
+                        .write(move |c| {
+                            tasks::set_state(c, id, TaskState::Failed { reason }, &actor)
+                        })
+                        .await?;
+                    return Ok(());
+                }
+            };
+            let (actor, running) = (
+                self.actor.clone(),
+                TaskState::Running {
+                    step: step.name().to_owned(),
+                },
+            );
+            let needs_state = task.state != running;
+            let seq = self
+                .store
+                .write(move |c| {
+                    if needs_state {
+                        tasks::set_state(c, id, running, &actor)?;
+                    }
+                    steps::start(c, id, step.name())
+                })
+                .await?;
+            tracing::info!(task = %id, %machine, %step, "provisioning step started");
+            let started = Instant::now();
+            let outcome = self.run(step, machine, id, seq).await;
+            let next = workflow::after(step, &outcome);
+            let (word, detail) = match &outcome {
+                Outcome::Done => ("done", None),
+                Outcome::Failed(r) => ("failed", Some(r.clone())),
+                Outcome::Blocked(d) => ("blocked", Some(d.clone())),
+            };
+            tracing::info!(task = %id, %machine, %step, outcome = word, detail = ?detail, took = ?started.elapsed(), "provisioning step ended");
+            let actor = self.actor.clone();
+            self.store
+                .write(move |c| {
+                    steps::finish(c, id, seq, word, detail.as_deref())?;
+                    tasks::set_state(c, id, next, &actor)
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, step: Step, machine: MachineId, task: TaskId, seq: i64) -> Outcome {
+        match step {
+            Step::Allocate => {
+                self.machine_state(machine, &[MachineState::Available], MachineState::Allocated)
+                    .await
+            }
+            Step::SetPxe => {
+                self.bmc(
+                    machine,
+                    |b| async move { b.boot_once(BootTarget::Pxe).await },
+                )
+                .await
+            }
+            Step::PowerCycle => {
+                let powered = self
+                    .bmc(machine, |b| async move {
+                        let action = match b.power_state().await? {
+                            PowerState::On | PowerState::PoweringOn => PowerAction::ForceRestart,
+                            PowerState::Off | PowerState::PoweringOff => PowerAction::On,
+                        };
+                        b.set_power(action).await
+                    })
+                    .await;
+                if powered != Outcome::Done {
+                    return powered;
+                }
+                self.machine_state(
+                    machine,
+                    &[MachineState::Allocated],
+                    MachineState::Provisioning,
+                )
+                .await
+            }
+            Step::AwaitInstall => self.await_install(machine, task, seq).await,
+            Step::SetDisk => {
+                self.bmc(
+                    machine,
+                    |b| async move { b.boot_once(BootTarget::Hdd).await },
+                )
+                .await
+            }
+            Step::Ready => {
+                self.machine_state(machine, &[MachineState::Provisioning], MachineState::Ready)
+                    .await
+            }
+        }
+    }
+
+    async fn machine_state(
+        &self,
+        id: MachineId,
+        from: &[MachineState],
+        to: MachineState,
+    ) -> Outcome {
+        let (site, actor, from) = (self.site.clone(), self.actor.clone(), from.to_vec());
+        match self
+            .store
+            .write(move |c| db::set_state(c, &site, &actor, id, &from, to))
+            .await
+        {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(now)) => Outcome::Failed(format!(
+                "the machine is {}, so it cannot become {}",
+                now.as_str(),
+                to.as_str()
+            )),
+            Err(e) => Outcome::Failed(crate::telemetry::error_chain(&e)),
+        }
+    }
+
+    /// Runs `f` against the machine's BMC. Unreachable: blocked on it.
+    async fn bmc<F, Fut>(&self, machine: MachineId, f: F) -> Outcome
+    where
+        F: FnOnce(crate::bmc::redfish::Redfish) -> Fut,
+        Fut: Future<Output = Result<(), BmcError>>,
+    {
+        let (m, driver) = match driver_for(
+            &self.store,
+            &self.site_key,
+            &machine.to_string(),
+            self.limits.bmc,
+        )
+        .await
+        {
+            Ok(x) => x,
+            Err(e @ (DriverError::Store(_) | DriverError::Bmc(_))) => {
+                return Outcome::Failed(crate::telemetry::error_chain(&e));
+            }
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let endpoint = m.bmc.map(|b| b.address.to_string()).unwrap_or_default();
+        match f(driver).await {
+            Ok(()) => Outcome::Done,
+            Err(e @ BmcError::Unreachable { .. }) => {
+                tracing::warn!(%machine, error = %crate::telemetry::error_chain(&e), "BMC unreachable; task blocked");
+                Outcome::Blocked(format!("bmc {endpoint}"))
+            }
+            Err(e) => Outcome::Failed(crate::telemetry::error_chain(&e)),
+        }
+    }
+
+    async fn await_install(&self, machine: MachineId, task: TaskId, seq: i64) -> Outcome {
+        let Ok(Some(since)) = self
+            .store
+            .read(move |c| steps::started_at(c, task, seq))
+            .await
+        else {
+            return Outcome::Failed("the step's start is not recorded".into());
+        };
+        let deadline = Instant::now() + self.limits.install;
+        loop {
+            match self.store.read(move |c| db::last_stage(c, machine)).await {
+                Ok(Some((stage, at))) if stage == "installed" && at >= since => {
+                    return Outcome::Done;
+                }
+                Ok(_) => {}
+                Err(e) => return Outcome::Failed(crate::telemetry::error_chain(&e)),
+            }
+            if Instant::now() >= deadline {
+                return Outcome::Failed(format!(
+                    "no install callback (stage=installed) within {}",
+                    humantime::format_duration(self.limits.install)
+                ));
+            }
+            tokio::time::sleep(self.limits.poll).await;
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The provisioning workflow as a pure state machine: its steps in order,
+//! the task state each step's outcome leads to, and where a task resumes.
+//!
+//! Steps are idempotent (setting a boot override twice, asking for power
+//! that is already on, waiting again for a callback), so a task that was
+//! `running` a step when the agent died simply runs that step again.
+//! Terminal states (`succeeded`, `failed`) are never left; `blocked` waits
+//! for an operator's retry (the dependency it names must be fixed first).
+
+use std::fmt;
+
+use dv_protocol::{DependencyKind, TaskState};
+
+/// One step of provisioning a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Claim an available machine (it becomes `allocated`).
+    Allocate,
+    /// One-time boot from the network, through the BMC.
+    SetPxe,
+    /// Power the machine on, or restart it if it is on.
+    PowerCycle,
+    /// Wait for the installer's callback (`stage=installed`).
+    AwaitInstall,
+    /// One-time boot from disk, through the BMC.
+    SetDisk,
+    /// Mark the machine `ready`.
+    Ready,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 6] = [
+        Step::Allocate,
+        Step::SetPxe,
+        Step::PowerCycle,
+        Step::AwaitInstall,
+        Step::SetDisk,
+        Step::Ready,
+    ];
+
+    /// The step's name, as stored and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Allocate => "allocate",
+            Step::SetPxe => "set_pxe",
+            Step::PowerCycle => "power_cycle",
+            Step::AwaitInstall => "await_install",
+            Step::SetDisk => "set_disk",
+            Step::Ready => "ready",
+        }
+    }
+
+    /// The step named `name`.
+    pub fn parse(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The step after this one.
+    pub fn next(self) -> Option<Step> {
+        let i = Step::ALL.iter().position(|s| *s == self)?;
+        Step::ALL.get(i + 1).copied()
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; go on.
+    Done,
+    /// Cannot succeed; the task fails with this reason.
+    Failed(String),
+    /// A hard dependency (named) is unavailable; the task waits for an
+    /// operator's retry instead of retrying forever.
+    Blocked(String),
+}
+
+/// The task state after `step` ended with `outcome`.
+pub fn after(step: Step, outcome: &Outcome) -> TaskState {
+    match outcome {
+        Outcome::Done => match step.next() {
+            Some(next) => TaskState::Running {
+                step: next.name().to_owned(),
+            },
+            None => TaskState::Succeeded,
+        },
+        Outcome::Failed(reason) => TaskState::Failed {
+            reason: format!("{step}: {reason}"),
+        },
+        Outcome::Blocked(dependency) => TaskState::Blocked {
+            dependency: dependency.clone(),
+            kind: DependencyKind::Hard,
+        },
+    }
+}
+
+/// The step a task in `state` runs next: the first for a pending task, the
+/// same step again for a running one (steps are idempotent). `None` for a
+/// terminal or blocked task. A running state naming no known step is an
+/// error (a newer agent's task), not a guess.
+pub fn resume(state: &TaskState) -> Result<Option<Step>, String> {
+    match state {
+        TaskState::Pending => Ok(Some(Step::Allocate)),
+        TaskState::Running { step } => Step::parse(step)
+            .map(Some)
+            .ok_or_else(|| format!("unknown provisioning step {step:?}")),
+        TaskState::Blocked { .. } | TaskState::Failed { .. } | TaskState::Succeeded => Ok(None),
+    }
+}
+
+/// The state an operator's retry puts a blocked task in: running the step
+/// it was blocked in. Other states are not retried.
+pub fn retry(state: &TaskState, blocked_in: Step) -> Option<TaskState> {
+    matches!(state, TaskState::Blocked { .. }).then(|| TaskState::Running {
+        step: blocked_in.name().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            6 => Just(Outcome::Done),
+            1 => "[a-z ]{1,12}".prop_map(Outcome::Failed),
+            1 => "[a-z ]{1,12}".prop_map(Outcome::Blocked),
+        ]
+    }
+
+    /// Runs a task from `pending` with `outcomes` (one per step run) and a
+    /// crash before step run `crash_at`, if any: the crash loses the
+    /// in-flight outcome, and the task resumes from its stored state. Returns
+    /// the states the task went through.
+    fn simulate(outcomes: &[Outcome], crash_at: Option<usize>) -> Vec<TaskState> {
+        let mut state = TaskState::Pending;
+        let mut seen = vec![state.clone()];
+        let mut runs = 0;
+        let mut crashed = false;
+        // Bounded: one outcome per run, at most one crash.
+        while let Ok(Some(step)) = resume(&state) {
+            if !crashed && Some(runs) == crash_at {
+                crashed = true;
+                // The step ran (its effects may have happened) but its
+                // outcome was never stored: resume from the stored state.
+                continue;
+            }
+            let Some(o) = outcomes.get(runs) else { break };
+            runs += 1;
+            state = after(step, o);
+            seen.push(state.clone());
+        }
+        seen
+    }
+
+    proptest! {
+        #[test]
+        fn terminal_states_are_never_left(outcomes in proptest::collection::vec(outcome(), 0..20)) {
+            let states = simulate(&outcomes, None);
+            for pair in states.windows(2) {
+                prop_assert!(!pair[0].is_terminal(), "{:?} -> {:?}", pair[0], pair[1]);
+            }
+            for s in [TaskState::Succeeded, TaskState::Failed { reason: "x".into() }] {
+                prop_assert_eq!(resume(&s), Ok(None));
+                prop_assert_eq!(retry(&s, Step::SetPxe), None);
+            }
+        }
+
+        #[test]
+        fn a_crash_between_any_two_steps_resumes_to_the_same_end(
+            outcomes in proptest::collection::vec(outcome(), 0..20),
+            crash_at in 0usize..8,
+        ) {
+            let clean = simulate(&outcomes, None);
+            let crashed = simulate(&outcomes, Some(crash_at));
+            prop_assert_eq!(clean.last(), crashed.last());
+            prop_assert_eq!(clean, crashed, "the same states, in the same order");
+        }
+
+        #[test]
+        fn steps_run_in_order_and_only_done_moves_on(outcomes in proptest::collection::vec(outcome(), 0..20)) {
+            let states = simulate(&outcomes, None);
+            let mut last = None;
+            for s in &states {
+                if let TaskState::Running { step } = s {
+                    let step = Step::parse(step).unwrap();
+                    let i = Step::ALL.iter().position(|x| *x == step).unwrap();
+                    if let Some(prev) = last {
+                        prop_assert_eq!(i, prev + 1, "skipped or repeated a step");
+                    }
+                    last = Some(i);
+                }
+            }
+            if states.last() == Some(&TaskState::Succeeded) {
+                prop_assert!(outcomes.iter().take(Step::ALL.len()).all(|o| *o == Outcome::Done));
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_waits_for_a_retry_of_the_same_step() {
+        let blocked = after(Step::SetPxe, &Outcome::Blocked("bmc 10.0.0.5:443".into()));
+        assert_eq!(resume(&blocked), Ok(None));
+        assert_eq!(
+            retry(&blocked, Step::SetPxe),
+            Some(TaskState::Running {
+                step: "set_pxe".into()
+            })
+        );
+        assert!(
+            resume(&TaskState::Running {
+                step: "teleport".into()
+            })
+            .is_err()
+        );
+        assert_eq!(after(Step::Ready, &Outcome::Done), TaskState::Succeeded);
+    }
+}
