@@ -18,6 +18,7 @@ Examples:
   dvce machine approve 52:54:00:aa:00:01
   dvce machine power SN-0001 on
   dvce machine boot SN-0001 pxe
+  dvce machine provision SN-0001 --wait
   dv ce machine list            (the same, through dv)";
 
 /// `dvce`.
@@ -77,6 +78,16 @@ enum Machine {
         #[arg(value_enum)]
         action: Option<PowerAction>,
     },
+    /// Provision the machine (allocate, PXE, power cycle, install, disk,
+    /// ready) as a task; with --wait, follow it and exit 4 if it fails, 5
+    /// if it is blocked.
+    Provision {
+        /// Id, serial or MAC.
+        key: String,
+        /// Follow the task until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Set the machine's next boot (that boot only).
     Boot {
         /// Id, serial or MAC.
@@ -132,12 +143,12 @@ pub fn run(cmd: Dvce) -> ExitCode {
     };
     let format = cmd.global.output;
     match runtime.block_on(execute(&client, cmd.command, format)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => report(client.base(), e),
     }
 }
 
-fn report(base: &str, e: CallError) -> ExitCode {
+pub(crate) fn report(base: &str, e: CallError) -> ExitCode {
     match e {
         CallError::Unreachable(why) => {
             eprintln!(
@@ -153,8 +164,19 @@ fn report(base: &str, e: CallError) -> ExitCode {
     }
 }
 
-async fn execute(client: &Client, command: Command, format: Format) -> Result<(), CallError> {
+async fn execute(client: &Client, command: Command, format: Format) -> Result<ExitCode, CallError> {
     match command {
+        Command::Machine(Machine::Provision { key, wait }) => {
+            let v = client
+                .post_json(&format!("/v1/machines/{key}/provision"), &json!({}))
+                .await?;
+            let id = output::cell(&v["id"]);
+            if wait {
+                eprintln!("task {id}: provisioning {key}");
+                return crate::task::watch(client, &id).await;
+            }
+            output::print(&v, format, output::fields);
+        }
         Command::Machine(Machine::List) => {
             let v = client.get("/v1/machines").await?;
             output::print(&v, format, machine_table);
@@ -219,7 +241,7 @@ async fn execute(client: &Client, command: Command, format: Format) -> Result<()
             print!("{}", client.get_text("/v1/inventory").await?);
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn machine_table(v: &Value) -> Table {

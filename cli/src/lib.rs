@@ -11,11 +11,13 @@
 //! with the CLI's own issue.
 //!
 //! Exit codes: 0 done; 1 the API refused or failed (its message is
-//! printed); 2 the command line is wrong; 3 the agent cannot be reached.
+//! printed); 2 the command line is wrong; 3 the agent cannot be reached;
+//! 4 a followed task failed; 5 a followed task is blocked on a dependency.
 
 mod ce;
 mod client;
 mod output;
+mod task;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -29,6 +31,10 @@ pub const EXIT_API: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the agent (or hub) cannot be reached.
 pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code: a followed task failed.
+pub const EXIT_TASK_FAILED: u8 = 4;
+/// Exit code: a followed task is blocked on a dependency.
+pub const EXIT_TASK_BLOCKED: u8 = 5;
 
 /// `dv`.
 #[derive(Debug, Parser)]
@@ -46,6 +52,8 @@ struct Dv {
 enum Family {
     /// Compute: machines, BMCs, inventory (also installed as `dvce`).
     Ce(ce::Dvce),
+    /// Durable tasks: list, show, follow live.
+    Task(task::TaskArgs),
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
@@ -71,5 +79,6 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     };
     match family {
         Family::Ce(cmd) => ce::run(cmd),
+        Family::Task(args) => task::run(args),
     }
 }

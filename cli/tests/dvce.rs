@@ -187,3 +187,117 @@ fn dvce_imports_lists_shows_and_explains_failures() {
     assert!(stdout(&o).contains("Examples:"), "{}", stdout(&o));
     agent.stop();
 }
+
+#[test]
+fn dvce_provisions_with_wait_and_dv_task_follows_shows_and_lists() {
+    let test = "dvce_provisions_with_wait_and_dv_task_follows_shows_and_lists";
+    let Some(bin) = dv_tests::sushy::sushy_bin(test) else {
+        return;
+    };
+    let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
+    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let url = format!("http://{}", agent.http);
+    let links = dir.path();
+    let seed = dir.path().join("inventory.yaml");
+    std::fs::write(
+        &seed,
+        format!(
+            "machines:\n  - serial: SN-P\n    macs: [\"52:54:00:99:30:01\"]\n    bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: s3cret }}\n  - serial: SN-U\n    macs: [\"52:54:00:99:30:02\"]\n    bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {dead}, user: admin, password: s3cret }}\n"
+        ),
+    )
+    .unwrap();
+    let o = run(
+        links,
+        "dvce",
+        &url,
+        &["inventory", "import", seed.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // dvce machine provision --wait follows the task; the test plays the
+    // installer and posts its callback once the task waits for it.
+    let link = links.join("dvce");
+    let log = dir.path().join("watch.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = dv_tests::process::Guarded::spawn(
+        Command::new(&link)
+            .args(["machine", "provision", "SN-P", "--wait"])
+            .env("DV_AGENT", &url)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file),
+    )
+    .unwrap();
+    let waiting = dv_tests::wait_for(Duration::from_secs(90), || {
+        let o = run(
+            links,
+            "dv",
+            &url,
+            &["task", "list", "--state", "running", "-o", "json"],
+        );
+        let tasks: Value = serde_json::from_str(&stdout(&o)).ok()?;
+        tasks
+            .as_array()?
+            .iter()
+            .any(|t| t["state"]["running"]["step"] == "await_install")
+            .then_some(())
+    });
+    assert!(waiting.is_some(), "the task never waited for the installer");
+    let cb = Command::new("curl")
+        .args(["-s", "-X", "POST", "--data", "stage=installed"])
+        .arg(format!("{url}/boot/52:54:00:99:30:01/callback"))
+        .status()
+        .unwrap();
+    assert!(cb.success());
+    let status = child
+        .wait_timeout(Duration::from_secs(60))
+        .expect("dvce --wait did not end");
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "dvce --wait failed: {out}");
+    for step in [
+        "allocate",
+        "set_pxe",
+        "power_cycle",
+        "await_install",
+        "set_disk",
+        "ready",
+    ] {
+        assert!(out.contains(step), "{step} not shown: {out}");
+    }
+    assert!(out.contains("succeeded"), "{out}");
+
+    // Blocked on the BMC: exit 5 and how to go on.
+    let o = run(
+        links,
+        "dvce",
+        &url,
+        &["machine", "provision", "SN-U", "--wait"],
+    );
+    assert_eq!(o.status.code(), Some(5), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("blocked on bmc 127.0.0.1:{dead}")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("dv task retry"), "{}", stderr(&o));
+
+    let o = run(links, "dv", &url, &["task", "list", "-o", "json"]);
+    let tasks: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(tasks.as_array().unwrap().len(), 2);
+    let id = tasks[0]["id"].as_str().unwrap();
+    let o = run(links, "dv", &url, &["task", "show", id, "-o", "table"]);
+    let table = stdout(&o);
+    assert!(
+        table.contains("await_install") && table.contains("succeeded"),
+        "{table}"
+    );
+    let o = run(links, "dv", &url, &["task", "watch", id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    agent.stop();
+}
