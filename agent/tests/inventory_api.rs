@@ -38,40 +38,6 @@ machines:
     macs: ["52:54:00:99:00:03"]
 "#;
 
-fn config(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("agent.toml");
-    std::fs::write(
-        &path,
-        r#"
-[site]
-name = "lab"
-domain = "dataverket.test"
-authority = "production"
-data_dir = "data"
-
-[http]
-listen = "127.0.0.1:0"
-
-[management]
-segment = "lab"
-interface = "lo"
-prefix = "10.77.0.0/24"
-gateway = "10.77.0.1"
-production_address = "10.77.0.5"
-host = "provisioner-01"
-
-[tftp]
-enabled = false
-
-[[dns.hosts]]
-name = "provisioner-01"
-interfaces = [{ segment = "lab", address = "10.77.0.1" }]
-"#,
-    )
-    .unwrap();
-    path
-}
-
 /// curl: (status, body).
 fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
     let out = Command::new("curl")
@@ -86,13 +52,18 @@ fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
 }
 
 fn start_agent(dir: &Path) -> dv_tests::agent::RunningAgent {
-    let config = config(dir);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
-    cmd.args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("DV_LOG", "info");
-    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+    dv_tests::agent::start_api_only(Path::new(env!("CARGO_BIN_EXE_dv-agent")), dir)
         .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"))
+}
+
+/// The emulator's view of `system`, asked directly: the independent check.
+fn sushy_system(sushy: &dv_tests::sushy::Sushy, system: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-u", "admin:s3cret"])
+        .arg(format!("{}/redfish/v1/Systems/{system}", sushy.endpoint))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
@@ -362,16 +333,7 @@ machines:
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["power"], "on");
     // The emulator, asked directly, agrees.
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-u", "admin:s3cret"])
-        .arg(format!(
-            "{}/redfish/v1/Systems/{}",
-            sushy.endpoint,
-            dv_tests::sushy::NODE_1
-        ))
-        .output()
-        .unwrap();
-    let system: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let system = sushy_system(&sushy, dv_tests::sushy::NODE_1);
     assert_eq!(system["PowerState"], "On");
     assert_eq!(system["Boot"]["BootSourceOverrideTarget"], "Pxe");
 
@@ -485,16 +447,7 @@ machines:
     }
     let (_, m) = curl(http, &[], "/v1/machines/SN-P");
     assert!(m.contains("\"state\":\"ready\""), "{m}");
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-u", "admin:s3cret"])
-        .arg(format!(
-            "{}/redfish/v1/Systems/{}",
-            sushy.endpoint,
-            dv_tests::sushy::NODE_1
-        ))
-        .output()
-        .unwrap();
-    let system: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let system = sushy_system(&sushy, dv_tests::sushy::NODE_1);
     assert_eq!(system["PowerState"], "On");
     assert_eq!(system["Boot"]["BootSourceOverrideTarget"], "Hdd");
     // A finished task is not retried; a machine that is ready is not

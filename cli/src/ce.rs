@@ -31,8 +31,9 @@ pub struct Dvce {
     command: Command,
 }
 
+/// Options every command against an agent takes.
 #[derive(Debug, Args)]
-struct Global {
+pub(crate) struct Global {
     /// The site agent's API.
     #[arg(
         long,
@@ -40,10 +41,10 @@ struct Global {
         default_value = "http://127.0.0.1:8680",
         global = true
     )]
-    agent: String,
+    pub(crate) agent: String,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "auto", global = true)]
-    output: Format,
+    pub(crate) output: Format,
 }
 
 #[derive(Debug, Subcommand)]

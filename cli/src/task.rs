@@ -15,17 +15,8 @@ use crate::{EXIT_API, EXIT_TASK_BLOCKED, EXIT_TASK_FAILED};
 /// `dv task`.
 #[derive(Debug, Args)]
 pub struct TaskArgs {
-    /// The site agent's API.
-    #[arg(
-        long,
-        env = "DV_AGENT",
-        default_value = "http://127.0.0.1:8680",
-        global = true
-    )]
-    agent: String,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "auto", global = true)]
-    output: Format,
+    #[command(flatten)]
+    global: crate::ce::Global,
     #[command(subcommand)]
     command: TaskCommand,
 }
@@ -64,11 +55,11 @@ pub fn run(args: TaskArgs) -> ExitCode {
     else {
         return ExitCode::from(EXIT_API);
     };
-    let client = match Client::new(&args.agent) {
+    let client = match Client::new(&args.global.agent) {
         Ok(c) => c,
-        Err(e) => return crate::ce::report(&args.agent, e),
+        Err(e) => return crate::ce::report(&args.global.agent, e),
     };
-    let format = args.output;
+    let format = args.global.output;
     match runtime.block_on(execute(&client, args.command, format)) {
         Ok(code) => code,
         Err(e) => crate::ce::report(client.base(), e),

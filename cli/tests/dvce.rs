@@ -24,37 +24,7 @@ fn agent_binary() -> PathBuf {
 }
 
 fn start_agent(dir: &Path) -> dv_tests::agent::RunningAgent {
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        r#"
-[site]
-name = "lab"
-domain = "dataverket.test"
-authority = "production"
-data_dir = "data"
-[http]
-listen = "127.0.0.1:0"
-[management]
-segment = "lab"
-interface = "lo"
-prefix = "10.77.0.0/24"
-gateway = "10.77.0.1"
-production_address = "10.77.0.5"
-host = "provisioner-01"
-[tftp]
-enabled = false
-[[dns.hosts]]
-name = "provisioner-01"
-interfaces = [{ segment = "lab", address = "10.77.0.1" }]
-"#,
-    )
-    .unwrap();
-    let mut cmd = Command::new(agent_binary());
-    cmd.args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("DV_LOG", "info");
-    dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+    dv_tests::agent::start_api_only(&agent_binary(), dir)
         .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"))
 }
 

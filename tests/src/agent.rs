@@ -142,3 +142,52 @@ impl RunningAgent {
         self.seen
     }
 }
+
+/// A site config for an agent that serves only its API: production
+/// authority (no DHCP or DNS of its own), HTTP on a loopback port the OS
+/// picks, TFTP off, data in `dir/data`. Returns the config's path.
+pub fn api_only_config(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        r#"
+[site]
+name = "lab"
+domain = "dataverket.test"
+authority = "production"
+data_dir = "data"
+
+[http]
+listen = "127.0.0.1:0"
+
+[management]
+segment = "lab"
+interface = "lo"
+prefix = "10.77.0.0/24"
+gateway = "10.77.0.1"
+production_address = "10.77.0.5"
+host = "provisioner-01"
+
+[tftp]
+enabled = false
+
+[[dns.hosts]]
+name = "provisioner-01"
+interfaces = [{ segment = "lab", address = "10.77.0.1" }]
+"#,
+    )?;
+    Ok(path)
+}
+
+/// Starts `binary` (a dv-agent) on [`api_only_config`] in `dir`.
+pub fn start_api_only(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<RunningAgent, StartFailure> {
+    let config = api_only_config(dir).map_err(|e| (None, vec![e.to_string()]))?;
+    let mut cmd = Command::new(binary);
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    start(&mut cmd, Duration::from_secs(30))
+}
