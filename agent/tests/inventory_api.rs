@@ -450,15 +450,66 @@ machines:
     let system = sushy_system(&sushy, dv_tests::sushy::NODE_1);
     assert_eq!(system["PowerState"], "On");
     assert_eq!(system["Boot"]["BootSourceOverrideTarget"], "Hdd");
-    // A finished task is not retried; a machine that is ready is not
-    // provisioned again.
+    // Deprovisioning: wiped (the test plays the wipe environment), powered
+    // off, available again, and provisionable again.
+    let (code, task) = post_json(http, "/v1/machines/SN-P/deprovision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let did = task["id"].as_str().unwrap().to_owned();
+    wait_task(http, &did, Duration::from_secs(90), |v| {
+        v["task"]["state"]["running"]["step"] == "await_wipe"
+    });
+    let (code, _) = curl(
+        http,
+        &["-X", "POST", "--data", "stage=wiped"],
+        "/boot/52:54:00:99:20:01/callback",
+    );
+    assert_eq!(code, 204);
+    let gone = wait_task(http, &did, Duration::from_secs(90), |v| {
+        v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
+    });
+    assert_eq!(gone["task"]["state"], "succeeded", "{gone}");
+    let steps: Vec<&str> = gone["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "release",
+            "set_pxe",
+            "power_cycle",
+            "await_wipe",
+            "power_off",
+            "available"
+        ]
+    );
+    let (_, m) = curl(http, &[], "/v1/machines/SN-P");
+    assert!(m.contains("\"state\":\"available\""), "{m}");
+    assert_eq!(
+        sushy_system(&sushy, dv_tests::sushy::NODE_1)["PowerState"],
+        "Off"
+    );
+
+    // A finished task is not retried.
     let (code, _) = post_json(http, &format!("/v1/tasks/{id}/retry"), "{}");
     assert_eq!(code, 409);
+    // Re-provisioning the available machine starts over; a second task for
+    // a machine already taken fails at allocate, naming its state.
     let (code, again) = post_json(http, "/v1/machines/SN-P/provision", "{}");
+    assert_eq!(code, 202);
+    wait_task(
+        http,
+        again["id"].as_str().unwrap(),
+        Duration::from_secs(90),
+        |v| v["task"]["state"]["running"]["step"] == "await_install",
+    );
+    let (code, third) = post_json(http, "/v1/machines/SN-P/provision", "{}");
     assert_eq!(code, 202);
     let failed = wait_task(
         http,
-        again["id"].as_str().unwrap(),
+        third["id"].as_str().unwrap(),
         Duration::from_secs(30),
         |v| v["task"]["state"].get("failed").is_some(),
     );
@@ -466,7 +517,7 @@ machines:
         .as_str()
         .unwrap();
     assert!(
-        reason.contains("allocate: the machine is ready"),
+        reason.contains("allocate: the machine is provisioning"),
         "{reason}"
     );
 

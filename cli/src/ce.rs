@@ -19,6 +19,7 @@ Examples:
   dvce machine power SN-0001 on
   dvce machine boot SN-0001 pxe
   dvce machine provision SN-0001 --wait
+  dvce machine deprovision SN-0001 --wait
   dv ce machine list            (the same, through dv)";
 
 /// `dvce`.
@@ -83,6 +84,15 @@ enum Machine {
     /// ready) as a task; with --wait, follow it and exit 4 if it fails, 5
     /// if it is blocked.
     Provision {
+        /// Id, serial or MAC.
+        key: String,
+        /// Follow the task until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Deprovision the machine (wipe, power off, back to available) as a
+    /// task; with --wait, follow it.
+    Deprovision {
         /// Id, serial or MAC.
         key: String,
         /// Follow the task until it ends.
@@ -168,15 +178,10 @@ pub(crate) fn report(base: &str, e: CallError) -> ExitCode {
 async fn execute(client: &Client, command: Command, format: Format) -> Result<ExitCode, CallError> {
     match command {
         Command::Machine(Machine::Provision { key, wait }) => {
-            let v = client
-                .post_json(&format!("/v1/machines/{key}/provision"), &json!({}))
-                .await?;
-            let id = output::cell(&v["id"]);
-            if wait {
-                eprintln!("task {id}: provisioning {key}");
-                return crate::task::watch(client, &id).await;
-            }
-            output::print(&v, format, output::fields);
+            return start_task(client, &key, "provision", wait, format).await;
+        }
+        Command::Machine(Machine::Deprovision { key, wait }) => {
+            return start_task(client, &key, "deprovision", wait, format).await;
         }
         Command::Machine(Machine::List) => {
             let v = client.get("/v1/machines").await?;
@@ -242,6 +247,27 @@ async fn execute(client: &Client, command: Command, format: Format) -> Result<Ex
             print!("{}", client.get_text("/v1/inventory").await?);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts a machine task (`provision`, `deprovision`) and, with `wait`,
+/// follows it.
+async fn start_task(
+    client: &Client,
+    key: &str,
+    what: &str,
+    wait: bool,
+    format: Format,
+) -> Result<ExitCode, CallError> {
+    let v = client
+        .post_json(&format!("/v1/machines/{key}/{what}"), &json!({}))
+        .await?;
+    let id = output::cell(&v["id"]);
+    if wait {
+        eprintln!("task {id}: {what} {key}");
+        return crate::task::watch(client, &id).await;
+    }
+    output::print(&v, format, output::fields);
     Ok(ExitCode::SUCCESS)
 }
 

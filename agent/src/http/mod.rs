@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/machines/{key}/boot", post(bmc::boot_once))
         .route("/v1/machines/{key}/provision", post(tasks::provision))
+        .route("/v1/machines/{key}/deprovision", post(tasks::deprovision))
         .route("/v1/tasks", get(tasks::list))
         .route("/v1/tasks/{id}", get(tasks::show))
         .route("/v1/tasks/{id}/retry", post(tasks::retry))

@@ -22,6 +22,18 @@ pub(super) async fn provision(State(state): State<AppState>, Path(key): Path<Str
     }
 }
 
+/// `POST /v1/machines/{key}/deprovision`: wipe, power off and return the
+/// machine to `available`; `202` with the task.
+pub(super) async fn deprovision(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Response {
+    match state.provisioner.deprovision(&key).await {
+        Ok(task) => (StatusCode::ACCEPTED, Json(task)).into_response(),
+        Err(e) => refused(&e),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct ListQuery {
     state: Option<String>,

@@ -1,8 +1,13 @@
-//! Drives provisioning tasks: each step's start, outcome and the task's new
-//! state are committed to the store (with their events), so an agent that
-//! restarts resumes every task where it stood ([`Provisioner::resume_all`]).
+//! Drives provisioning and deprovisioning tasks: each step's start, outcome
+//! and the task's new state are committed to the store (with their
+//! events), so an agent that restarts resumes every task where it stood
+//! ([`Provisioner::resume_all`]).
 //!
-//! Steps, with what they touch:
+//! Deprovisioning runs `release` (the machine becomes `deprovisioning`),
+//! `set_pxe`, `power_cycle` (into the wipe environment its boot entry
+//! starts), `await_wipe` (`stage=wiped`), `power_off` and `available`.
+//!
+//! Provisioning steps, with what they touch:
 //! - `allocate`: the machine must be `available`; it becomes `allocated`.
 //! - `set_pxe`: one-time network boot through the BMC (read back).
 //! - `power_cycle`: power on, or force a restart if it is on (read back);
@@ -20,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use dv_protocol::{Actor, MachineId, MachineState, SiteName, Task, TaskId, TaskKind, TaskState};
 
-use super::workflow::{self, Outcome, Step};
+use super::workflow::{self, Flow, Outcome, Step};
 use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
 use crate::inventory::SiteKey;
@@ -99,23 +104,36 @@ impl Provisioner {
 
     /// Creates a provisioning task for the machine `key` and starts it.
     pub async fn start(self: &Arc<Self>, key: &str) -> Result<Task, ProvisionError> {
+        self.begin(key, Flow::Provision).await
+    }
+
+    /// Creates a deprovisioning task (wipe, power off, back to available)
+    /// for the machine `key` and starts it.
+    pub async fn deprovision(self: &Arc<Self>, key: &str) -> Result<Task, ProvisionError> {
+        self.begin(key, Flow::Deprovision).await
+    }
+
+    async fn begin(self: &Arc<Self>, key: &str, flow: Flow) -> Result<Task, ProvisionError> {
         let lookup = key.to_owned();
         let machine = self
             .store
             .read(move |c| db::machine(c, &lookup))
             .await?
             .ok_or_else(|| ProvisionError::NotFound(key.to_owned()))?;
-        let task = Task::new(
-            self.site.clone(),
-            TaskKind::ProvisionMachine {
+        let kind = match flow {
+            Flow::Provision => TaskKind::ProvisionMachine {
                 machine: machine.id,
             },
-        );
+            Flow::Deprovision => TaskKind::DeprovisionMachine {
+                machine: machine.id,
+            },
+        };
+        let task = Task::new(self.site.clone(), kind);
         let (t, actor) = (task.clone(), self.actor.clone());
         self.store
             .write(move |c| tasks::create(c, &t, &actor))
             .await?;
-        tracing::info!(task = %task.id, machine = %machine.id, serial = %machine.serial, "provisioning started");
+        tracing::info!(task = %task.id, machine = %machine.id, serial = %machine.serial, kind = task.kind.name(), "machine task started");
         self.spawn(task.id);
         Ok(task)
     }
@@ -130,7 +148,7 @@ impl Provisioner {
                 .read(move |c| tasks::list(c, Some(&s), 10_000))
                 .await?;
             for t in list {
-                if matches!(t.kind, TaskKind::ProvisionMachine { .. }) {
+                if flow_of(&t.kind).is_some() {
                     tracing::info!(task = %t.id, state = %t.state, "resuming provisioning");
                     self.spawn(t.id);
                     n += 1;
@@ -149,9 +167,13 @@ impl Provisioner {
                 let Some(task) = tasks::get(c, id)? else {
                     return Ok(Err(ProvisionError::NoTask(id.to_string())));
                 };
+                let Some(flow) = flow_of(&task.kind) else {
+                    return Ok(Err(ProvisionError::NoTask(id.to_string())));
+                };
+                let first = flow.steps().first().copied().unwrap_or(Step::Allocate);
                 let step = steps::last(c, id)?
                     .and_then(|s| Step::parse(&s))
-                    .unwrap_or(Step::Allocate);
+                    .unwrap_or(first);
                 match workflow::retry(&task.state, step) {
                     Some(to) => Ok(Ok(tasks::set_state(c, id, to, &actor)?)),
                     None => Ok(Err(ProvisionError::NotBlocked {
@@ -182,10 +204,12 @@ impl Provisioner {
             let Some(task) = self.store.read(move |c| tasks::get(c, id)).await? else {
                 return Ok(());
             };
-            let TaskKind::ProvisionMachine { machine } = task.kind else {
+            let (Some(flow), dv_protocol::ResourceRef::Machine(machine)) =
+                (flow_of(&task.kind), task.kind.target())
+            else {
                 return Ok(());
             };
-            let step = match workflow::resume(&task.state) {
+            let step = match workflow::resume(flow, &task.state) {
                 Ok(Some(step)) => step,
                 Ok(None) => return Ok(()),
                 Err(reason) => {
@@ -216,8 +240,8 @@ impl Provisioner {
                 .await?;
             tracing::info!(task = %id, %machine, %step, "provisioning step started");
             let started = Instant::now();
-            let outcome = self.run(step, machine, id, seq).await;
-            let next = workflow::after(step, &outcome);
+            let outcome = self.run(flow, step, machine, id, seq).await;
+            let next = workflow::after(flow, step, &outcome);
             let (word, detail) = match &outcome {
                 Outcome::Done => ("done", None),
                 Outcome::Failed(r) => ("failed", Some(r.clone())),
@@ -235,7 +259,14 @@ impl Provisioner {
         Ok(())
     }
 
-    async fn run(&self, step: Step, machine: MachineId, task: TaskId, seq: i64) -> Outcome {
+    async fn run(
+        &self,
+        flow: Flow,
+        step: Step,
+        machine: MachineId,
+        task: TaskId,
+        seq: i64,
+    ) -> Outcome {
         match step {
             Step::Allocate => {
                 self.machine_state(machine, &[MachineState::Available], MachineState::Allocated)
@@ -258,7 +289,7 @@ impl Provisioner {
                         b.set_power(action).await
                     })
                     .await;
-                if powered != Outcome::Done {
+                if powered != Outcome::Done || flow == Flow::Deprovision {
                     return powered;
                 }
                 self.machine_state(
@@ -268,7 +299,10 @@ impl Provisioner {
                 )
                 .await
             }
-            Step::AwaitInstall => self.await_install(machine, task, seq).await,
+            Step::AwaitInstall => {
+                self.await_stage(machine, task, seq, "installed", "install")
+                    .await
+            }
             Step::SetDisk => {
                 self.bmc(
                     machine,
@@ -279,6 +313,35 @@ impl Provisioner {
             Step::Ready => {
                 self.machine_state(machine, &[MachineState::Provisioning], MachineState::Ready)
                     .await
+            }
+            Step::Release => {
+                self.machine_state(
+                    machine,
+                    &[
+                        MachineState::Ready,
+                        MachineState::Failed,
+                        MachineState::Allocated,
+                        MachineState::Provisioning,
+                        MachineState::Available,
+                    ],
+                    MachineState::Deprovisioning,
+                )
+                .await
+            }
+            Step::AwaitWipe => self.await_stage(machine, task, seq, "wiped", "wipe").await,
+            Step::PowerOff => {
+                self.bmc(machine, |b| async move {
+                    b.set_power(PowerAction::ForceOff).await
+                })
+                .await
+            }
+            Step::Available => {
+                self.machine_state(
+                    machine,
+                    &[MachineState::Deprovisioning],
+                    MachineState::Available,
+                )
+                .await
             }
         }
     }
@@ -336,7 +399,16 @@ impl Provisioner {
         }
     }
 
-    async fn await_install(&self, machine: MachineId, task: TaskId, seq: i64) -> Outcome {
+    /// Waits for a boot callback with `stage` from one of the machine's
+    /// MACs, reported after step run `seq` started.
+    async fn await_stage(
+        &self,
+        machine: MachineId,
+        task: TaskId,
+        seq: i64,
+        stage: &'static str,
+        what: &str,
+    ) -> Outcome {
         let Ok(Some(since)) = self
             .store
             .read(move |c| steps::started_at(c, task, seq))
@@ -347,7 +419,7 @@ impl Provisioner {
         let deadline = Instant::now() + self.limits.install;
         loop {
             match self.store.read(move |c| db::last_stage(c, machine)).await {
-                Ok(Some((stage, at))) if stage == "installed" && at >= since => {
+                Ok(Some((reported, at))) if reported == stage && at >= since => {
                     return Outcome::Done;
                 }
                 Ok(_) => {}
@@ -355,11 +427,20 @@ impl Provisioner {
             }
             if Instant::now() >= deadline {
                 return Outcome::Failed(format!(
-                    "no install callback (stage=installed) within {}",
+                    "no {what} callback (stage={stage}) within {}",
                     humantime::format_duration(self.limits.install)
                 ));
             }
             tokio::time::sleep(self.limits.poll).await;
         }
+    }
+}
+
+/// The workflow a task kind runs, if it is a machine workflow.
+fn flow_of(kind: &TaskKind) -> Option<Flow> {
+    match kind {
+        TaskKind::ProvisionMachine { .. } => Some(Flow::Provision),
+        TaskKind::DeprovisionMachine { .. } => Some(Flow::Deprovision),
+        _ => None,
     }
 }

@@ -1,5 +1,6 @@
-//! The provisioning workflow as a pure state machine: its steps in order,
-//! the task state each step's outcome leads to, and where a task resumes.
+//! The machine workflows (provisioning and deprovisioning) as pure state
+//! machines: their steps in order, the task state each step's outcome leads
+//! to, and where a task resumes.
 //!
 //! Steps are idempotent (setting a boot override twice, asking for power
 //! that is already on, waiting again for a callback), so a task that was
@@ -11,7 +12,47 @@ use std::fmt;
 
 use dv_protocol::{DependencyKind, TaskState};
 
-/// One step of provisioning a machine.
+/// Which workflow a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// Available machine to installed and ready.
+    Provision,
+    /// Any machine back to available: wiped and powered off.
+    Deprovision,
+}
+
+impl Flow {
+    /// The flow's steps, in order.
+    pub fn steps(self) -> &'static [Step] {
+        match self {
+            Flow::Provision => &[
+                Step::Allocate,
+                Step::SetPxe,
+                Step::PowerCycle,
+                Step::AwaitInstall,
+                Step::SetDisk,
+                Step::Ready,
+            ],
+            Flow::Deprovision => &[
+                Step::Release,
+                Step::SetPxe,
+                Step::PowerCycle,
+                Step::AwaitWipe,
+                Step::PowerOff,
+                Step::Available,
+            ],
+        }
+    }
+
+    /// The step after `step` in this flow.
+    pub fn next(self, step: Step) -> Option<Step> {
+        let steps = self.steps();
+        let i = steps.iter().position(|s| *s == step)?;
+        steps.get(i + 1).copied()
+    }
+}
+
+/// One step of a machine workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     /// Claim an available machine (it becomes `allocated`).
@@ -26,17 +67,29 @@ pub enum Step {
     SetDisk,
     /// Mark the machine `ready`.
     Ready,
+    /// Take the machine out of service (it becomes `deprovisioning`).
+    Release,
+    /// Wait for the wipe environment's callback (`stage=wiped`).
+    AwaitWipe,
+    /// Power the machine off.
+    PowerOff,
+    /// Mark the machine `available` again.
+    Available,
 }
 
 impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 6] = [
+    /// Every step of every flow.
+    pub const ALL: [Step; 10] = [
         Step::Allocate,
         Step::SetPxe,
         Step::PowerCycle,
         Step::AwaitInstall,
         Step::SetDisk,
         Step::Ready,
+        Step::Release,
+        Step::AwaitWipe,
+        Step::PowerOff,
+        Step::Available,
     ];
 
     /// The step's name, as stored and shown.
@@ -48,18 +101,16 @@ impl Step {
             Step::AwaitInstall => "await_install",
             Step::SetDisk => "set_disk",
             Step::Ready => "ready",
+            Step::Release => "release",
+            Step::AwaitWipe => "await_wipe",
+            Step::PowerOff => "power_off",
+            Step::Available => "available",
         }
     }
 
     /// The step named `name`.
     pub fn parse(name: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// The step after this one.
-    pub fn next(self) -> Option<Step> {
-        let i = Step::ALL.iter().position(|s| *s == self)?;
-        Step::ALL.get(i + 1).copied()
     }
 }
 
@@ -81,10 +132,10 @@ pub enum Outcome {
     Blocked(String),
 }
 
-/// The task state after `step` ended with `outcome`.
-pub fn after(step: Step, outcome: &Outcome) -> TaskState {
+/// The task state after `step` of `flow` ended with `outcome`.
+pub fn after(flow: Flow, step: Step, outcome: &Outcome) -> TaskState {
     match outcome {
-        Outcome::Done => match step.next() {
+        Outcome::Done => match flow.next(step) {
             Some(next) => TaskState::Running {
                 step: next.name().to_owned(),
             },
@@ -100,16 +151,17 @@ pub fn after(step: Step, outcome: &Outcome) -> TaskState {
     }
 }
 
-/// The step a task in `state` runs next: the first for a pending task, the
-/// same step again for a running one (steps are idempotent). `None` for a
-/// terminal or blocked task. A running state naming no known step is an
-/// error (a newer agent's task), not a guess.
-pub fn resume(state: &TaskState) -> Result<Option<Step>, String> {
+/// The step a task of `flow` in `state` runs next: the first for a pending
+/// task, the same step again for a running one (steps are idempotent).
+/// `None` for a terminal or blocked task. A running state naming no step of
+/// the flow is an error (a newer agent's task), not a guess.
+pub fn resume(flow: Flow, state: &TaskState) -> Result<Option<Step>, String> {
     match state {
-        TaskState::Pending => Ok(Some(Step::Allocate)),
+        TaskState::Pending => Ok(flow.steps().first().copied()),
         TaskState::Running { step } => Step::parse(step)
+            .filter(|s| flow.steps().contains(s))
             .map(Some)
-            .ok_or_else(|| format!("unknown provisioning step {step:?}")),
+            .ok_or_else(|| format!("unknown step {step:?} for this workflow")),
         TaskState::Blocked { .. } | TaskState::Failed { .. } | TaskState::Succeeded => Ok(None),
     }
 }
@@ -141,13 +193,13 @@ mod tests {
     /// crash before step run `crash_at`, if any: the crash loses the
     /// in-flight outcome, and the task resumes from its stored state. Returns
     /// the states the task went through.
-    fn simulate(outcomes: &[Outcome], crash_at: Option<usize>) -> Vec<TaskState> {
+    fn simulate(flow: Flow, outcomes: &[Outcome], crash_at: Option<usize>) -> Vec<TaskState> {
         let mut state = TaskState::Pending;
         let mut seen = vec![state.clone()];
         let mut runs = 0;
         let mut crashed = false;
         // Bounded: one outcome per run, at most one crash.
-        while let Ok(Some(step)) = resume(&state) {
+        while let Ok(Some(step)) = resume(flow, &state) {
             if !crashed && Some(runs) == crash_at {
                 crashed = true;
                 // The step ran (its effects may have happened) but its
@@ -156,44 +208,49 @@ mod tests {
             }
             let Some(o) = outcomes.get(runs) else { break };
             runs += 1;
-            state = after(step, o);
+            state = after(flow, step, o);
             seen.push(state.clone());
         }
         seen
     }
 
+    fn flow() -> impl Strategy<Value = Flow> {
+        prop_oneof![Just(Flow::Provision), Just(Flow::Deprovision)]
+    }
+
     proptest! {
         #[test]
-        fn terminal_states_are_never_left(outcomes in proptest::collection::vec(outcome(), 0..20)) {
-            let states = simulate(&outcomes, None);
+        fn terminal_states_are_never_left(flow in flow(), outcomes in proptest::collection::vec(outcome(), 0..20)) {
+            let states = simulate(flow, &outcomes, None);
             for pair in states.windows(2) {
                 prop_assert!(!pair[0].is_terminal(), "{:?} -> {:?}", pair[0], pair[1]);
             }
             for s in [TaskState::Succeeded, TaskState::Failed { reason: "x".into() }] {
-                prop_assert_eq!(resume(&s), Ok(None));
+                prop_assert_eq!(resume(flow, &s), Ok(None));
                 prop_assert_eq!(retry(&s, Step::SetPxe), None);
             }
         }
 
         #[test]
         fn a_crash_between_any_two_steps_resumes_to_the_same_end(
+            flow in flow(),
             outcomes in proptest::collection::vec(outcome(), 0..20),
             crash_at in 0usize..8,
         ) {
-            let clean = simulate(&outcomes, None);
-            let crashed = simulate(&outcomes, Some(crash_at));
+            let clean = simulate(flow, &outcomes, None);
+            let crashed = simulate(flow, &outcomes, Some(crash_at));
             prop_assert_eq!(clean.last(), crashed.last());
             prop_assert_eq!(clean, crashed, "the same states, in the same order");
         }
 
         #[test]
-        fn steps_run_in_order_and_only_done_moves_on(outcomes in proptest::collection::vec(outcome(), 0..20)) {
-            let states = simulate(&outcomes, None);
+        fn steps_run_in_order_and_only_done_moves_on(flow in flow(), outcomes in proptest::collection::vec(outcome(), 0..20)) {
+            let states = simulate(flow, &outcomes, None);
             let mut last = None;
             for s in &states {
                 if let TaskState::Running { step } = s {
                     let step = Step::parse(step).unwrap();
-                    let i = Step::ALL.iter().position(|x| *x == step).unwrap();
+                    let i = flow.steps().iter().position(|x| *x == step).unwrap();
                     if let Some(prev) = last {
                         prop_assert_eq!(i, prev + 1, "skipped or repeated a step");
                     }
@@ -201,27 +258,40 @@ mod tests {
                 }
             }
             if states.last() == Some(&TaskState::Succeeded) {
-                prop_assert!(outcomes.iter().take(Step::ALL.len()).all(|o| *o == Outcome::Done));
+                prop_assert!(outcomes.iter().take(flow.steps().len()).all(|o| *o == Outcome::Done));
             }
         }
     }
 
     #[test]
     fn blocked_waits_for_a_retry_of_the_same_step() {
-        let blocked = after(Step::SetPxe, &Outcome::Blocked("bmc 10.0.0.5:443".into()));
-        assert_eq!(resume(&blocked), Ok(None));
+        let blocked = after(
+            Flow::Provision,
+            Step::SetPxe,
+            &Outcome::Blocked("bmc 10.0.0.5:443".into()),
+        );
+        assert_eq!(resume(Flow::Provision, &blocked), Ok(None));
         assert_eq!(
             retry(&blocked, Step::SetPxe),
             Some(TaskState::Running {
                 step: "set_pxe".into()
             })
         );
-        assert!(
-            resume(&TaskState::Running {
-                step: "teleport".into()
-            })
-            .is_err()
+        let running = |step: &str| TaskState::Running { step: step.into() };
+        assert!(resume(Flow::Provision, &running("teleport")).is_err());
+        // A step of the other flow is not this flow's.
+        assert!(resume(Flow::Provision, &running("await_wipe")).is_err());
+        assert_eq!(
+            after(Flow::Provision, Step::Ready, &Outcome::Done),
+            TaskState::Succeeded
         );
-        assert_eq!(after(Step::Ready, &Outcome::Done), TaskState::Succeeded);
+        assert_eq!(
+            after(Flow::Deprovision, Step::Available, &Outcome::Done),
+            TaskState::Succeeded
+        );
+        assert_eq!(
+            resume(Flow::Deprovision, &TaskState::Pending),
+            Ok(Some(Step::Release))
+        );
     }
 }
