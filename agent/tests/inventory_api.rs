@@ -357,6 +357,16 @@ machines:
     agent.stop();
 }
 
+/// The names of the steps a task ran, in order.
+fn step_names(task: &Value) -> Vec<&str> {
+    task["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect()
+}
+
 /// Polls `GET /v1/tasks/{id}` until `done` says so (bounded).
 fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let found = dv_tests::wait_for(limit, || {
@@ -421,12 +431,7 @@ machines:
         v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
     });
     assert_eq!(done["task"]["state"], "succeeded", "{done}");
-    let steps: Vec<&str> = done["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
+    let steps = step_names(&done);
     assert_eq!(
         steps,
         [
@@ -468,12 +473,7 @@ machines:
         v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
     });
     assert_eq!(gone["task"]["state"], "succeeded", "{gone}");
-    let steps: Vec<&str> = gone["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
+    let steps = step_names(&gone);
     assert_eq!(
         steps,
         [
@@ -538,12 +538,7 @@ machines:
     let again = wait_task(http, &uid, Duration::from_secs(60), |v| {
         v["task"]["state"].get("blocked").is_some() && v["steps"].as_array().unwrap().len() == 3
     });
-    let steps: Vec<&str> = again["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
+    let steps = step_names(&again);
     assert_eq!(steps, ["allocate", "set_pxe", "set_pxe"]);
     let (code, list) = curl(http, &[], "/v1/tasks?state=blocked");
     assert_eq!(code, 200);

@@ -198,9 +198,9 @@ impl Provisioner {
     }
 
     /// Runs the task until it ends or blocks. Bounded: each step runs at
-    /// most once per call.
+    /// most once per call (no flow has more than [`workflow::MAX_STEPS`]).
     async fn drive(&self, id: TaskId) -> Result<(), StoreError> {
-        for _ in 0..=Step::ALL.len() {
+        for _ in 0..=workflow::MAX_STEPS {
             let Some(task) = self.store.read(move |c| tasks::get(c, id)).await? else {
                 return Ok(());
             };

@@ -12,6 +12,9 @@ use std::fmt;
 
 use dv_protocol::{DependencyKind, TaskState};
 
+/// The most steps a flow has: what bounds one run of a task.
+pub const MAX_STEPS: usize = 6;
+
 /// Which workflow a task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flow {
@@ -78,20 +81,6 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every step of every flow.
-    pub const ALL: [Step; 10] = [
-        Step::Allocate,
-        Step::SetPxe,
-        Step::PowerCycle,
-        Step::AwaitInstall,
-        Step::SetDisk,
-        Step::Ready,
-        Step::Release,
-        Step::AwaitWipe,
-        Step::PowerOff,
-        Step::Available,
-    ];
-
     /// The step's name, as stored and shown.
     pub fn name(self) -> &'static str {
         match self {
@@ -108,9 +97,13 @@ impl Step {
         }
     }
 
-    /// The step named `name`.
+    /// The step named `name`, in any flow.
     pub fn parse(name: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| s.name() == name)
+        [Flow::Provision, Flow::Deprovision]
+            .iter()
+            .flat_map(|f| f.steps())
+            .copied()
+            .find(|s| s.name() == name)
     }
 }
 
@@ -259,6 +252,16 @@ mod tests {
             }
             if states.last() == Some(&TaskState::Succeeded) {
                 prop_assert!(outcomes.iter().take(flow.steps().len()).all(|o| *o == Outcome::Done));
+            }
+        }
+    }
+
+    #[test]
+    fn every_flow_fits_the_step_bound_and_names_are_unique() {
+        for flow in [Flow::Provision, Flow::Deprovision] {
+            assert!(flow.steps().len() <= MAX_STEPS);
+            for s in flow.steps() {
+                assert_eq!(Step::parse(s.name()), Some(*s));
             }
         }
     }
