@@ -16,7 +16,7 @@ use dv_protocol::Machine;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, problem};
 use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::redfish::Redfish;
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction};
@@ -161,8 +161,4 @@ fn bmc_failed(machine: &Machine, e: &BmcError) -> Response {
             crate::telemetry::error_chain(e)
         ),
     )
-}
-
-fn problem(status: StatusCode, detail: String) -> Response {
-    (status, Json(json!({ "error": detail }))).into_response()
 }

@@ -16,7 +16,7 @@ use dv_protocol::Actor;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, problem};
 use crate::dns::DnsError;
 use crate::dns::export::{self, Format};
 
@@ -84,8 +84,4 @@ pub(super) async fn export(State(state): State<AppState>, Path(format): Path<Str
     };
     let text = export::render(f, &state.dns.zones(), &state.dns_upstreams);
     ([(header::CONTENT_TYPE, f.content_type())], text).into_response()
-}
-
-fn problem(status: StatusCode, detail: String) -> Response {
-    (status, Json(json!({ "error": detail }))).into_response()
 }

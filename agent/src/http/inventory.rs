@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use dv_protocol::Actor;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, problem};
 use crate::inventory::InventoryFile;
 use crate::store::{StoreError, inventory as db};
 
@@ -137,8 +137,4 @@ fn invalid(problems: Vec<String>) -> Response {
 fn failed(e: &StoreError) -> Response {
     tracing::error!(error = %crate::telemetry::error_chain(e), "inventory request failed");
     problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-fn problem(status: StatusCode, detail: String) -> Response {
-    (status, Json(json!({ "error": detail }))).into_response()
 }

@@ -128,3 +128,8 @@ async fn count_requests(req: Request, next: Next) -> Response {
     .increment(1);
     response
 }
+
+/// An error answer as every `/v1` endpoint gives it: `{"error": detail}`.
+pub(crate) fn problem(status: axum::http::StatusCode, detail: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": detail }))).into_response()
+}

@@ -9,7 +9,7 @@ use dv_protocol::TaskId;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, problem};
 use crate::provision::runner::ProvisionError;
 use crate::store::{steps, tasks as db};
 
@@ -106,8 +106,4 @@ fn refused(e: &ProvisionError) -> Response {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     problem(status, crate::telemetry::error_chain(e))
-}
-
-fn problem(status: StatusCode, detail: String) -> Response {
-    (status, Json(json!({ "error": detail }))).into_response()
 }
