@@ -179,12 +179,16 @@ impl Talos {
         })
     }
 
-    /// The boot entry after install: boot the local disk.
+    /// The boot entry after install: boot the local disk (any role: a
+    /// machine whose role changed meanwhile still boots what it installed).
     pub fn local_entry(&self, machine: &Machine) -> Result<MachineBoot, TalosError> {
-        let facts = self.facts(machine)?;
+        let mac = *machine
+            .macs
+            .first()
+            .ok_or_else(|| TalosError::NoMac(machine.serial.clone()))?;
         Ok(MachineBoot {
-            hostname: Some(facts.hostname),
-            ..MachineBoot::unknown(facts.mac, BootState::Local)
+            hostname: Some(self.hostname(machine)),
+            ..MachineBoot::unknown(mac, BootState::Local)
         })
     }
 
