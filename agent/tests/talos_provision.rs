@@ -120,9 +120,9 @@ machines:
         "{install}"
     );
     assert!(
-        install.contains(&format!(
+        install.contains(
             "console=tty0 console=ttyS0 panic=30 talos.platform=metal talos.config=http://"
-        )),
+        ),
         "{install}"
     );
     assert!(
