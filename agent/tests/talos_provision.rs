@@ -121,7 +121,8 @@ machines:
     );
     assert!(
         install.contains(
-            "console=tty0 console=ttyS0 panic=30 talos.platform=metal talos.config=http://"
+            "console=tty0 console=ttyS0 panic=30 talos.platform=metal \
+             init_on_alloc=1 slab_nomerge pti=on talos.config=http://"
         ),
         "{install}"
     );

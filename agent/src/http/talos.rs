@@ -10,7 +10,9 @@
 //! - 409: the machine is not `allocated` or `provisioning`, or its role is
 //!   not control_plane or worker;
 //! - 503: the store cannot be read or written;
-//! - 200: the YAML, `Cache-Control: no-store`.
+//! - 200: the YAML, `Cache-Control: no-store`; the fetch is recorded as a
+//!   boot report with stage `talos-config-served` (event
+//!   `machine.boot-reported`, and the machine's last stage).
 //!
 //! Every answer is counted in `dv_talos_configs_total{outcome}`. Logs name
 //! the MAC, the peer and the outcome, never the config.
@@ -20,11 +22,15 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dv_protocol::{LeaseState, MacAddr, Machine, MachineState};
+use dv_protocol::{Actor, LeaseState, MacAddr, Machine, MachineState};
 
 use super::boot::{BootCtx, text};
 use crate::boot;
+use crate::store::boot::BootReport;
 use crate::store::{Store, StoreError};
+
+/// The boot-report stage a served config is recorded as.
+pub(crate) const CONFIG_SERVED: &str = "talos-config-served";
 
 fn refuse(outcome: &'static str, status: StatusCode, why: String) -> Response {
     metrics::counter!("dv_talos_configs_total", "outcome" => outcome).increment(1);
@@ -98,6 +104,25 @@ pub(super) async fn machine_config(
     }
     match talos.machine_config(&state.store, &machine).await {
         Ok(yaml) => {
+            // The fetch is the machine's first sign of life in the installer:
+            // recorded like a boot callback (event machine.boot-reported).
+            let report = BootReport {
+                mac,
+                ip: peer,
+                stage: CONFIG_SERVED.to_owned(),
+                detail: String::new(),
+            };
+            let (site, actor) = (state.site.clone(), Actor::agent(&state.site));
+            let noted = state
+                .store
+                .write(move |c| {
+                    crate::store::boot::record_report(c, &site, &actor, &report)?;
+                    crate::store::inventory::note_stage(c, report.mac, &report.stage)
+                })
+                .await;
+            if let Err(e) = noted {
+                tracing::warn!(%mac, error = %crate::telemetry::error_chain(&e), "talos: cannot record the config fetch");
+            }
             metrics::counter!("dv_talos_configs_total", "outcome" => "served").increment(1);
             tracing::info!(%mac, peer = %peer_text, serial = %machine.serial, role = %machine.role, "talos: machine config served");
             (

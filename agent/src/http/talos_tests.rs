@@ -177,6 +177,27 @@ async fn only_the_machine_itself_gets_its_config_while_it_is_provisioned() {
     let (status, again) = b.get("52:54:00:aa:00:01", "[::ffff:10.77.0.31]").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, body, "one bundle per cluster, one config");
+    // Each fetch is recorded as the machine's boot report.
+    let (events, machine_stage) = b
+        .store
+        .read(|c| {
+            let m = db::machine(c, "SN-CP1")?.unwrap();
+            Ok((
+                crate::store::outbox::pending(c, 100)?,
+                db::last_stage(c, m.id)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        machine_stage.map(|(s, _)| s).as_deref(),
+        Some(super::talos::CONFIG_SERVED)
+    );
+    let reports = events
+        .iter()
+        .filter(|e| e.subject.ends_with("machine.boot-reported"))
+        .count();
+    assert_eq!(reports, 2, "one report per fetch");
 
     // Another machine's address, a released lease, an unknown address: 403.
     for peer in ["10.77.0.32", "10.77.0.34", "10.77.0.99", "127.0.0.1"] {

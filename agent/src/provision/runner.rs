@@ -19,7 +19,8 @@
 //!
 //! With `[talos]` configured, `allocate` also sets the machine's boot entry
 //! (its first MAC) to install Talos (kernel, initrd, and
-//! `talos.platform=metal talos.config=<agent>/boot/<mac>/talos.yaml`),
+//! `talos.platform=metal init_on_alloc=1 slab_nomerge pti=on
+//! talos.config=<agent>/boot/<mac>/talos.yaml`),
 //! creating the cluster's secrets first if this is its first machine, and
 //! refuses a machine whose role is not control_plane or worker; `ready`
 //! sets the boot entry to the local disk. Each is one transaction with the

@@ -28,6 +28,10 @@ use crate::boot::{BootState, InstallParams, MachineBoot};
 use crate::inventory::SiteKey;
 use crate::store::{Store, StoreError};
 
+/// Kernel parameters Talos requires (slab_nomerge, pti=on: enforced by its
+/// KSPP checks) or advises (init_on_alloc=1) on every boot.
+pub const KSPP: &str = "init_on_alloc=1 slab_nomerge pti=on";
+
 /// What can go wrong making a machine's Talos config.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -172,7 +176,7 @@ impl Talos {
                 kernel: Some(self.settings.kernel.clone()),
                 initrd: Some(self.settings.initrd.clone()),
                 cmdline: Some(format!(
-                    "talos.platform=metal talos.config={}",
+                    "talos.platform=metal {KSPP} talos.config={}",
                     self.config_url(facts.mac)
                 )),
             },
