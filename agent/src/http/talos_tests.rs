@@ -18,7 +18,7 @@ use crate::boot::BootState;
 use crate::inventory::SiteKey;
 use crate::inventory::file::InventoryFile;
 use crate::store::{Store, inventory as db};
-use crate::talos::Talos;
+use crate::talos::{Talos, test_settings as settings};
 
 const INVENTORY: &str = r#"
 machines:
@@ -32,22 +32,6 @@ machines:
     macs: ["52:54:00:aa:00:03"]
     role: storage
 "#;
-
-pub(crate) fn settings() -> crate::config::Talos {
-    crate::config::Talos {
-        cluster_name: "lab".into(),
-        endpoint: "https://10.77.0.50:6443".into(),
-        install_image: "ghcr.io/siderolabs/installer:v1.11.5".into(),
-        install_disk: "/dev/sda".into(),
-        wipe: false,
-        kernel: "talos/vmlinuz-amd64".into(),
-        initrd: "talos/initramfs-amd64.xz".into(),
-        dns_domain: "cluster.local".into(),
-        pod_subnets: vec!["10.244.0.0/16".parse().unwrap()],
-        service_subnets: vec!["10.96.0.0/12".parse().unwrap()],
-        nameservers: vec![],
-    }
-}
 
 struct Bed {
     _dir: tempfile::TempDir,

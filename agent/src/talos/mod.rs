@@ -227,3 +227,117 @@ impl Talos {
         config::render(&self.settings, &secrets, &facts)
     }
 }
+
+/// `[talos]` settings for unit tests: the lab's cluster with the defaults.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_settings() -> crate::config::Talos {
+    crate::config::Talos {
+        cluster_name: "lab".into(),
+        endpoint: "https://10.77.0.50:6443".into(),
+        install_image: "ghcr.io/siderolabs/installer:v1.11.5".into(),
+        install_disk: "/dev/sda".into(),
+        wipe: false,
+        kernel: "talos/vmlinuz-amd64".into(),
+        initrd: "talos/initramfs-amd64.xz".into(),
+        dns_domain: "cluster.local".into(),
+        pod_subnets: vec!["10.244.0.0/16".parse().unwrap()],
+        service_subnets: vec!["10.96.0.0/12".parse().unwrap()],
+        nameservers: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use dv_protocol::{MachineId, MachineRole, MachineState, SiteName};
+
+    use super::*;
+
+    fn machine(serial: &str, role: MachineRole, macs: &[&str]) -> Machine {
+        Machine {
+            id: MachineId::new(),
+            site: SiteName::new("lab").unwrap(),
+            rack: None,
+            position: None,
+            serial: serial.into(),
+            vendor: String::new(),
+            model: String::new(),
+            macs: macs.iter().map(|m| m.parse().unwrap()).collect(),
+            bmc: None,
+            role,
+            state: MachineState::Allocated,
+        }
+    }
+
+    fn talos(dir: &std::path::Path) -> Arc<Talos> {
+        let names = HashMap::from([("52:54:00:aa:01:01".parse().unwrap(), "cp-01".to_owned())]);
+        Talos::new(
+            test_settings(),
+            SiteKey::load_or_create(dir).unwrap(),
+            "lab.dataverket.test".into(),
+            "http://10.77.0.1:8680/",
+            names,
+        )
+    }
+
+    #[test]
+    fn hostnames_come_from_reservations_else_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = talos(dir.path());
+        let reserved = machine(
+            "SN-1",
+            MachineRole::ControlPlane,
+            &["52:54:00:aa:00:01", "52:54:00:aa:01:01"],
+        );
+        assert_eq!(t.hostname(&reserved), "cp-01");
+        let plain = machine(
+            "Dell/ABC_123--x",
+            MachineRole::Worker,
+            &["52:54:00:aa:00:02"],
+        );
+        assert_eq!(t.hostname(&plain), "node-dell-abc-123-x");
+        let long = machine(
+            &"X".repeat(100),
+            MachineRole::Worker,
+            &["52:54:00:aa:00:03"],
+        );
+        let name = t.hostname(&long);
+        assert!(name.len() <= 63 && !name.ends_with('-'), "{name}");
+        let facts = t.facts(&reserved).unwrap();
+        assert_eq!(facts.fqdn, "cp-01.lab.dataverket.test");
+        assert_eq!(
+            facts.mac.to_string(),
+            "52:54:00:aa:00:01",
+            "the first MAC boots"
+        );
+    }
+
+    #[test]
+    fn the_install_entry_boots_talos_with_its_config_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = talos(dir.path());
+        let m = machine("SN-1", MachineRole::Worker, &["52:54:00:aa:00:02"]);
+        let entry = t.install_entry(&m).unwrap();
+        assert_eq!(entry.state, BootState::Install);
+        assert!(entry.check().is_ok());
+        assert_eq!(entry.install.kernel.as_deref(), Some("talos/vmlinuz-amd64"));
+        assert_eq!(
+            entry.install.cmdline.as_deref(),
+            Some(
+                "talos.platform=metal init_on_alloc=1 slab_nomerge pti=on \
+                 talos.config=http://10.77.0.1:8680/boot/52:54:00:aa:00:02/talos.yaml"
+            )
+        );
+        let local = t.local_entry(&m).unwrap();
+        assert_eq!(local.state, BootState::Local);
+        assert_eq!(local.hostname.as_deref(), Some("node-sn-1"));
+        let storage = machine("SN-2", MachineRole::Storage, &["52:54:00:aa:00:03"]);
+        assert!(matches!(
+            t.install_entry(&storage),
+            Err(TalosError::Role(_))
+        ));
+        let none = machine("SN-3", MachineRole::Worker, &[]);
+        assert!(matches!(t.install_entry(&none), Err(TalosError::NoMac(_))));
+    }
+}
