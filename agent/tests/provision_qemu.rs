@@ -7,23 +7,23 @@
 //! (SeaBIOS + iPXE ROM) with the machine's MAC powers up on the provisioning
 //! segment. From there everything is real: the agent's provisioning task
 //! sets one-time PXE and powers the system on through Redfish; the VM
-//! network-boots from the agent (DHCP, TFTP, HTTP), gets the install script
-//! its boot entry names, boots the install stand-in (the discovery initrd,
-//! which fetches its machine config as Talos's installer does and reports
+//! network-boots from the agent (DHCP, TFTP, HTTP), gets the Talos install
+//! script the `allocate` step set for it, boots the install stand-in in
+//! place of Talos's kernel (the discovery initrd, which fetches its Talos
+//! machine config from `talos.config=` as Talos does, and reports
 //! `stage=installed`), and the task sets the next boot to disk and ends
-//! with the machine ready.
+//! with the machine ready, its boot entry on the local disk.
 //!
 //! Checked as an operator would: the task's steps in order, each done,
 //! with timestamps; the machine `ready`; the emulator's boot override on
-//! `Hdd`; the lease and the install report in the agent's events.
+//! `Hdd`; in the agent's events, the lease, the boot entry going to
+//! install and back to local, the config served, and the install report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dv_agent::boot::{BootState, InstallParams, MachineBoot};
-use dv_agent::store::{Store, boot as boot_store};
-use dv_protocol::{Actor, EventBody, MacAddr, SiteName};
+use dv_protocol::{EventBody, MacAddr};
 use dv_tests::lab::{self, AGENT_ADDR, events, write_config};
 use dv_tests::netns::{Netns, require_netns};
 use dv_tests::qemu::{Firmware, PxeBed, Vm, require_qemu};
@@ -88,35 +88,13 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
     let data = dir.path().join("data");
     let mac: MacAddr = MAC.parse().unwrap();
 
-    // The install the machine's boot entry names: the stand-in kernel and
-    // initrd, pointed at a machine config it must fetch from the agent.
-    let artifacts = dir.path().join("artifacts");
-    std::fs::create_dir_all(artifacts.join("e2e")).unwrap();
-    std::fs::write(
-        artifacts.join("e2e/machine.yaml"),
-        "version: v1alpha1\nmachine:\n  type: worker\n",
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let store = Store::open(&data).unwrap();
-        let site = SiteName::new("lab").unwrap();
-        store
-            .write(move |c| {
-                let mut entry = MachineBoot::unknown(mac, BootState::Install);
-                entry.install = InstallParams {
-                    kernel: Some("discovery/vmlinuz".into()),
-                    initrd: Some("discovery/initrd.cpio.gz".into()),
-                    cmdline: Some(format!(
-                        "talos.config=http://{AGENT_ADDR}:8680/artifacts/e2e/machine.yaml"
-                    )),
-                };
-                boot_store::set(c, &site, &Actor::agent(&site), &entry)
-            })
-            .await
-            .unwrap();
-        store.close().await;
-    });
+    // The site installs Talos; the install stand-in takes the place of
+    // Talos's kernel and initramfs, so the agent renders and serves the
+    // machine's real v1alpha1 config to the VM.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = lab::set_key(&text, "talos", "kernel", "discovery/vmlinuz");
+    let text = lab::set_key(&text, "talos", "initrd", "discovery/initrd.cpio.gz");
+    std::fs::write(&config, text).unwrap();
 
     let sushy = Sushy::start_in(&sushy_bin, None, Some(&bed.server));
     let mut agent = lab::start_agent(
@@ -226,4 +204,20 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
     });
     let detail = installed.unwrap_or_else(|| panic!("no install report: {events:#?}"));
     assert!(detail.contains("config_sha256="), "{detail}");
+    let served = events.iter().any(|e| {
+        matches!(&e.body, EventBody::MachineBootReported { mac: m, stage, .. }
+            if *m == mac && stage == "talos-config-served")
+    });
+    assert!(
+        served,
+        "the agent did not record serving the config: {events:#?}"
+    );
+    let entries: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::MachineBootStateSet { mac: m, to, .. } if *m == mac => Some(to.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(entries, ["install", "local"], "{events:#?}");
 }
