@@ -226,6 +226,9 @@ mod tests {
             .filter_map(|(i, l)| l.strip_prefix(':').map(|n| (i, n.trim())))
             .collect();
         for (i, line) in script.lines().enumerate() {
+            if line.starts_with('#') {
+                continue; // a comment, not a command
+            }
             for target in line.split("goto ").skip(1) {
                 let target = target.split_whitespace().next().unwrap_or("");
                 let (at, _) = labels
@@ -311,6 +314,46 @@ mod tests {
         assert!(s.contains(&format!("{chain} || goto local\n")), "{s}");
         assert!(s.contains("sanboot --no-describe --drive 0x80"));
         assert!(s.contains(":local_efi\nexit 1\n"));
+    }
+
+    /// The script built into the project's iPXE binaries (build-ipxe.sh).
+    const EMBEDDED: &str = include_str!("../../../firmware-ipxe/embedded.ipxe");
+
+    /// From `:local` up to `:local_failed`: how a script boots the disk.
+    fn local_disk_block(script: &str) -> &str {
+        let start = script.find("\n:local\n").unwrap();
+        let end = script.find("\n:local_failed\n").unwrap();
+        &script[start..end]
+    }
+
+    #[test]
+    fn the_embedded_first_stage_is_bounded_and_boots_the_disk_like_the_templates() {
+        assert_deterministic(EMBEDDED);
+        // Two DHCP attempts, then three chains of the DHCP boot file (the
+        // agent's fallback.ipxe), each replacing this script when it loads.
+        assert_eq!(EMBEDDED.matches("\ndhcp && goto chain1 ||\n").count(), 2);
+        let chain = "chain --replace --autofree ${filename}";
+        assert_eq!(EMBEDDED.matches(chain).count(), 3, "{EMBEDDED}");
+        assert!(EMBEDDED.contains(&format!("{chain} || goto local\n")));
+        assert!(EMBEDDED.contains("isset ${filename} || goto nofile\n"));
+        // The disk is booted exactly as the agent's scripts boot it.
+        let fallback = Scripts::new(BASE).unwrap().fallback().unwrap();
+        assert_eq!(local_disk_block(EMBEDDED), local_disk_block(&fallback));
+        assert_eq!(
+            local_disk_block(EMBEDDED),
+            local_disk_block(&render(BootState::Local))
+        );
+        // ...and ends the same way, without the agent callback (no agent).
+        let end = "echo DV: no bootable local disk; powering off in 60 s\nsleep 60\npoweroff ||\nexit 1\n";
+        assert!(
+            EMBEDDED.ends_with(&format!(":local_failed\n{end}")),
+            "{EMBEDDED}"
+        );
+        assert!(fallback.ends_with(end), "{fallback}");
+        assert!(
+            !EMBEDDED.contains("http://"),
+            "no agent address: {EMBEDDED}"
+        );
     }
 
     #[test]
