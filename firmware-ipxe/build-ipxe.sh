@@ -4,7 +4,7 @@
 #
 #   OUTDIR/undionly.kpxe   BIOS PXE first stage       (src/bin/undionly.kpxe)
 #   OUTDIR/snponly.efi     x86-64 UEFI first stage     (src/bin-x86_64-efi/snponly.efi)
-#   OUTDIR/1af41000.rom    virtio-net option ROM, for the QEMU BIOS test only
+#   OUTDIR/8086100e.rom    e1000 NIC option ROM, for the QEMU BIOS test only
 #   OUTDIR/SHA256SUMS      their digests
 #   OUTDIR/BUILDINFO       source version, .dsc and embedded.ipxe digests, build time
 #
@@ -25,7 +25,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 EMBED_SCRIPT="$HERE/embedded.ipxe"
 SELF="$HERE/build-ipxe.sh"
-OUTPUTS=(undionly.kpxe snponly.efi 1af41000.rom SHA256SUMS)
+OUTPUTS=(undionly.kpxe snponly.efi 8086100e.rom SHA256SUMS)
 
 log() { printf '\033[1mbuild-ipxe:\033[0m %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -94,8 +94,8 @@ EOF
 #    NO_WERROR: this 2019 tree predates the compiler's newer warnings.
 cp "$EMBED_SCRIPT" "$WORK/embedded.ipxe"
 make_args=(-C "$SRC/src" -j2 NO_WERROR=1 "EMBED=$WORK/embedded.ipxe")
-log "building bin/undionly.kpxe bin/1af41000.rom"
-make "${make_args[@]}" bin/undionly.kpxe bin/1af41000.rom >"$WORK/build-bios.log" 2>&1 \
+log "building bin/undionly.kpxe bin/8086100e.rom"
+make "${make_args[@]}" bin/undionly.kpxe bin/8086100e.rom >"$WORK/build-bios.log" 2>&1 \
   || { tail -30 "$WORK/build-bios.log" >&2; die "BIOS build failed (log: $WORK/build-bios.log)"; }
 log "building bin-x86_64-efi/snponly.efi"
 make "${make_args[@]}" bin-x86_64-efi/snponly.efi >"$WORK/build-efi.log" 2>&1 \
@@ -105,7 +105,7 @@ make "${make_args[@]}" bin-x86_64-efi/snponly.efi >"$WORK/build-efi.log" 2>&1 \
 rm -f "$OUT/SHA256SUMS"
 install -m 0644 "$SRC/src/bin/undionly.kpxe" "$OUT/undionly.kpxe"
 install -m 0644 "$SRC/src/bin-x86_64-efi/snponly.efi" "$OUT/snponly.efi"
-install -m 0644 "$SRC/src/bin/1af41000.rom" "$OUT/1af41000.rom"
+install -m 0644 "$SRC/src/bin/8086100e.rom" "$OUT/8086100e.rom"
 elapsed=$(($(date +%s) - started))
 {
   echo "source: Debian ipxe $VERSION ($(sha256sum "$DSC" | cut -d' ' -f1)  $(basename "$DSC"))"
@@ -114,6 +114,6 @@ elapsed=$(($(date +%s) - started))
   echo "config: POWEROFF_CMD, BANNER_TIMEOUT 0 (config/local/general.h)"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) in ${elapsed}s with $(gcc --version | head -1)"
 } >"$OUT/BUILDINFO"
-(cd "$OUT" && sha256sum undionly.kpxe snponly.efi 1af41000.rom >SHA256SUMS.tmp \
+(cd "$OUT" && sha256sum undionly.kpxe snponly.efi 8086100e.rom >SHA256SUMS.tmp \
   && mv SHA256SUMS.tmp SHA256SUMS)
-log "built in ${elapsed}s: $(cd "$OUT" && ls -l undionly.kpxe snponly.efi 1af41000.rom | awk '{print $5, $9}' | paste -sd' ')"
+log "built in ${elapsed}s: $(cd "$OUT" && ls -l undionly.kpxe snponly.efi 8086100e.rom | awk '{print $5, $9}' | paste -sd' ')"

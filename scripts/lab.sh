@@ -19,11 +19,22 @@ export PATH="$HOME/.cargo/bin:$PATH"
 LAB="$ROOT/.lab"
 NS=dv-lab
 MAC=52:54:00:00:77:99
-mkdir -p "$LAB/data/artifacts/discovery"
+mkdir -p "$LAB/data/artifacts/discovery" "$LAB/data/firmware"
 
-# The example config, with its data (and so its artifacts) under .lab/.
-sed "s|^data_dir = .*|data_dir = \"$LAB/data\"|" site-kits/examples/lab/agent.toml > "$LAB/agent.toml"
+# The example config, with its data (and so its artifacts and first stages)
+# under .lab/.
+sed -e "s|^data_dir = .*|data_dir = \"$LAB/data\"|" \
+  -e "s|^firmware_dir = .*|firmware_dir = \"$LAB/data/firmware\"|" \
+  site-kits/examples/lab/agent.toml > "$LAB/agent.toml"
 cp .cache/discovery/vmlinuz .cache/discovery/initrd.cpio.gz "$LAB/data/artifacts/discovery/"
+# The project's first stages (setup.sh builds them); copies, since the agent
+# serves nothing that resolves outside its firmware root.
+if [ -s .cache/ipxe/SHA256SUMS ]; then
+  cp .cache/ipxe/undionly.kpxe .cache/ipxe/snponly.efi "$LAB/data/firmware/"
+else
+  printf '\n!!! lab: no project iPXE build in .cache/ipxe; serving Debian'"'"'s unembedded first stages (an agent outage after the first stage is not covered) !!!\n\n' >&2
+  cp /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/snponly.efi "$LAB/data/firmware/"
+fi
 
 cargo build --locked -p dv-agent
 AGENT="$ROOT/target/debug/dv-agent"

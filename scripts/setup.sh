@@ -20,6 +20,9 @@ APT_PACKAGES=(
   tftp-hpa atftp tftpd-hpa
   bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
   isc-dhcp-client udhcpc tcpdump kea-admin bc
+  # firmware-ipxe/build-ipxe.sh: apt-get source, dpkg-source and iPXE's
+  # build (gcc, make, perl, zbin's liblzma, the EFI tools' zlib and bfd).
+  dpkg-dev perl xz-utils liblzma-dev zlib1g-dev binutils-dev
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
@@ -66,5 +69,11 @@ case "$have" in
 esac
 # The discovery environment (kernel + initrd) that PXE tests and the lab boot.
 firmware-ipxe/discovery/build.sh .cache/discovery >/dev/null
+# The project's iPXE first stages (Debian's source and patches, embedded.ipxe
+# built in). Not fatal: without them the lab and the tests serve Debian's
+# binaries, and the agent-outage boot tests skip, loudly.
+if ! firmware-ipxe/build-ipxe.sh .cache/ipxe; then
+  log "!!! the project's iPXE first stages could not be built (see above); Debian's unembedded binaries will be served !!!"
+fi
 
 log "ready: $(cargo --version), nats-server ${NATS_SERVER_VERSION}"

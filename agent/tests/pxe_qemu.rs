@@ -12,6 +12,10 @@
 //!   system partition whose GRUB prints a marker and powers off.
 //! - Both firmwares with the agent's HTTP unreachable: the entry script
 //!   fetched over TFTP retries, then boots the disk the same way.
+//! - The whole agent down, with the project's iPXE builds (Debian's source,
+//!   `firmware-ipxe/embedded.ipxe` built in): UEFI, the agent killed right
+//!   after it served snponly.efi; BIOS, an e1000 NIC whose ROM is the
+//!   project's iPXE and no agent at all. The embedded script boots the disk.
 //!
 //! The test checks what an operator would: the VM powered itself off after
 //! reporting, and the agent's store holds the lease and the callback event.
@@ -25,7 +29,7 @@ use std::time::Duration;
 use dv_agent::store::{Store, boot as boot_store};
 use dv_protocol::{Actor, EventBody, MacAddr, SiteName};
 use dv_tests::agent::RunningAgent;
-use dv_tests::lab::{self, AGENT_ADDR, events, set_key, write_config};
+use dv_tests::lab::{self, AGENT_ADDR, events, project_ipxe, set_key, write_config};
 use dv_tests::netns::require_netns;
 use dv_tests::qemu::{Firmware, PxeBed, Vm, require_qemu};
 use dv_tests::wait_for;
@@ -340,4 +344,152 @@ fn local_disk_boot(test: &str, fw: Firmware, http_url: Option<&str>, expect_on_c
         console.contains(expect_on_console),
         "expected {expect_on_console:?} on the console: {console}"
     );
+}
+
+/// The project's iPXE builds (`.cache/ipxe`), or a loud skip: Debian's
+/// binaries have no embedded script, so they cannot show it ran.
+fn require_project_ipxe(test: &str) -> Option<PathBuf> {
+    let dir = project_ipxe();
+    if dir.is_none() {
+        eprintln!(
+            "\n!!! SKIPPED {test}: no project iPXE build in .cache/ipxe \
+             (scripts/setup.sh runs firmware-ipxe/build-ipxe.sh; its output says why it failed) !!!\n"
+        );
+    }
+    dir
+}
+
+/// What the embedded script prints first (firmware-ipxe/embedded.ipxe).
+const EMBEDDED_BANNER: &str = "DV: embedded first stage";
+
+/// The agent dies (SIGKILL, as a host failure would) right after it served
+/// the UEFI first stage over TFTP, before iPXE's own DHCP: the script built
+/// into the project's snponly.efi gets no DHCP answer, boots the local disk
+/// (`exit 1` to OVMF, whose next boot option is the disk), and the marker
+/// ESP prints its marker. Debian's unembedded snponly.efi would also end on
+/// the disk here (iPXE's autoboot fails back to OVMF), hence the banner check.
+#[test]
+fn qemu_uefi_boots_its_disk_when_the_agent_dies_after_the_first_stage() {
+    let test = "qemu_uefi_boots_its_disk_when_the_agent_dies_after_the_first_stage";
+    if !require_netns(test)
+        || !require_qemu(test, Firmware::Uefi)
+        || !require_programs(test, &["grub-mkstandalone", "mkfs.vfat", "mmd", "mcopy"])
+    {
+        return;
+    }
+    if require_project_ipxe(test).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
+    let config = write_config(dir.path());
+    let data = dir.path().join("data");
+    let disk = marker_esp(dir.path());
+    let mut agent = start_agent(&bed, &config, &data);
+    let vm = Vm::netboot_with_disk(
+        &bed,
+        Firmware::Uefi,
+        "52:54:00:77:00:25",
+        &dir.path().join("serial.log"),
+        &disk,
+        VM_LIMIT,
+    )
+    .unwrap();
+
+    // OVMF asks for the file's size first (and aborts that transfer), then
+    // fetches it: the "tftp: sent" line of snponly.efi is the whole file.
+    let sent = wait_for(Duration::from_secs(150), || {
+        agent
+            .wait_log("tftp: sent", Duration::from_millis(200))
+            .filter(|l| l.contains("snponly.efi"))
+    });
+    let console_then = vm.console();
+    let outage = agent
+        .child
+        .child()
+        .map(std::process::Child::kill)
+        .transpose();
+    let killed = agent.child.wait_timeout(Duration::from_secs(10));
+    let agent_log = agent.log_text();
+    assert!(
+        sent.is_some(),
+        "the agent never sent snponly.efi.\n--- serial ---\n{console_then}\n--- agent ---\n{agent_log}"
+    );
+    assert!(
+        outage.is_ok() && killed.is_some(),
+        "could not kill the agent: {outage:?}"
+    );
+    assert!(
+        !console_then.contains(EMBEDDED_BANNER),
+        "the agent died too late: iPXE was already running\n{console_then}"
+    );
+
+    let booted = wait_for(VM_LIMIT, || {
+        vm.console().contains("DV-LOCAL-DISK-BOOTED").then_some(())
+    });
+    let console = vm.console();
+    drop(vm);
+    assert!(
+        booted.is_some(),
+        "the disk was not booted.\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
+    );
+    for expect in [
+        EMBEDDED_BANNER,
+        "DV: no DHCP answer; the agent is unreachable",
+        "DV: booting the local disk (platform efi)",
+    ] {
+        assert!(
+            console.contains(expect),
+            "expected {expect:?} on the console: {console}"
+        );
+    }
+}
+
+/// BIOS: QEMU's own NIC ROM is Debian's iPXE (no embedded script), so this
+/// machine's e1000 NIC gets the project's 8086100e.rom instead, and
+/// no agent runs at all: the embedded script gets no DHCP answer and
+/// sanboots drive 0x80, whose boot sector prints the marker.
+#[test]
+fn qemu_bios_nic_rom_boots_its_disk_when_the_agent_is_down() {
+    let test = "qemu_bios_nic_rom_boots_its_disk_when_the_agent_is_down";
+    if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
+        return;
+    }
+    let Some(ipxe) = require_project_ipxe(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
+    let disk = dir.path().join("disk.img");
+    let mut image = marker_boot_sector();
+    image.resize(1024 * 1024, 0);
+    std::fs::write(&disk, image).unwrap();
+    let vm = Vm::bios_with_nic_rom(
+        &bed,
+        "52:54:00:77:00:26",
+        &dir.path().join("serial.log"),
+        &disk,
+        &ipxe.join("8086100e.rom"),
+        VM_LIMIT,
+    )
+    .unwrap();
+    let booted = wait_for(VM_LIMIT, || {
+        vm.console().contains("DV-LOCAL-DISK-BOOTED").then_some(())
+    });
+    let console = vm.console();
+    drop(vm);
+    assert!(
+        booted.is_some(),
+        "the disk was not booted.\n--- serial ---\n{console}"
+    );
+    for expect in [
+        EMBEDDED_BANNER,
+        "DV: no DHCP answer; the agent is unreachable",
+        "DV: booting the local disk (platform pcbios)",
+    ] {
+        assert!(
+            console.contains(expect),
+            "expected {expect:?} on the console: {console}"
+        );
+    }
 }

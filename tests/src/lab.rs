@@ -38,9 +38,44 @@ pub fn discovery_artifacts() -> PathBuf {
     dir
 }
 
+/// Debian's first stages (package ipxe): no embedded script.
+pub const DEBIAN_IPXE: &str = "/usr/lib/ipxe";
+
+/// The project's iPXE first stages (`firmware-ipxe/build-ipxe.sh`, which
+/// setup.sh runs into `.cache/ipxe`), if they were built.
+pub fn project_ipxe() -> Option<PathBuf> {
+    let dir = repo().join(".cache/ipxe");
+    ["undionly.kpxe", "snponly.efi", "8086100e.rom", "SHA256SUMS"]
+        .iter()
+        .all(|f| dir.join(f).is_file())
+        .then_some(dir)
+}
+
+/// Fills `dir/firmware` with the first stages the agent serves, as a site
+/// kit would (copies: the agent serves nothing that resolves outside its
+/// firmware root): the project's build, or Debian's when it was not built
+/// (said loudly: such a bed does not cover an agent outage).
+pub fn firmware_dir(dir: &Path) -> PathBuf {
+    let fw = dir.join("firmware");
+    std::fs::create_dir_all(&fw).unwrap();
+    let source = project_ipxe().unwrap_or_else(|| {
+        eprintln!(
+            "\n!!! lab: no project iPXE build in .cache/ipxe (scripts/setup.sh runs \
+             firmware-ipxe/build-ipxe.sh): serving Debian's unembedded first stages !!!\n"
+        );
+        PathBuf::from(DEBIAN_IPXE)
+    });
+    for f in ["undionly.kpxe", "snponly.efi"] {
+        std::fs::copy(source.join(f), fw.join(f))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", source.join(f).display()));
+    }
+    fw
+}
+
 /// The lab site config for the bed: the agent on the bed's server
-/// interface, HTTP where machines can reach it, and artifacts (the
-/// discovery kernel and initrd under `discovery/`) in `dir/artifacts`.
+/// interface, HTTP where machines can reach it, first stages in
+/// `dir/firmware` ([`firmware_dir`]) and artifacts (the discovery kernel
+/// and initrd under `discovery/`) in `dir/artifacts`.
 pub fn write_config(dir: &Path) -> PathBuf {
     let lab = std::fs::read_to_string(repo().join("site-kits/examples/lab/agent.toml")).unwrap();
     let mut text = lab
@@ -58,6 +93,12 @@ pub fn write_config(dir: &Path) -> PathBuf {
         "boot",
         "artifacts_dir",
         &artifacts.display().to_string(),
+    );
+    text = set_key(
+        &text,
+        "boot",
+        "firmware_dir",
+        &firmware_dir(dir).display().to_string(),
     );
     let path = dir.join("agent.toml");
     std::fs::write(&path, text).unwrap();
