@@ -273,6 +273,33 @@ fn qemu_uefi_boots_its_disk_when_the_agent_http_is_unreachable() {
     );
 }
 
+/// The operator marked the machine installed: it boots from its disk.
+fn set_local(data: &Path, mac: MacAddr) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(data).unwrap();
+        let site = SiteName::new("lab").unwrap();
+        store
+            .write(move |c| {
+                let entry =
+                    dv_agent::boot::MachineBoot::unknown(mac, dv_agent::boot::BootState::Local);
+                boot_store::set(c, &site, &Actor::agent(&site), &entry)
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+}
+
+/// A raw disk whose boot sector prints the marker.
+fn marker_disk(dir: &Path) -> PathBuf {
+    let disk = dir.join("disk.img");
+    let mut image = marker_boot_sector();
+    image.resize(1024 * 1024, 0);
+    std::fs::write(&disk, image).unwrap();
+    disk
+}
+
 fn local_disk_boot(test: &str, fw: Firmware, http_url: Option<&str>, expect_on_console: &str) {
     if !require_netns(test) || !require_qemu(test, fw) {
         return;
@@ -293,29 +320,9 @@ fn local_disk_boot(test: &str, fw: Firmware, http_url: Option<&str>, expect_on_c
     let data = dir.path().join("data");
     let mac: MacAddr = "52:54:00:77:00:23".parse().unwrap();
 
-    // The operator marked the machine installed: boot from disk.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let store = Store::open(&data).unwrap();
-        let site = SiteName::new("lab").unwrap();
-        store
-            .write(move |c| {
-                let entry =
-                    dv_agent::boot::MachineBoot::unknown(mac, dv_agent::boot::BootState::Local);
-                boot_store::set(c, &site, &Actor::agent(&site), &entry)
-            })
-            .await
-            .unwrap();
-        store.close().await;
-    });
+    set_local(&data, mac);
     let disk = match fw {
-        Firmware::Bios => {
-            let disk = dir.path().join("disk.img");
-            let mut image = marker_boot_sector();
-            image.resize(1024 * 1024, 0);
-            std::fs::write(&disk, image).unwrap();
-            disk
-        }
+        Firmware::Bios => marker_disk(dir.path()),
         Firmware::Uefi | Firmware::UefiHttp => marker_esp(dir.path()),
     };
 
@@ -460,10 +467,7 @@ fn qemu_bios_nic_rom_boots_its_disk_when_the_agent_is_down() {
     };
     let dir = tempfile::tempdir().unwrap();
     let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
-    let disk = dir.path().join("disk.img");
-    let mut image = marker_boot_sector();
-    image.resize(1024 * 1024, 0);
-    std::fs::write(&disk, image).unwrap();
+    let disk = marker_disk(dir.path());
     let vm = Vm::bios_with_nic_rom(
         &bed,
         "52:54:00:77:00:26",
@@ -492,4 +496,93 @@ fn qemu_bios_nic_rom_boots_its_disk_when_the_agent_is_down() {
             "expected {expect:?} on the console: {console}"
         );
     }
+}
+
+/// Debian's iPXE as a Linux kernel (package ipxe): it runs its initrd as a
+/// script, the way the project's build runs its embedded one.
+const DEBIAN_IPXE_LKRN: &str = "/usr/lib/ipxe/ipxe.lkrn";
+
+/// The embedded script itself, run by Debian's iPXE (`ipxe.lkrn` with the
+/// script as its initrd: the code the project's build compiles, without the
+/// build), so its logic is exercised on every machine, built or not. BIOS,
+/// machine `mac` in state `local`; with `agent_up` the agent serves the bed.
+fn embedded_script_boot(test: &str, mac: &str, agent_up: bool, expect_on_console: &[&str]) {
+    if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
+        return;
+    }
+    if !Path::new(DEBIAN_IPXE_LKRN).exists() {
+        eprintln!("\n!!! SKIPPED {test}: missing {DEBIAN_IPXE_LKRN} (package ipxe) !!!\n");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-ipxe/embedded.ipxe");
+    let dir = tempfile::tempdir().unwrap();
+    let bed = PxeBed::new(&format!("{AGENT_ADDR}/24")).unwrap();
+    let agent = agent_up.then(|| {
+        let config = write_config(dir.path());
+        let data = dir.path().join("data");
+        set_local(&data, mac.parse().unwrap());
+        start_agent(&bed, &config, &data)
+    });
+    let disk = marker_disk(dir.path());
+    let vm = Vm::bios_with_kernel(
+        &bed,
+        mac,
+        &dir.path().join("serial.log"),
+        &disk,
+        (Path::new(DEBIAN_IPXE_LKRN), &script),
+        VM_LIMIT,
+    )
+    .unwrap();
+    let booted = wait_for(VM_LIMIT, || {
+        vm.console().contains("DV-LOCAL-DISK-BOOTED").then_some(())
+    });
+    let console = vm.console();
+    drop(vm);
+    let agent_log = agent.map(|mut a| {
+        let log = a.log_text();
+        a.stop();
+        log
+    });
+    assert!(
+        booted.is_some(),
+        "the disk was not booted.\n--- serial ---\n{console}\n--- agent ---\n{agent_log:?}"
+    );
+    for expect in expect_on_console {
+        assert!(
+            console.contains(expect),
+            "expected {expect:?} on the console: {console}"
+        );
+    }
+}
+
+#[test]
+fn qemu_bios_embedded_script_boots_its_disk_when_the_agent_is_down() {
+    embedded_script_boot(
+        "qemu_bios_embedded_script_boots_its_disk_when_the_agent_is_down",
+        "52:54:00:77:00:27",
+        false,
+        &[
+            EMBEDDED_BANNER,
+            "DV: no DHCP answer; retrying in 5 s (2 of 2)",
+            "DV: no DHCP answer; the agent is unreachable",
+            "DV: booting the local disk (platform pcbios)",
+        ],
+    );
+}
+
+/// The normal path: DHCP answers, the script chains the agent's
+/// fallback.ipxe, which fetches the machine's script (state local).
+#[test]
+fn qemu_bios_embedded_script_chains_the_agent_when_it_is_up() {
+    embedded_script_boot(
+        "qemu_bios_embedded_script_chains_the_agent_when_it_is_up",
+        "52:54:00:77:00:28",
+        true,
+        &[
+            EMBEDDED_BANNER,
+            &format!("DV: chaining tftp://{AGENT_ADDR}/fallback.ipxe"),
+            "DV: fetching the boot script",
+            "DV: booting the local disk (platform pcbios)",
+        ],
+    );
 }

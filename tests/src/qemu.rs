@@ -94,6 +94,15 @@ impl PxeBed {
     }
 }
 
+/// What a VM has besides its NIC: a first hard disk, an option ROM for the
+/// NIC in place of QEMU's (BIOS), a kernel and initrd to boot (BIOS).
+#[derive(Debug, Default, Clone, Copy)]
+struct Extras<'a> {
+    disk: Option<&'a Path>,
+    nic_rom: Option<&'a Path>,
+    kernel: Option<(&'a Path, &'a Path)>,
+}
+
 /// A running VM, killed on drop.
 #[derive(Debug)]
 pub struct Vm {
@@ -112,7 +121,7 @@ impl Vm {
         serial: &Path,
         limit: Duration,
     ) -> std::io::Result<Vm> {
-        Self::start(bed, fw, mac, serial, None, None, limit)
+        Self::start(bed, fw, mac, serial, Extras::default(), limit)
     }
 
     /// As [`Vm::netboot`], with `disk` (a raw image) as its first hard disk;
@@ -125,7 +134,11 @@ impl Vm {
         disk: &Path,
         limit: Duration,
     ) -> std::io::Result<Vm> {
-        Self::start(bed, fw, mac, serial, Some(disk), None, limit)
+        let extras = Extras {
+            disk: Some(disk),
+            ..Extras::default()
+        };
+        Self::start(bed, fw, mac, serial, extras, limit)
     }
 
     /// A BIOS VM whose NIC (e1000, as in [`Vm::netboot`]) has `rom` as its
@@ -142,15 +155,33 @@ impl Vm {
         rom: &Path,
         limit: Duration,
     ) -> std::io::Result<Vm> {
-        Self::start(
-            bed,
-            Firmware::Bios,
-            mac,
-            serial,
-            Some(disk),
-            Some(rom),
-            limit,
-        )
+        let extras = Extras {
+            disk: Some(disk),
+            nic_rom: Some(rom),
+            ..Extras::default()
+        };
+        Self::start(bed, Firmware::Bios, mac, serial, extras, limit)
+    }
+
+    /// A BIOS VM that boots `kernel` with `initrd` (QEMU's `-kernel` and
+    /// `-initrd`) instead of the network, `disk` as its first hard disk,
+    /// and an e1000 NIC without an option ROM. With Debian's `ipxe.lkrn`
+    /// as the kernel and an iPXE script as the initrd, iPXE runs that
+    /// script first, as it runs an embedded one.
+    pub fn bios_with_kernel(
+        bed: &PxeBed,
+        mac: &str,
+        serial: &Path,
+        disk: &Path,
+        kernel: (&Path, &Path),
+        limit: Duration,
+    ) -> std::io::Result<Vm> {
+        let extras = Extras {
+            disk: Some(disk),
+            kernel: Some(kernel),
+            ..Extras::default()
+        };
+        Self::start(bed, Firmware::Bios, mac, serial, extras, limit)
     }
 
     fn start(
@@ -158,15 +189,19 @@ impl Vm {
         fw: Firmware,
         mac: &str,
         serial: &Path,
-        disk: Option<&Path>,
-        nic_rom: Option<&Path>,
+        extras: Extras<'_>,
         limit: Duration,
     ) -> std::io::Result<Vm> {
+        let Extras {
+            disk,
+            nic_rom,
+            kernel,
+        } = extras;
         let mut cmd = bed.switch.command("timeout");
         cmd.arg(limit.as_secs().to_string())
             .arg("qemu-system-x86_64")
             .args(["-machine", "q35", "-accel", "tcg", "-m", "768", "-smp", "1"])
-            .args(["-nographic", "-monitor", "none", "-no-reboot", "-boot", "n"])
+            .args(["-nographic", "-monitor", "none", "-no-reboot"])
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))
             .args([
@@ -176,17 +211,22 @@ impl Vm {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        match kernel {
+            Some((kernel, initrd)) => cmd.arg("-kernel").arg(kernel).arg("-initrd").arg(initrd),
+            None => cmd.args(["-boot", "n"]),
+        };
         match fw {
             Firmware::Bios => {
                 if let Some(disk) = disk {
                     cmd.arg("-drive")
                         .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
                 }
-                let rom = nic_rom.map(|r| format!(",romfile={}", r.display()));
-                cmd.args([
-                    "-device",
-                    &format!("e1000,netdev=n0,mac={mac}{}", rom.unwrap_or_default()),
-                ]);
+                let rom = match (nic_rom, kernel) {
+                    (Some(r), _) => format!(",romfile={}", r.display()),
+                    (None, Some(_)) => ",romfile=".to_owned(),
+                    (None, None) => String::new(),
+                };
+                cmd.args(["-device", &format!("e1000,netdev=n0,mac={mac}{rom}")]);
             }
             Firmware::Uefi | Firmware::UefiHttp => {
                 // OVMF writes its variables; give it a copy in the test's
