@@ -69,8 +69,11 @@ if [ ! -f "$SRC/.dv-unpacked" ]; then
     -o "APT::Sandbox::User=root"
   )
   log "fetching Debian's ipxe source $VERSION"
-  apt-get "${apt_opts[@]}" -qq update >&2 \
-    || die "apt-get update of the private deb-src list failed"
+  # The Sources index is ~10 MB: refresh it at most daily.
+  if [ -z "$(find "$APT/lists" -maxdepth 1 -name '*Sources*' -mmin -1440 2>/dev/null)" ]; then
+    apt-get "${apt_opts[@]}" -qq update >&2 \
+      || die "apt-get update of the private deb-src list failed"
+  fi
   (cd "$WORK" && apt-get "${apt_opts[@]}" -qq source --download-only "ipxe=$VERSION" >&2) \
     || die "cannot fetch Debian's ipxe source $VERSION (apt-get source failed; see above: the archive or its mirror must serve pool/main/i/ipxe/*.orig.tar.xz and *.debian.tar.xz)"
   rm -rf "$SRC"
