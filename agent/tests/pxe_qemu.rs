@@ -507,12 +507,24 @@ const DEBIAN_IPXE_LKRN: &str = "/usr/lib/ipxe/ipxe.lkrn";
 /// build), so its logic is exercised on every machine, built or not. BIOS,
 /// machine `mac` in state `local`; with `agent_up` the agent serves the bed.
 fn embedded_script_boot(test: &str, mac: &str, agent_up: bool, expect_on_console: &[&str]) {
+    embedded_script_run(test, mac, agent_up, true, expect_on_console);
+}
+
+/// As [`embedded_script_boot`]; without `bootable_disk` the disk is blank,
+/// and the VM must end by itself (power-off) instead of showing the marker.
+fn embedded_script_run(
+    test: &str,
+    mac: &str,
+    agent_up: bool,
+    bootable_disk: bool,
+    expect_on_console: &[&str],
+) -> Option<String> {
     if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
-        return;
+        return None;
     }
     if !Path::new(DEBIAN_IPXE_LKRN).exists() {
         eprintln!("\n!!! SKIPPED {test}: missing {DEBIAN_IPXE_LKRN} (package ipxe) !!!\n");
-        return;
+        return None;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-ipxe/embedded.ipxe");
     let dir = tempfile::tempdir().unwrap();
@@ -523,8 +535,14 @@ fn embedded_script_boot(test: &str, mac: &str, agent_up: bool, expect_on_console
         set_local(&data, mac.parse().unwrap());
         start_agent(&bed, &config, &data)
     });
-    let disk = marker_disk(dir.path());
-    let vm = Vm::bios_with_kernel(
+    let disk = if bootable_disk {
+        marker_disk(dir.path())
+    } else {
+        let disk = dir.path().join("blank.img");
+        std::fs::write(&disk, vec![0u8; 1024 * 1024]).unwrap();
+        disk
+    };
+    let mut vm = Vm::bios_with_kernel(
         &bed,
         mac,
         &dir.path().join("serial.log"),
@@ -533,9 +551,22 @@ fn embedded_script_boot(test: &str, mac: &str, agent_up: bool, expect_on_console
         VM_LIMIT,
     )
     .unwrap();
-    let booted = wait_for(VM_LIMIT, || {
-        vm.console().contains("DV-LOCAL-DISK-BOOTED").then_some(())
-    });
+    let booted = if bootable_disk {
+        wait_for(VM_LIMIT, || {
+            vm.console().contains("DV-LOCAL-DISK-BOOTED").then_some(())
+        })
+    } else {
+        // The end of the script: power-off (the VM exits), or, where iPXE
+        // lacks the poweroff command (Debian's builds), `exit 1` back to
+        // SeaBIOS, which finds nothing to boot and stops there.
+        let started = std::time::Instant::now();
+        wait_for(VM_LIMIT, || {
+            (vm.console().contains("No bootable device")
+                || (vm.wait_exit(Duration::ZERO)
+                    && started.elapsed() < VM_LIMIT - Duration::from_secs(10)))
+            .then_some(())
+        })
+    };
     let console = vm.console();
     drop(vm);
     let agent_log = agent.map(|mut a| {
@@ -545,7 +576,7 @@ fn embedded_script_boot(test: &str, mac: &str, agent_up: bool, expect_on_console
     });
     assert!(
         booted.is_some(),
-        "the disk was not booted.\n--- serial ---\n{console}\n--- agent ---\n{agent_log:?}"
+        "the disk was not booted (or, blank, the VM did not stop).\n--- serial ---\n{console}\n--- agent ---\n{agent_log:?}"
     );
     for expect in expect_on_console {
         assert!(
@@ -553,6 +584,7 @@ fn embedded_script_boot(test: &str, mac: &str, agent_up: bool, expect_on_console
             "expected {expect:?} on the console: {console}"
         );
     }
+    Some(console)
 }
 
 #[test]
@@ -585,4 +617,26 @@ fn qemu_bios_embedded_script_chains_the_agent_when_it_is_up() {
             "DV: booting the local disk (platform pcbios)",
         ],
     );
+}
+
+/// No agent and nothing bootable on the disk: the script tries the disk
+/// twice, waits 60 s and powers off, or (Debian's iPXE has no poweroff
+/// command; the project's build enables it) returns to the BIOS, which has
+/// nothing left to boot. Either way it ends, and the script ran once: no
+/// loop back into the network boot.
+#[test]
+fn qemu_bios_embedded_script_ends_when_nothing_boots() {
+    let console = embedded_script_run(
+        "qemu_bios_embedded_script_ends_when_nothing_boots",
+        "52:54:00:77:00:29",
+        false,
+        false,
+        &[
+            "DV: second sanboot of drive 0x80 failed",
+            "DV: no bootable local disk; powering off in 60 s",
+        ],
+    );
+    if let Some(console) = console {
+        assert_eq!(console.matches(EMBEDDED_BANNER).count(), 1, "{console}");
+    }
 }
