@@ -272,6 +272,87 @@ fn a_machine_that_discovers_itself_waits_for_an_operator_to_approve_it() {
     assert_eq!(changed, 1);
 }
 
+/// Events in the agent's outbox whose subject ends with `verb`.
+fn outbox_count(dir: &Path, verb: &str) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("data/agent.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM outbox WHERE subject LIKE ?1",
+        [format!("%.{verb}")],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_curated_import_adopts_a_machine_that_discovered_itself_and_reports_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    // The machine network-boots before the site kit's file lists it.
+    let (code, body) = curl(
+        http,
+        &[
+            "-X",
+            "POST",
+            "--data",
+            "stage=discovered&cpus=16&memory_kb=64000000&serial=Not Specified",
+        ],
+        "/boot/52:54:00:ad:00:01/callback",
+    );
+    assert_eq!(code, 204, "{body}");
+    let (_, body) = curl(http, &[], "/v1/machines/52:54:00:ad:00:01");
+    let discovered: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(discovered["state"], "discovered");
+
+    // The operator's curated entry for it: adopted, not a MAC conflict.
+    let seed = r#"
+machines:
+  - serial: SN-AD-1
+    vendor: ACME
+    model: Box 9
+    macs: ["52:54:00:ad:00:01"]
+    role: worker
+"#;
+    let (code, body) = post(http, seed);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["machines_added"], 0, "{body}");
+    assert_eq!(body["machines_adopted"], 1, "{body}");
+    let (code, body) = curl(http, &[], "/v1/machines/SN-AD-1");
+    assert_eq!(code, 200, "{body}");
+    let m: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(m["id"], discovered["id"], "the discovered record is kept");
+    assert_eq!(m["state"], "available");
+    assert_eq!(m["role"], "worker");
+    assert_eq!(m["facts"]["cpus"], "16", "discovery facts are kept");
+    assert_eq!(machines(http).len(), 1);
+
+    // The same file again: nothing changed, no event. A changed entry:
+    // one machine.updated.
+    let (code, body) = post(http, seed);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["machines_adopted"], 0, "{body}");
+    let (code, body) = post(http, &seed.replace("Box 9", "Box 10"));
+    assert_eq!(code, 200, "{body}");
+    let (_, body) = curl(http, &[], "/v1/machines/SN-AD-1");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["model"],
+        "Box 10"
+    );
+
+    // A curated entry may not take a MAC from a trusted machine.
+    let (code, body) = post(
+        http,
+        "machines:\n  - serial: SN-AD-2\n    macs: [\"52:54:00:ad:00:01\"]\n",
+    );
+    assert_eq!(code, 409, "{body}");
+    agent.stop();
+
+    assert_eq!(outbox_count(dir.path(), "machine.discovered"), 1);
+    assert_eq!(outbox_count(dir.path(), "machine.state-changed"), 1);
+    // Adoption, then the model change.
+    assert_eq!(outbox_count(dir.path(), "machine.updated"), 2);
+}
+
 fn post_json(http: SocketAddr, path: &str, body: &str) -> (u16, Value) {
     let (code, text) = curl(
         http,

@@ -145,6 +145,12 @@ pub enum EventBody {
         /// The new state.
         to: String,
     },
+    /// A machine's inventory record changed (a curated import updated it,
+    /// or adopted a machine that had discovered itself).
+    MachineUpdated {
+        /// The machine as it is now.
+        machine: Machine,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -172,6 +178,7 @@ impl EventBody {
             Self::TaskStateChanged { .. } => (TASK, None, "state-changed"),
             Self::MachineBootReported { .. } => (MASKIN, Some("machine"), "boot-reported"),
             Self::MachineBootStateSet { .. } => (MASKIN, Some("machine"), "boot-state-set"),
+            Self::MachineUpdated { .. } => (MASKIN, Some("machine"), "updated"),
         }
     }
 
@@ -312,6 +319,9 @@ impl fmt::Display for EventBody {
                 "machine {mac} boot state set: {} -> {to}",
                 from.as_deref().unwrap_or("(none)")
             ),
+            Self::MachineUpdated { machine } => {
+                write!(f, "machine {} ({}) updated", machine.id, machine.serial)
+            }
         }
     }
 }
@@ -470,6 +480,9 @@ mod tests {
                 from: None,
                 to: "local".into(),
             },
+            EventBody::MachineUpdated {
+                machine: machine.clone(),
+            },
         ]
     }
 
@@ -494,6 +507,7 @@ mod tests {
             EventBody::TaskStateChanged { .. } => 14,
             EventBody::MachineBootReported { .. } => 15,
             EventBody::MachineBootStateSet { .. } => 16,
+            EventBody::MachineUpdated { .. } => 17,
         }
     }
 

@@ -3,8 +3,11 @@
 //! [`import`] applies a checked inventory file in the caller's transaction:
 //! racks by name and machines by serial are created or updated, each new
 //! rack, machine and BMC with its event (`maskin.evt.rack.added`,
-//! `machine.discovered`, `bmc.registered`). Any conflict (a MAC already on
-//! another machine) fails the whole import, and the writer's savepoint
+//! `machine.discovered`, `bmc.registered`), each changed machine with
+//! `machine.updated`. A curated entry whose serial is new but whose MAC
+//! belongs to a machine that discovered itself adopts that machine (its
+//! id and facts stay; it becomes `available`, with `machine.state-changed`).
+//! Any other conflict (a MAC already on another machine) fails the whole import, and the writer's savepoint
 //! leaves the store as it was. [`export`] renders the inventory back,
 //! without passwords.
 
@@ -30,8 +33,36 @@ pub struct ImportSummary {
     pub racks_added: usize,
     /// Machines created.
     pub machines_added: usize,
-    /// Machines that existed and were updated.
+    /// Machines that existed and were updated (adopted ones included).
     pub machines_updated: usize,
+    /// Of those, machines that had discovered themselves and were adopted
+    /// by a curated entry listing one of their MACs.
+    pub machines_adopted: usize,
+}
+
+/// The self-discovered machine (state `discovered`) that owns one of
+/// `macs`, if exactly that: a MAC on any other machine is left for the
+/// import's conflict check to refuse.
+fn discovered_owner(
+    conn: &Connection,
+    macs: &[dv_protocol::MacAddr],
+) -> Result<Option<Machine>, StoreError> {
+    let mut owners = Vec::new();
+    for mac in macs {
+        let owner: Option<String> = conn
+            .prepare_cached("SELECT machine_id FROM machine_mac WHERE mac = ?1")?
+            .query_row([mac.to_string()], |r| r.get(0))
+            .optional()?;
+        if let Some(owner) = owner
+            && !owners.contains(&owner)
+        {
+            owners.push(owner);
+        }
+    }
+    let [owner] = owners.as_slice() else {
+        return Ok(None);
+    };
+    Ok(machine(conn, owner)?.filter(|m| m.state == MachineState::Discovered))
 }
 
 fn corrupt(key: &str, detail: impl ToString) -> StoreError {
@@ -88,14 +119,20 @@ pub fn import(
             .prepare_cached("SELECT id, body FROM machine WHERE serial = ?1")?
             .query_row([&e.serial], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (id, state, is_new) = match &existing {
+        let (id, state, old, adopted) = match &existing {
             Some((id, body)) => {
                 let old: Machine = serde_json::from_str(body).map_err(|err| corrupt(id, err))?;
-                (old.id, old.state, false)
+                (old.id, old.state, Some(old), false)
             }
-            // Curated inventory is trusted at once (the seed's bootstrap
-            // model); self-discovered machines wait for approval instead.
-            None => (MachineId::new(), MachineState::Available, true),
+            None => match discovered_owner(conn, &m.macs)? {
+                // The machine network-booted before the operator's file
+                // listed it: the curated entry adopts that record (its id,
+                // facts and boot history stay) and, being curated, trusts it.
+                Some(found) => (found.id, MachineState::Available, Some(found), true),
+                // Curated inventory is trusted at once (the seed's bootstrap
+                // model); self-discovered machines wait for approval instead.
+                None => (MachineId::new(), MachineState::Available, None, false),
+            },
         };
         for mac in &m.macs {
             let owner: Option<String> = conn
@@ -140,7 +177,8 @@ pub fn import(
         let body = serde_json::to_string(&machine).map_err(|err| corrupt(&e.serial, err))?;
         conn.prepare_cached(
             "INSERT INTO machine (id, serial, state, body, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+             ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, state = excluded.state,
+                                            body = excluded.body, updated_at = excluded.updated_at",
         )?
         .execute(params![
             id.to_string(),
@@ -170,11 +208,31 @@ pub fn import(
                 None
             }
         };
-        if is_new {
-            summary.machines_added += 1;
-            emit(conn, site, actor, EventBody::MachineDiscovered { machine })?;
-        } else {
-            summary.machines_updated += 1;
+        match old {
+            None => {
+                summary.machines_added += 1;
+                emit(conn, site, actor, EventBody::MachineDiscovered { machine })?;
+            }
+            Some(old) => {
+                summary.machines_updated += 1;
+                if adopted {
+                    summary.machines_adopted += 1;
+                    emit(
+                        conn,
+                        site,
+                        actor,
+                        EventBody::MachineStateChanged {
+                            machine: id,
+                            from: old.state,
+                            to: state,
+                        },
+                    )?;
+                }
+                // Re-importing the same file changes nothing and says nothing.
+                if old != machine {
+                    emit(conn, site, actor, EventBody::MachineUpdated { machine })?;
+                }
+            }
         }
         if let Some(bmc) = new_bmc {
             emit(conn, site, actor, EventBody::BmcRegistered { bmc })?;
