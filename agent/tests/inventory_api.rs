@@ -626,3 +626,52 @@ machines:
     assert!(list.contains(&uid), "{list}");
     agent.stop();
 }
+
+#[test]
+fn an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout() {
+    let test = "an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout";
+    let Some(bin) = dv_tests::sushy::sushy_bin(test) else {
+        return;
+    };
+    let sushy = dv_tests::sushy::Sushy::start(&bin, None);
+    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dv_tests::agent::api_only_config(dir.path()).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[provision]\ninstall_timeout = \"4s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let http = agent.http;
+    let seed = format!(
+        "machines:\n  - serial: SN-T\n    macs: [\"52:54:00:99:30:01\"]\n    role: worker\n    \
+         bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: x }}\n"
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+    let (code, task) = post_json(http, "/v1/machines/SN-T/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    // Nobody plays the installer.
+    let done = wait_task(http, &id, Duration::from_secs(90), |v| {
+        v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
+    });
+    let reason = done["task"]["state"]["failed"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("no install callback (stage=installed) within 4s"),
+        "{done}"
+    );
+    assert_eq!(
+        step_names(&done),
+        ["allocate", "set_pxe", "power_cycle", "await_install"]
+    );
+    let last = &done["steps"][3];
+    assert_eq!(last["outcome"], "failed", "{last}");
+    agent.stop();
+}

@@ -75,6 +75,28 @@ pub struct Config {
     /// when the section is absent (provisioning then leaves boot entries
     /// alone).
     pub talos: Option<Talos>,
+    /// `[provision]`
+    pub provision: Provision,
+}
+
+/// How long provisioning waits on the machine itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provision {
+    /// `await_install`: from the step's start to the installer's
+    /// `stage=installed` callback.
+    pub install_timeout: Duration,
+    /// `await_wipe`: from the step's start to the wipe environment's
+    /// `stage=wiped` callback.
+    pub wipe_timeout: Duration,
+}
+
+impl Default for Provision {
+    fn default() -> Self {
+        Provision {
+            install_timeout: Duration::from_secs(30 * 60),
+            wipe_timeout: Duration::from_secs(30 * 60),
+        }
+    }
 }
 
 /// Talos Linux: the cluster machines are installed into and how.

@@ -26,6 +26,16 @@ pub(crate) struct Config {
     #[serde(default)]
     pub tftp: Tftp,
     pub talos: Option<Talos>,
+    #[serde(default)]
+    pub provision: Provision,
+}
+
+/// `[provision]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Provision {
+    pub install_timeout: Option<String>,
+    pub wipe_timeout: Option<String>,
 }
 
 /// `[site]`

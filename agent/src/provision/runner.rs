@@ -44,8 +44,11 @@ use crate::talos::Talos;
 /// Time limits of provisioning.
 #[derive(Debug, Clone, Copy)]
 pub struct ProvisionLimits {
-    /// How long `await_install` waits for the installer's callback.
+    /// How long `await_install` waits for the installer's callback,
+    /// counted from the step's recorded start (a restart does not reset it).
     pub install: Duration,
+    /// The same for `await_wipe` and the wipe environment's callback.
+    pub wipe: Duration,
     /// How often it looks.
     pub poll: Duration,
     /// BMC calls.
@@ -56,6 +59,7 @@ impl Default for ProvisionLimits {
     fn default() -> Self {
         ProvisionLimits {
             install: Duration::from_secs(30 * 60),
+            wipe: Duration::from_secs(30 * 60),
             poll: Duration::from_secs(1),
             bmc: Limits::default(),
         }
@@ -317,8 +321,15 @@ impl Provisioner {
                 .await
             }
             Step::AwaitInstall => {
-                self.await_stage(machine, task, seq, "installed", "install")
-                    .await
+                self.await_stage(
+                    machine,
+                    task,
+                    seq,
+                    "installed",
+                    "install",
+                    self.limits.install,
+                )
+                .await
             }
             Step::SetDisk => {
                 self.bmc(
@@ -348,7 +359,10 @@ impl Provisioner {
                 )
                 .await
             }
-            Step::AwaitWipe => self.await_stage(machine, task, seq, "wiped", "wipe").await,
+            Step::AwaitWipe => {
+                self.await_stage(machine, task, seq, "wiped", "wipe", self.limits.wipe)
+                    .await
+            }
             Step::PowerOff => {
                 self.bmc(machine, |b| async move {
                     b.set_power(PowerAction::ForceOff).await
@@ -511,6 +525,7 @@ impl Provisioner {
         seq: i64,
         stage: &'static str,
         what: &str,
+        timeout: Duration,
     ) -> Outcome {
         let Ok(Some(since)) = self
             .store
@@ -519,7 +534,12 @@ impl Provisioner {
         else {
             return Outcome::Failed("the step's start is not recorded".into());
         };
-        let deadline = Instant::now() + self.limits.install;
+        // The step's clock started when it was recorded, so an agent that
+        // restarts mid-step waits only what is left of the timeout.
+        let elapsed = u64::try_from(crate::store::now_nanos().saturating_sub(since))
+            .map(Duration::from_nanos)
+            .unwrap_or_default();
+        let deadline = Instant::now() + timeout.saturating_sub(elapsed);
         loop {
             match self.store.read(move |c| db::last_stage(c, machine)).await {
                 Ok(Some((reported, at))) if reported == stage && at >= since => {
@@ -531,7 +551,7 @@ impl Provisioner {
             if Instant::now() >= deadline {
                 return Outcome::Failed(format!(
                     "no {what} callback (stage={stage}) within {}",
-                    humantime::format_duration(self.limits.install)
+                    humantime::format_duration(timeout)
                 ));
             }
             tokio::time::sleep(self.limits.poll).await;

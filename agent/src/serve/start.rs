@@ -54,7 +54,11 @@ pub(super) async fn http(
         store.clone(),
         config.site.name.clone(),
         site_key.clone(),
-        crate::provision::runner::ProvisionLimits::default(),
+        crate::provision::runner::ProvisionLimits {
+            install: config.provision.install_timeout,
+            wipe: config.provision.wipe_timeout,
+            ..Default::default()
+        },
         talos,
     );
     match provisioner.resume_all().await {

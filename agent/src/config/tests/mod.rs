@@ -11,6 +11,7 @@
 mod addressing;
 mod boot;
 mod naming;
+mod provision;
 mod talos;
 mod values;
 
