@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dv_agent::inventory::SiteKey;
 use dv_agent::store::inventory as db;
+use dv_tests::api::{Api, assert_steps_done_in_order, step_names};
 use serde_json::Value;
 
 const SEED: &str = r#"
@@ -38,17 +39,25 @@ machines:
     macs: ["52:54:00:99:00:03"]
 "#;
 
+fn api(http: SocketAddr) -> String {
+    format!("http://{http}")
+}
+
 /// curl: (status, body).
 fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(format!("http://{http}{path}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
+    Api::new(&api(http)).curl(args, path)
+}
+
+fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
+    Api::new(&api(http)).import(yaml)
+}
+
+fn post_json(http: SocketAddr, path: &str, body: &str) -> (u16, Value) {
+    Api::new(&api(http)).post_json(path, body)
+}
+
+fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    Api::new(&api(http)).wait_task(id, limit, done)
 }
 
 fn start_agent(dir: &Path) -> dv_tests::agent::RunningAgent {
@@ -64,25 +73,6 @@ fn sushy_system(sushy: &dv_tests::sushy::Sushy, system: &str) -> Value {
         .output()
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
-    let (code, body) = curl(
-        http,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/yaml",
-            "--data-binary",
-            yaml,
-        ],
-        "/v1/inventory",
-    );
-    (
-        code,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
 }
 
 fn machines(http: SocketAddr) -> Vec<Value> {
@@ -353,27 +343,6 @@ machines:
     assert_eq!(outbox_count(dir.path(), "machine.updated"), 2);
 }
 
-fn post_json(http: SocketAddr, path: &str, body: &str) -> (u16, Value) {
-    let (code, text) = curl(
-        http,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            body,
-            "--max-time",
-            "120",
-        ],
-        path,
-    );
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 #[test]
 fn power_and_next_boot_go_through_the_machines_bmc() {
     let test = "power_and_next_boot_go_through_the_machines_bmc";
@@ -436,29 +405,6 @@ machines:
     let (code, _) = post_json(http, "/v1/machines/SN-404/boot", r#"{"target":"disk"}"#);
     assert_eq!(code, 404);
     agent.stop();
-}
-
-/// The names of the steps a task ran, in order.
-fn step_names(task: &Value) -> Vec<&str> {
-    task["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect()
-}
-
-/// Polls `GET /v1/tasks/{id}` until `done` says so (bounded).
-fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let found = dv_tests::wait_for(limit, || {
-        let (code, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
-        let v: Value = serde_json::from_str(&body).ok()?;
-        (code == 200 && done(&v)).then_some(v)
-    });
-    found.unwrap_or_else(|| {
-        let (_, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
-        panic!("task {id} did not get there: {body}")
-    })
 }
 
 #[test]
@@ -524,13 +470,7 @@ machines:
             "ready"
         ]
     );
-    for s in done["steps"].as_array().unwrap() {
-        assert_eq!(s["outcome"], "done", "{s}");
-        assert!(
-            s["started_at"].as_str().unwrap() <= s["finished_at"].as_str().unwrap(),
-            "{s}"
-        );
-    }
+    assert_steps_done_in_order(&done);
     let (_, m) = curl(http, &[], "/v1/machines/SN-P");
     assert!(m.contains("\"state\":\"ready\""), "{m}");
     let system = sushy_system(&sushy, dv_tests::sushy::NODE_1);

@@ -24,6 +24,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dv_protocol::{EventBody, MacAddr};
+use dv_tests::api::{Api, assert_steps_done_in_order, ended, step_names};
 use dv_tests::lab::{self, AGENT_ADDR, events, write_config};
 use dv_tests::netns::{Netns, require_netns};
 use dv_tests::qemu::{Firmware, PxeBed, Vm, require_qemu};
@@ -36,41 +37,11 @@ const VM_LIMIT: Duration = Duration::from_secs(300);
 /// The whole provisioning, power-on to ready.
 const TASK_LIMIT: Duration = Duration::from_secs(420);
 
-/// curl inside `ns`: (status, body).
-fn curl(ns: &Netns, args: &[&str], url: &str) -> (u16, String) {
-    let out = ns
-        .command("curl")
-        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn api(ns: &Netns, method: &str, path: &str, body: Option<(&str, &str)>) -> (u16, Value) {
-    let url = format!("http://{AGENT_ADDR}:8680{path}");
-    let mut args = vec!["-X", method];
-    if let Some((content_type, data)) = body {
-        args.extend(["-H", content_type, "--data-binary", data]);
-    }
-    let (code, text) = curl(ns, &args, &url);
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// The emulator's view of the system, asked directly.
 fn bmc_system(ns: &Netns, sushy: &Sushy) -> Value {
-    let (_, body) = curl(
-        ns,
-        &[],
-        &format!("{}/redfish/v1/Systems/{NODE_1}", sushy.endpoint),
-    );
-    serde_json::from_str(&body).unwrap_or(Value::Null)
+    Api::within(ns, &sushy.endpoint)
+        .get(&format!("/redfish/v1/Systems/{NODE_1}"))
+        .1
 }
 
 #[test]
@@ -103,24 +74,16 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
         &config,
         &data,
     );
+    let base = format!("http://{AGENT_ADDR}:8680");
+    let api = Api::within(&bed.server, &base);
     let seed = format!(
         "machines:\n  - serial: E2E-01\n    macs: [\"{MAC}\"]\n    role: worker\n    \
          bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {}, user: admin, password: unused }}\n",
         Sushy::NETNS_PORT
     );
-    let (code, body) = api(
-        &bed.server,
-        "POST",
-        "/v1/inventory",
-        Some(("Content-Type: application/yaml", &seed)),
-    );
+    let (code, body) = api.import(&seed);
     assert_eq!(code, 200, "{body}");
-    let (code, task) = api(
-        &bed.server,
-        "POST",
-        "/v1/machines/E2E-01/provision",
-        Some(("Content-Type: application/json", "{}")),
-    );
+    let (code, task) = api.post_json("/v1/machines/E2E-01/provision", "{}");
     assert_eq!(code, 202, "{task}");
     let id = task["id"].as_str().unwrap().to_owned();
 
@@ -129,9 +92,8 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
     let mut vm: Option<Vm> = None;
     let deadline = Instant::now() + TASK_LIMIT;
     let done = loop {
-        let (_, t) = api(&bed.server, "GET", &format!("/v1/tasks/{id}"), None);
-        let state = &t["task"]["state"];
-        if state == "succeeded" || state.get("failed").is_some() || Instant::now() > deadline {
+        let (_, t) = api.get(&format!("/v1/tasks/{id}"));
+        if ended(&t) || Instant::now() > deadline {
             break t;
         }
         if vm.is_none() && bmc_system(&bed.server, &sushy)["PowerState"] == "On" {
@@ -146,14 +108,8 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
         done["task"]["state"], "succeeded",
         "task: {done:#}\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
     );
-    let steps: Vec<&str> = done["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        steps,
+        step_names(&done),
         [
             "allocate",
             "set_pxe",
@@ -163,21 +119,12 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
             "ready"
         ]
     );
-    let mut previous = String::new();
-    for s in done["steps"].as_array().unwrap() {
-        assert_eq!(s["outcome"], "done", "{s}");
-        let (started, finished) = (
-            s["started_at"].as_str().unwrap(),
-            s["finished_at"].as_str().unwrap(),
-        );
-        assert!(previous.as_str() <= started && started <= finished, "{s}");
-        previous = finished.to_owned();
-    }
+    assert_steps_done_in_order(&done);
     assert!(
         console.contains("DV-INSTALL: machine config fetched"),
         "{console}"
     );
-    let (_, machine) = api(&bed.server, "GET", "/v1/machines/E2E-01", None);
+    let (_, machine) = api.get("/v1/machines/E2E-01");
     assert_eq!(machine["state"], "ready", "{machine}");
     let system = bmc_system(&bed.server, &sushy);
     assert_eq!(

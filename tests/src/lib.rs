@@ -7,6 +7,7 @@
 //! hands them the freshly built `dv-agent`) and use these helpers.
 
 pub mod agent;
+pub mod api;
 pub mod http;
 pub mod lab;
 pub mod netns;
