@@ -337,8 +337,10 @@ mod tests {
 
     #[test]
     fn device_id_parses_ipmi_sims_answer() {
-        let d = DeviceId::parse(&[0x00, 0x03, 0x09, 0x08, 0x02, 0x9f, 0x91, 0x12, 0x00, 0x02, 0x0f])
-            .unwrap();
+        let d = DeviceId::parse(&[
+            0x00, 0x03, 0x09, 0x08, 0x02, 0x9f, 0x91, 0x12, 0x00, 0x02, 0x0f,
+        ])
+        .unwrap();
         assert_eq!(d.manufacturer, 4753);
         assert_eq!(d.product, 0x0f02);
         assert_eq!(d.firmware, "9.08");

@@ -279,11 +279,13 @@ impl SessionKeys {
 
     /// The plaintext of an encrypted payload, its padding checked.
     pub fn decrypt(&self, payload: &[u8]) -> Result<Vec<u8>, PacketError> {
-        let (iv, data) = payload.split_at_checked(AES_BLOCK).ok_or(PacketError::Short {
-            what: "confidentiality header",
-            need: AES_BLOCK,
-            have: payload.len(),
-        })?;
+        let (iv, data) = payload
+            .split_at_checked(AES_BLOCK)
+            .ok_or(PacketError::Short {
+                what: "confidentiality header",
+                need: AES_BLOCK,
+                have: payload.len(),
+            })?;
         if data.is_empty() || data.len() % AES_BLOCK != 0 {
             return Err(PacketError::Crypt("not a whole number of AES blocks"));
         }
@@ -299,11 +301,19 @@ impl SessionKeys {
             .ok_or(PacketError::Crypt("empty plaintext"))?;
         let pad = usize::from(pad);
         if pad >= AES_BLOCK || pad > rest.len() {
-            return Err(PacketError::Crypt("confidentiality pad length out of range"));
+            return Err(PacketError::Crypt(
+                "confidentiality pad length out of range",
+            ));
         }
         let (body, padding) = rest.split_at(rest.len() - pad);
-        if !padding.iter().enumerate().all(|(i, &b)| usize::from(b) == i + 1) {
-            return Err(PacketError::Crypt("confidentiality pad bytes are not 1, 2, 3, …"));
+        if !padding
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| usize::from(b) == i + 1)
+        {
+            return Err(PacketError::Crypt(
+                "confidentiality pad bytes are not 1, 2, 3, …",
+            ));
         }
         Ok(body.to_vec())
     }

@@ -79,9 +79,7 @@ impl Ipmi {
     }
 
     async fn power(&self, s: &mut Session) -> Result<PowerState, BmcError> {
-        let data = s
-            .command(commands::GET_CHASSIS_STATUS, &[], true)
-            .await?;
+        let data = s.command(commands::GET_CHASSIS_STATUS, &[], true).await?;
         let on = commands::power_is_on(&data).map_err(|e| BmcError::Protocol {
             endpoint: self.endpoint.clone(),
             path: commands::GET_CHASSIS_STATUS.name.into(),
@@ -119,7 +117,9 @@ impl Ipmi {
             .map(str::to_owned)
             .unwrap_or_else(|| format!("IANA enterprise {}", dev.manufacturer));
         Ok(SystemInfo {
-            id: uuid.clone().unwrap_or_else(|| format!("ipmi:{}", self.endpoint)),
+            id: uuid
+                .clone()
+                .unwrap_or_else(|| format!("ipmi:{}", self.endpoint)),
             manufacturer: Some(manufacturer),
             model: Some(format!(
                 "product {:#06x} (BMC device {:#04x}, firmware {})",

@@ -315,7 +315,10 @@ pub const BMC_ADDR: u8 = 0x20;
 pub const CONSOLE_ADDR: u8 = 0x81;
 
 fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)).wrapping_neg()
+    bytes
+        .iter()
+        .fold(0u8, |a, b| a.wrapping_add(*b))
+        .wrapping_neg()
 }
 
 impl Message {
@@ -444,7 +447,10 @@ mod tests {
             body: vec![0x8e, 0x04],
         };
         let bytes = msg.encode();
-        assert_eq!(bytes, [0x20, 0x18, 0xc8, 0x81, 0x00, 0x38, 0x8e, 0x04, 0xb5]);
+        assert_eq!(
+            bytes,
+            [0x20, 0x18, 0xc8, 0x81, 0x00, 0x38, 0x8e, 0x04, 0xb5]
+        );
         let packet = encode_v15(0, 0, &bytes).unwrap();
         assert_eq!(&packet[..5], &[0x06, 0x00, 0xff, 0x07, 0x00]);
         assert_eq!(packet[13], 9);

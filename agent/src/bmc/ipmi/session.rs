@@ -126,7 +126,12 @@ async fn exchange<T>(
             }
         }
         if attempt < tries {
-            tracing::debug!(bmc = endpoint, what, attempt, "no IPMI answer yet; retransmitting");
+            tracing::debug!(
+                bmc = endpoint,
+                what,
+                attempt,
+                "no IPMI answer yet; retransmitting"
+            );
         }
     }
     let mut detail = format!("no answer to {what} within {total:?} ({tries} transmission(s))");
@@ -274,7 +279,9 @@ impl Session {
                 }
                 Err(e) => return Err(protocol(endpoint, name, e)),
             },
-            Some((&cc, _)) => return Err(completion(endpoint, commands::GET_CHANNEL_AUTH_CAPS, cc)),
+            Some((&cc, _)) => {
+                return Err(completion(endpoint, commands::GET_CHANNEL_AUTH_CAPS, cc));
+            }
             None => return Err(protocol(endpoint, name, "empty answer")),
         }
 
