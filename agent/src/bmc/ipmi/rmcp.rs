@@ -213,7 +213,7 @@ fn decode_v2(datagram: &[u8], mut r: Reader<'_>) -> Result<V2Packet, PacketError
     if rest.get(pad + 1) != Some(&NEXT_HEADER) {
         return Err(PacketError::Trailer("next header is not 0x07"));
     }
-    if (V2_HEADER_LEN + declared + pad + 2) % 4 != 0 {
+    if !(V2_HEADER_LEN + declared + pad + 2).is_multiple_of(4) {
         return Err(PacketError::Trailer("integrity pad does not align to 4"));
     }
     let code = rest.get(pad + 2..).unwrap_or_default();
@@ -239,6 +239,9 @@ pub fn encode_v15(seq: u32, session_id: u32, message: &[u8]) -> Result<Vec<u8>, 
     Ok(out)
 }
 
+/// Computes a packet's AuthCode from the bytes it covers.
+pub type Signer<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+
 /// The header fields of an RMCP+ packet to encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct V2Header {
@@ -257,7 +260,7 @@ pub struct V2Header {
 pub fn encode_v2(
     header: V2Header,
     payload: &[u8],
-    sign: Option<&dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: Option<Signer<'_>>,
 ) -> Result<Vec<u8>, PacketError> {
     let len = u16::try_from(payload.len()).map_err(|_| PacketError::TooLong(payload.len()))?;
     let mut kind = header.payload_type & 0x3f;
@@ -515,7 +518,7 @@ mod tests {
                 let s = covered.iter().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(*b));
                 vec![s; code_len.unwrap_or(0)]
             };
-            let signer: Option<&dyn Fn(&[u8]) -> Vec<u8>> = code_len.map(|_| &sign as _);
+            let signer: Option<Signer<'_>> = code_len.map(|_| &sign as _);
             let bytes = encode_v2(h, &body, signer).unwrap();
             let Packet::V20(p) = decode(&bytes).unwrap() else { panic!("not v2") };
             prop_assert_eq!(p.payload_type, h.payload_type);
