@@ -123,8 +123,8 @@ fn ipmi_powers_a_system_and_sets_one_time_boot_on_ipmi_sim() {
 }
 
 #[test]
-fn a_wrong_password_is_an_auth_error_at_once() {
-    let test = "a_wrong_password_is_an_auth_error_at_once";
+fn a_wrong_password_is_an_auth_error_at_once_and_suite_17_is_refused_by_ipmi_sim() {
+    let test = "a_wrong_password_is_an_auth_error_at_once_and_suite_17_is_refused_by_ipmi_sim";
     let Some(bins) = ipmi_bins(test) else {
         return;
     };
@@ -147,6 +147,17 @@ fn a_wrong_password_is_an_auth_error_at_once() {
             matches!(&err, BmcError::Auth { reason, .. } if reason.contains("unauthorized name")),
             "{err:?}"
         );
+
+        // ipmi_sim has no HMAC-SHA256: suite 17 is refused at Open Session,
+        // and said so.
+        let bmc = Ipmi::new(&sim.endpoint, USER, PASSWORD, limits())
+            .with_cipher_suite(CipherSuite::Suite17);
+        let err = bmc.power_state().await.unwrap_err();
+        assert!(
+            matches!(&err, BmcError::Unsupported { wanted, .. } if wanted == "cipher suite 17"),
+            "{err:?}"
+        );
+        eprintln!("suite 17 against ipmi_sim: {err}");
     });
     // ipmitool agrees the password is wrong.
     assert!(

@@ -166,11 +166,26 @@ impl OpenSessionResponse {
         out
     }
 
-    /// Parses one; a refusal may stop after the console's session id.
+    /// Parses one. A refusal may be cut short anywhere after the status
+    /// (ipmi_sim sends only tag and status): missing fields read as 0.
     pub fn decode(bytes: &[u8]) -> Result<Self, PacketError> {
         let mut r = Reader::new(bytes);
         let tag = r.u8("tag")?;
         let status = r.u8("status")?;
+        if status != 0 {
+            let max_privilege = r.u8("privilege").unwrap_or(0);
+            let _ = r.u8("reserved");
+            return Ok(OpenSessionResponse {
+                tag,
+                status,
+                max_privilege,
+                console_session_id: r.u32("console session id").unwrap_or(0),
+                bmc_session_id: 0,
+                auth: 0,
+                integrity: 0,
+                confidentiality: 0,
+            });
+        }
         let max_privilege = r.u8("privilege")?;
         r.u8("reserved")?;
         let console_session_id = r.u32("console session id")?;
@@ -184,9 +199,6 @@ impl OpenSessionResponse {
             integrity: 0,
             confidentiality: 0,
         };
-        if status != 0 {
-            return Ok(resp);
-        }
         resp.bmc_session_id = r.u32("BMC session id")?;
         resp.auth = read_algorithm(&mut r, 0)?;
         resp.integrity = read_algorithm(&mut r, 1)?;
@@ -251,23 +263,25 @@ impl Rakp2 {
         out
     }
 
-    /// Parses one; a refusal may stop after the console's session id.
+    /// Parses one. A refusal may be cut short anywhere after the status:
+    /// a missing session id reads as 0.
     pub fn decode(bytes: &[u8]) -> Result<Self, PacketError> {
         let mut r = Reader::new(bytes);
         let tag = r.u8("tag")?;
         let status = r.u8("status")?;
-        r.take("reserved", 2)?;
-        let console_session_id = r.u32("console session id")?;
         if status != 0 {
+            let _ = r.take("reserved", 2);
             return Ok(Rakp2 {
                 tag,
                 status,
-                console_session_id,
+                console_session_id: r.u32("console session id").unwrap_or(0),
                 bmc_random: [0; 16],
                 bmc_guid: [0; 16],
                 auth_code: Vec::new(),
             });
         }
+        r.take("reserved", 2)?;
+        let console_session_id = r.u32("console session id")?;
         Ok(Rakp2 {
             tag,
             status,
@@ -313,11 +327,21 @@ impl Rakp4 {
         out
     }
 
-    /// Parses one.
+    /// Parses one. A refusal may be cut short anywhere after the status:
+    /// a missing session id reads as 0.
     pub fn decode(bytes: &[u8]) -> Result<Self, PacketError> {
         let mut r = Reader::new(bytes);
         let tag = r.u8("tag")?;
         let status = r.u8("status")?;
+        if status != 0 {
+            let _ = r.take("reserved", 2);
+            return Ok(Rakp4 {
+                tag,
+                status,
+                console_session_id: r.u32("console session id").unwrap_or(0),
+                icv: Vec::new(),
+            });
+        }
         r.take("reserved", 2)?;
         let console_session_id = r.u32("console session id")?;
         Ok(Rakp4 {
@@ -386,8 +410,15 @@ mod tests {
             prop_assert_eq!(Rakp2::decode(&r2.encode()).unwrap(), r2);
             let r3 = Rakp3 { tag, status, bmc_session_id: b, auth_code: code.clone() };
             prop_assert_eq!(Rakp3::decode(&r3.encode()).unwrap(), r3);
-            let r4 = Rakp4 { tag, status, console_session_id: a, icv: code };
+            let r4 = Rakp4 { tag, status, console_session_id: a, icv: if ok { code } else { vec![] } };
             prop_assert_eq!(Rakp4::decode(&r4.encode()).unwrap(), r4);
+            // Refusals cut short after the status still parse.
+            if !ok {
+                let short = [tag, status];
+                prop_assert_eq!(OpenSessionResponse::decode(&short).unwrap().status, status);
+                prop_assert_eq!(Rakp2::decode(&short).unwrap().status, status);
+                prop_assert_eq!(Rakp4::decode(&short).unwrap().status, status);
+            }
         }
 
         #[test]

@@ -170,7 +170,7 @@ fn refused(endpoint: &str, step: &str, suite: CipherSuite, status: u8) -> BmcErr
         0x04..=0x07 | 0x10 | 0x11 => BmcError::Unsupported {
             endpoint: endpoint.to_owned(),
             wanted: format!("cipher suite {}", suite.id()),
-            allowed: format!("unknown; {step} answered {status:#04x} ({meaning})"),
+            allowed: format!("not listed; {step} answered {status:#04x}, {meaning}"),
         },
         _ => protocol(
             endpoint,
@@ -178,6 +178,13 @@ fn refused(endpoint: &str, step: &str, suite: CipherSuite, status: u8) -> BmcErr
             format!("RMCP+ status {status:#04x} ({meaning})"),
         ),
     }
+}
+
+/// Whether a session-setup answer is for this console: its session id
+/// matches, or it is a refusal cut short before the id (ipmi_sim sends
+/// refusals as tag and status only; the tag still has to match).
+fn ours(status: u8, answered: u32, console_id: u32) -> bool {
+    answered == console_id || (status != 0 && answered == 0)
 }
 
 /// Decodes an unauthenticated RMCP+ session-setup answer of `kind`.
@@ -313,7 +320,9 @@ impl Session {
             |d| match setup_payload(d, payload::OPEN_SESSION_RESPONSE)
                 .and_then(|p| OpenSessionResponse::decode(&p).map_err(|e| e.to_string()))
             {
-                Ok(r) if r.tag == tag && r.console_session_id == console_id => Verdict::Done(r),
+                Ok(r) if r.tag == tag && ours(r.status, r.console_session_id, console_id) => {
+                    Verdict::Done(r)
+                }
                 Ok(_) => Verdict::Ignore("another session's Open Session Response".into()),
                 Err(e) => Verdict::Ignore(e),
             },
@@ -366,7 +375,9 @@ impl Session {
             |d| match setup_payload(d, payload::RAKP2)
                 .and_then(|p| Rakp2::decode(&p).map_err(|e| e.to_string()))
             {
-                Ok(r) if r.tag == tag && r.console_session_id == console_id => Verdict::Done(r),
+                Ok(r) if r.tag == tag && ours(r.status, r.console_session_id, console_id) => {
+                    Verdict::Done(r)
+                }
                 Ok(_) => Verdict::Ignore("another session's RAKP 2".into()),
                 Err(e) => Verdict::Ignore(e),
             },
@@ -413,7 +424,9 @@ impl Session {
             |d| match setup_payload(d, payload::RAKP4)
                 .and_then(|p| Rakp4::decode(&p).map_err(|e| e.to_string()))
             {
-                Ok(r) if r.tag == tag && r.console_session_id == console_id => Verdict::Done(r),
+                Ok(r) if r.tag == tag && ours(r.status, r.console_session_id, console_id) => {
+                    Verdict::Done(r)
+                }
                 Ok(_) => Verdict::Ignore("another session's RAKP 4".into()),
                 Err(e) => Verdict::Ignore(e),
             },
