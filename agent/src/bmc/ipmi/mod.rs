@@ -39,7 +39,6 @@ use super::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState, SystemIn
 const BOOT_TARGETS: [&str; 2] = ["pxe", "disk"];
 
 /// A BMC spoken to over IPMI v2.0 RMCP+.
-#[derive(Debug)]
 pub struct Ipmi {
     /// `host:port` (port 623 unless the inventory says otherwise).
     endpoint: String,
@@ -47,6 +46,18 @@ pub struct Ipmi {
     password: String,
     suite: CipherSuite,
     limits: Limits,
+}
+
+impl std::fmt::Debug for Ipmi {
+    // By hand, so the password never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ipmi")
+            .field("endpoint", &self.endpoint)
+            .field("user", &self.user)
+            .field("suite", &self.suite)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ipmi {
