@@ -1,5 +1,6 @@
 //! Feeds arbitrary bytes through everything the IPMI driver does with a
-//! datagram from a BMC: the RMCP/session decode, the AuthCode check and
+//! datagram from a BMC: the RMCP/session decode, `session::inbound` (the
+//! driver's own check of a datagram in a session), the AuthCode check and
 //! AES-CBC decryption under fixed session keys (suites 3 and 17), the IPMI
 //! message decode, the session-setup payloads and the command answers.
 //!
@@ -15,6 +16,7 @@ use dv_agent::bmc::ipmi::rakp::{
     OpenSessionRequest, OpenSessionResponse, Rakp1, Rakp2, Rakp3, Rakp4,
 };
 use dv_agent::bmc::ipmi::rmcp::{self, Message, Packet, V2Header};
+use dv_agent::bmc::ipmi::session::{Inbound, inbound};
 use libfuzzer_sys::fuzz_target;
 
 fn payloads(bytes: &[u8]) {
@@ -61,6 +63,10 @@ fuzz_target!(|data: &[u8]| {
             }
             for suite in [CipherSuite::Suite3, CipherSuite::Suite17] {
                 let keys = SessionKeys::derive(suite, b"fuzz session integrity key");
+                // The driver's own judgement of a datagram in a session.
+                if let Inbound::Answer { message, .. } = inbound(&keys, p.session_id, data) {
+                    assert_eq!(Message::decode(&message.encode()), Ok(message));
+                }
                 if p.authenticated {
                     let covered = data.get(4..4 + p.signed_len).expect("signed_len in range");
                     let _ = keys.verify(covered, &p.auth_code);

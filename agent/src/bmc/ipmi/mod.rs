@@ -7,7 +7,7 @@
 //! - [`rakp`]: Open Session and RAKP 1-4 payloads.
 //! - [`crypto`]: cipher suites 3 and 17: RAKP HMACs, SIK/K1/K2, AuthCodes,
 //!   AES-CBC-128.
-//! - `session`: one live session over UDP: handshake, timed and bounded
+//! - [`session`]: one live session over UDP: handshake, timed and bounded
 //!   retransmission, authenticated encrypted commands, Close Session.
 //! - [`commands`]: the commands used and the parsing of their answers.
 //! - this file: the [`Bmc`] driver on top.
@@ -25,7 +25,7 @@ pub mod commands;
 pub mod crypto;
 pub mod rakp;
 pub mod rmcp;
-mod session;
+pub mod session;
 
 use std::time::Instant;
 
