@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dv_agent::bmc::ipmi::Ipmi;
@@ -209,20 +209,26 @@ fn an_unreachable_bmc_fails_within_the_request_timeout() {
 }
 
 /// How the in-process BMC misbehaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Fake {
     /// Boot flags always read back as this device, whatever was set.
     stuck_device: u8,
     /// Chassis Control answers this completion code.
     chassis_control_cc: u8,
+    /// The system starts powered on.
+    power_on: bool,
+    /// The first Chassis Control is carried out but its answer is lost.
+    lose_first_chassis_answer: bool,
 }
 
-/// Counters of what the fake BMC was sent.
+/// What the fake BMC was sent.
 #[derive(Debug, Default)]
 struct Seen {
     set_boot: AtomicU32,
     chassis_control: AtomicU32,
     closed: AtomicU32,
+    /// (rqSeq, session sequence) of every Chassis Control.
+    chassis_control_seqs: Mutex<Vec<(u8, u32)>>,
 }
 
 /// A BMC on a UDP socket that does the RMCP+ handshake properly (any
@@ -238,6 +244,7 @@ async fn fake_bmc(socket: tokio::net::UdpSocket, fake: Fake, seen: Arc<Seen>) {
     let mut hs: Option<Handshake> = None;
     let mut keys: Option<SessionKeys> = None;
     let mut out_seq = 1u32;
+    let mut power_on = fake.power_on;
     let mut buf = [0u8; 1024];
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf).await else {
@@ -328,9 +335,20 @@ async fn fake_bmc(socket: tokio::net::UdpSocket, fake: Fake, seen: Arc<Seen>) {
                         seen.closed.fetch_add(1, Ordering::SeqCst);
                         vec![0]
                     }
-                    (0x00, 0x01) => vec![0, 0x00, 0x00, 0x00],
+                    (0x00, 0x01) => vec![0, u8::from(power_on), 0x00, 0x00],
                     (0x00, 0x02) => {
-                        seen.chassis_control.fetch_add(1, Ordering::SeqCst);
+                        let n = seen.chassis_control.fetch_add(1, Ordering::SeqCst);
+                        seen.chassis_control_seqs
+                            .lock()
+                            .unwrap()
+                            .push((m.rq_seq, p.seq));
+                        if fake.chassis_control_cc == 0 {
+                            // 0 down, 1 up, 3 reset (stays on), 5 soft off.
+                            power_on = matches!(m.body.first(), Some(1 | 3));
+                        }
+                        if n == 0 && fake.lose_first_chassis_answer {
+                            continue;
+                        }
                         vec![fake.chassis_control_cc]
                     }
                     (0x00, 0x08) => {
@@ -405,7 +423,7 @@ fn a_bmc_that_accepts_a_boot_override_but_reads_back_another_device_is_caught() 
         runtime().block_on(async {
             let (addr, seen, task) = start_fake(Fake {
                 stuck_device: device::DISK,
-                chassis_control_cc: 0,
+                ..Fake::default()
             })
             .await;
             let bmc = Ipmi::new(&addr, USER, PASSWORD, limits()).with_cipher_suite(suite);
@@ -444,8 +462,8 @@ fn a_bmc_that_accepts_a_boot_override_but_reads_back_another_device_is_caught() 
 fn a_completion_code_names_the_command_and_its_meaning() {
     runtime().block_on(async {
         let (addr, seen, task) = start_fake(Fake {
-            stuck_device: device::DISK,
             chassis_control_cc: 0xcc,
+            ..Fake::default()
         })
         .await;
         let bmc = Ipmi::new(&addr, USER, PASSWORD, limits());
@@ -459,6 +477,50 @@ fn a_completion_code_names_the_command_and_its_meaning() {
                 "Chassis Control answered completion code 0xcc (invalid data field in request)"
             ),
             "{err}"
+        );
+        assert_eq!(seen.chassis_control.load(Ordering::SeqCst), 1);
+        task.abort();
+    });
+}
+
+#[test]
+fn a_lost_answer_is_made_up_for_by_resending_only_what_is_safe_to_repeat() {
+    let fast = Limits {
+        request: Duration::from_millis(600),
+        ..limits()
+    };
+    runtime().block_on(async {
+        // Power up is idempotent: resent with the same rqSeq and a new
+        // session sequence number, then confirmed by reading back.
+        let (addr, seen, task) = start_fake(Fake {
+            lose_first_chassis_answer: true,
+            ..Fake::default()
+        })
+        .await;
+        let bmc = Ipmi::new(&addr, USER, PASSWORD, fast);
+        bmc.set_power(PowerAction::On).await.unwrap();
+        assert_eq!(bmc.power_state().await.unwrap(), PowerState::On);
+        let seqs = seen.chassis_control_seqs.lock().unwrap().clone();
+        assert_eq!(seqs.len(), 2, "{seqs:?}");
+        assert_eq!(seqs[0].0, seqs[1].0, "same rqSeq: {seqs:?}");
+        assert_ne!(seqs[0].1, seqs[1].1, "new session sequence: {seqs:?}");
+        task.abort();
+
+        // A hard reset is sent once: a lost answer is an error, not a
+        // second reset.
+        let (addr, seen, task) = start_fake(Fake {
+            power_on: true,
+            lose_first_chassis_answer: true,
+            ..Fake::default()
+        })
+        .await;
+        let bmc = Ipmi::new(&addr, USER, PASSWORD, fast);
+        let err = bmc.set_power(PowerAction::ForceRestart).await.unwrap_err();
+        assert!(matches!(err, BmcError::Unreachable { .. }), "{err:?}");
+        let chain = format!("{:?}", std::error::Error::source(&err));
+        assert!(
+            chain.contains("Chassis Control") && chain.contains("1 transmission"),
+            "{chain}"
         );
         assert_eq!(seen.chassis_control.load(Ordering::SeqCst), 1);
         task.abort();
