@@ -103,9 +103,13 @@ async fn exchange<T>(
             return Err(unreachable(endpoint, what, e));
         }
         let deadline = Instant::now() + per_try;
-        // Bounded: every pass either returns or waits on a receive that ends
-        // by the deadline.
+        // Bounded by the deadline, checked on every pass: tokio's timeout
+        // polls the receive first, so a flood of ready datagrams alone
+        // would never let it fire.
         loop {
+            if Instant::now() >= deadline {
+                break;
+            }
             let got = match tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await {
                 Err(_) => break,
                 Ok(Err(e)) => return Err(unreachable(endpoint, what, e)),
