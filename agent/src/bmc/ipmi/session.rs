@@ -273,7 +273,9 @@ impl Session {
                 match Message::decode(&msg) {
                     Ok(m) if m.cmd == commands::GET_CHANNEL_AUTH_CAPS.cmd => Verdict::Done(m.body),
                     Ok(_) => Verdict::Ignore("an answer to another command".into()),
-                    Err(e) => Verdict::Fail(protocol(endpoint, name, e)),
+                    // Unauthenticated, like everything before RAKP 4: a bad
+                    // one is noise until the deadline says otherwise.
+                    Err(e) => Verdict::Ignore(e.to_string()),
                 }
             },
         )
@@ -297,12 +299,8 @@ impl Session {
         }
 
         // 2. Open Session.
-        let console_id = loop {
-            let id = u32::from_le_bytes(random());
-            if id != 0 {
-                break id;
-            }
-        };
+        // Zero means "no session"; one value in 2^32 made 1 loses nothing.
+        let console_id = u32::from_le_bytes(random()).max(1);
         let (a, i, c) = suite.algorithms();
         let tag = random::<1>()[0];
         let open = OpenSessionRequest {
@@ -460,9 +458,15 @@ impl Session {
             seen: Vec::new(),
         };
         // 5. Sessions start at USER privilege; chassis control needs more.
-        session
+        // A session refused it is closed, not left holding one of the
+        // BMC's few slots until it times out.
+        if let Err(e) = session
             .command(commands::SET_SESSION_PRIVILEGE, &[PRIV_ADMIN], true)
-            .await?;
+            .await
+        {
+            session.close().await;
+            return Err(e);
+        }
         Ok(session)
     }
 
