@@ -13,7 +13,7 @@ cd "$ROOT"
 NATS_SERVER_VERSION="2.12.8"
 
 APT_PACKAGES=(
-  build-essential pkg-config ca-certificates curl git
+  build-essential pkg-config ca-certificates curl git openssl
   python3 python3-venv iproute2 iputils-ping
   qemu-system-x86 ipxe-qemu ipxe ovmf busybox-static cpio
   grub-efi-amd64-bin dosfstools mtools

@@ -17,6 +17,7 @@
 //! - [`telemetry`]: logging and metrics set-up.
 //! - [`boot`]: boot states, iPXE scripts, path-safe file roots.
 //! - [`tftp`]: read-only TFTP server for the boot firmware.
+//! - [`talos`]: Talos machine configs and the cluster secrets bundle.
 //! - [`serve`]: wires the services together and runs them until SIGTERM.
 
 pub mod bmc;
@@ -29,6 +30,7 @@ pub mod inventory;
 pub mod provision;
 pub mod serve;
 pub mod store;
+pub mod talos;
 pub mod telemetry;
 pub mod tftp;
 pub mod udp_thread;

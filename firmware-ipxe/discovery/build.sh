@@ -10,6 +10,13 @@
 #           and this script is older than them)
 # The kernel command line must carry dv.callback=<URL> (the discovery iPXE
 # script sets it); the initrd posts to that URL.
+#
+# The same initrd is the test beds' install stand-in: booted with
+# talos.config=<URL> on its command line (as Talos's installer is), it
+# fetches that machine config the way Talos would, checks it is a v1alpha1
+# machine config, and reports stage=installed (install-failed if it could
+# not), with the config's size and sha256 in the report, instead of
+# stage=discovered.
 set -euo pipefail
 OUT=${1:?usage: build.sh OUTDIR}
 mkdir -p "$OUT"
@@ -95,7 +102,22 @@ for n in /sys/class/net/*; do
 done
 dmi() { tr -c 'A-Za-z0-9._-' '_' < /sys/class/dmi/id/$1 2>/dev/null | sed 's/_*$//'; }
 CB=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^dv\.callback=//p')
-DATA="stage=discovered&ip=$IP&cpus=$CPUS&memory_kb=$MEM_KB&disks=$DISKS&nics=$NICS&vendor=$(dmi sys_vendor)&product=$(dmi product_name)&serial=$(dmi product_serial)"
+CFG=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^talos\.config=//p')
+STAGE=discovered
+EXTRA=""
+if [ -n "$CFG" ]; then
+  STAGE=install-failed
+  for i in 1 2 3; do
+    if wget -q -O /tmp/machine.yaml "$CFG" && grep -q 'v1alpha1' /tmp/machine.yaml; then
+      STAGE=installed
+      EXTRA="&config_bytes=$(wc -c < /tmp/machine.yaml)&config_sha256=$(sha256sum /tmp/machine.yaml | cut -d' ' -f1)"
+      echo "DV-INSTALL: machine config fetched$EXTRA"
+      break
+    fi
+    sleep 2
+  done
+fi
+DATA="stage=$STAGE$EXTRA&ip=$IP&cpus=$CPUS&memory_kb=$MEM_KB&disks=$DISKS&nics=$NICS&vendor=$(dmi sys_vendor)&product=$(dmi product_name)&serial=$(dmi product_serial)"
 echo "DV-DISCOVERY: mac=$MAC $DATA"
 for i in 1 2 3 4 5; do
   if wget -q -O /tmp/cb.out --post-data "$DATA" "$CB"; then

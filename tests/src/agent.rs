@@ -147,10 +147,16 @@ impl RunningAgent {
 /// authority (no DHCP or DNS of its own), HTTP on a loopback port the OS
 /// picks, TFTP off, data in `dir/data`. Returns the config's path.
 pub fn api_only_config(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    api_only_config_with(dir, "")
+}
+
+/// [`api_only_config`] with `extra` (more sections) appended.
+pub fn api_only_config_with(
+    dir: &std::path::Path,
+    extra: &str,
+) -> std::io::Result<std::path::PathBuf> {
     let path = dir.join("agent.toml");
-    std::fs::write(
-        &path,
-        r#"
+    let base = r#"
 [site]
 name = "lab"
 domain = "dataverket.test"
@@ -174,8 +180,8 @@ enabled = false
 [[dns.hosts]]
 name = "provisioner-01"
 interfaces = [{ segment = "lab", address = "10.77.0.1" }]
-"#,
-    )?;
+"#;
+    std::fs::write(&path, format!("{base}\n{extra}"))?;
     Ok(path)
 }
 
@@ -184,7 +190,16 @@ pub fn start_api_only(
     binary: &std::path::Path,
     dir: &std::path::Path,
 ) -> Result<RunningAgent, StartFailure> {
-    let config = api_only_config(dir).map_err(|e| (None, vec![e.to_string()]))?;
+    start_api_only_with(binary, dir, "")
+}
+
+/// [`start_api_only`] with `extra` config sections (e.g. `[talos]`).
+pub fn start_api_only_with(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    extra: &str,
+) -> Result<RunningAgent, StartFailure> {
+    let config = api_only_config_with(dir, extra).map_err(|e| (None, vec![e.to_string()]))?;
     let mut cmd = Command::new(binary);
     cmd.args(["serve", "--log-format", "json", "--config"])
         .arg(&config)

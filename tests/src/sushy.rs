@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::netns::Netns;
 use crate::process::Guarded;
 use crate::wait_for;
 
@@ -55,10 +56,25 @@ pub struct Sushy {
 }
 
 impl Sushy {
-    /// Starts it; with `password`, HTTP basic auth for user `admin`.
+    /// Its port inside a namespace of its own test (nothing else listens there).
+    pub const NETNS_PORT: u16 = 8400;
+
+    /// Starts it on host loopback; with `password`, HTTP basic auth for
+    /// user `admin`.
     pub fn start(bin: &Path, password: Option<&str>) -> Sushy {
+        Self::start_in(bin, password, None)
+    }
+
+    /// As [`Sushy::start`], on the loopback of `netns` when given (port
+    /// [`Sushy::NETNS_PORT`] there), so an agent in that namespace can
+    /// reach it.
+    pub fn start_in(bin: &Path, password: Option<&str>, netns: Option<&Netns>) -> Sushy {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = if netns.is_some() {
+            Self::NETNS_PORT
+        } else {
+            free_port()
+        };
         let mut conf = format!(
             "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
              SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
@@ -97,9 +113,12 @@ impl Sushy {
         let conf_path = dir.path().join("sushy.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let log = std::fs::File::create(dir.path().join("sushy.log")).unwrap();
+        let mut cmd = match netns {
+            Some(ns) => ns.command(bin),
+            None => Command::new(bin),
+        };
         let process = Guarded::spawn(
-            Command::new(bin)
-                .arg("--config")
+            cmd.arg("--config")
                 .arg(&conf_path)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
@@ -108,10 +127,19 @@ impl Sushy {
         .unwrap();
         let endpoint = format!("http://127.0.0.1:{port}");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let up = wait_for(Duration::from_secs(30), || {
-            crate::http::get(addr, "/redfish/v1/")
+        let up = wait_for(Duration::from_secs(30), || match netns {
+            Some(ns) => ns
+                .command("curl")
+                .args(["-sf", "--max-time", "2", "-o", "/dev/null"])
+                .arg(format!("{endpoint}/redfish/v1/"))
+                .status()
+                .ok()
+                .filter(|s| s.success())
+                .map(|_| ()),
+            None => crate::http::get(addr, "/redfish/v1/")
                 .ok()
                 .filter(|r| r.status == 200)
+                .map(|_| ()),
         });
         assert!(
             up.is_some(),

@@ -105,6 +105,10 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         site.as_ref().map(|s| s.authority),
         management.as_ref(),
     );
+    let talos = match &w.talos {
+        Some(t) => super::talos::talos(cx.report_mut(), t).map(Some),
+        None => Some(None),
+    };
     Some(Config {
         site: site?,
         http: Http { listen: http? },
@@ -115,6 +119,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         dns: dns?,
         boot: boot?,
         tftp: tftp?,
+        talos: talos?,
     })
 }
 

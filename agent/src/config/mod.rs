@@ -37,6 +37,7 @@ mod error;
 mod load;
 mod locate;
 mod summary;
+mod talos;
 mod validate;
 mod values;
 mod wire;
@@ -70,6 +71,39 @@ pub struct Config {
     pub boot: Boot,
     /// `[tftp]`
     pub tftp: Tftp,
+    /// `[talos]`: Talos machine configs for provisioned machines; `None`
+    /// when the section is absent (provisioning then leaves boot entries
+    /// alone).
+    pub talos: Option<Talos>,
+}
+
+/// Talos Linux: the cluster machines are installed into and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Talos {
+    /// The cluster's name (`cluster.clusterName`); its secrets bundle is
+    /// kept under this name.
+    pub cluster_name: String,
+    /// The Kubernetes API endpoint, `https://<host>:<port>`
+    /// (`cluster.controlPlane.endpoint`).
+    pub endpoint: String,
+    /// The installer image (`machine.install.image`).
+    pub install_image: String,
+    /// The disk Talos installs to (`machine.install.disk`).
+    pub install_disk: String,
+    /// Whether the installer wipes the disk first (`machine.install.wipe`).
+    pub wipe: bool,
+    /// The Talos kernel, relative to `boot.artifacts_dir`.
+    pub kernel: String,
+    /// The Talos initramfs, relative to `boot.artifacts_dir`.
+    pub initrd: String,
+    /// `cluster.network.dnsDomain`.
+    pub dns_domain: String,
+    /// `cluster.network.podSubnets`.
+    pub pod_subnets: Vec<IpNet>,
+    /// `cluster.network.serviceSubnets`.
+    pub service_subnets: Vec<IpNet>,
+    /// `machine.network.nameservers`; empty: the ones DHCP hands out.
+    pub nameservers: Vec<std::net::IpAddr>,
 }
 
 /// Network boot: where machines fetch scripts and artifacts.

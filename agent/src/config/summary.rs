@@ -94,6 +94,13 @@ impl Config {
                 "disabled"
             }
         );
+        if let Some(t) = &self.talos {
+            let _ = writeln!(
+                out,
+                "talos: cluster {} at {}, install {} to {}, kernel {}, initrd {}",
+                t.cluster_name, t.endpoint, t.install_image, t.install_disk, t.kernel, t.initrd
+            );
+        }
         let _ = write!(out, "http: listen {}", self.http.listen);
         out
     }

@@ -25,6 +25,7 @@ pub(crate) struct Config {
     pub boot: Boot,
     #[serde(default)]
     pub tftp: Tftp,
+    pub talos: Option<Talos>,
 }
 
 /// `[site]`
@@ -199,4 +200,21 @@ pub(crate) struct Service {
 pub(crate) struct SiteZone {
     #[serde(default)]
     pub services: Vec<String>,
+}
+
+/// `[talos]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Talos {
+    pub cluster_name: String,
+    pub endpoint: String,
+    pub install_image: String,
+    pub install_disk: Option<String>,
+    pub wipe: Option<bool>,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub dns_domain: Option<String>,
+    pub pod_subnets: Option<Vec<String>>,
+    pub service_subnets: Option<Vec<String>>,
+    pub nameservers: Option<Vec<String>>,
 }

@@ -12,6 +12,8 @@
 //! - `POST /boot/<mac>/callback` (form body) and `GET` (query string, for
 //!   iPXE's `imgfetch` and busybox wget): records `machine.boot-reported` in
 //!   the outbox in one store write, then 204.
+//! - `GET /boot/<mac>/talos.yaml`: the machine's Talos machine config, only
+//!   to the machine itself while it is being provisioned (see `talos`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,6 +72,7 @@ where
                 .post(callback)
                 .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY)),
         )
+        .route("/boot/{mac}/talos.yaml", get(super::talos::machine_config))
         .route("/artifacts/{*path}", get(super::artifacts::artifact))
 }
 
@@ -86,22 +89,34 @@ pub struct BootHttp {
     pub firmware: FileRoot,
     /// sha256 of served artifacts.
     pub digests: DigestCache,
+    /// Talos machine configs (`GET /boot/<mac>/talos.yaml`); `None`
+    /// without a `[talos]` section.
+    pub talos: Option<Arc<crate::talos::Talos>>,
 }
 
 impl BootHttp {
     /// From the `[boot]` config.
     pub fn new(config: &crate::config::Boot) -> Result<Arc<BootHttp>, boot::ScriptError> {
+        Self::with_talos(config, None)
+    }
+
+    /// From the `[boot]` config, serving Talos machine configs with `talos`.
+    pub fn with_talos(
+        config: &crate::config::Boot,
+        talos: Option<Arc<crate::talos::Talos>>,
+    ) -> Result<Arc<BootHttp>, boot::ScriptError> {
         Ok(Arc::new(BootHttp {
             scripts: Scripts::new(&config.http_url)?,
             default_state: config.default_state,
             artifacts: FileRoot::new(&config.artifacts_dir),
             firmware: FileRoot::new(&config.firmware_dir),
             digests: DigestCache::default(),
+            talos,
         }))
     }
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
+pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut body = body.into();
     body.push('\n');
     (

@@ -6,7 +6,8 @@
 //! - `GET /metrics`: Prometheus text exposition.
 //! - `GET /v1/leases`: the DHCP leases (see `leases`).
 //! - `/v1/dns/...`: services, zones and router exports (see `dns`).
-//! - `/boot/...`: iPXE scripts and the boot callback (see `boot`).
+//! - `/boot/...`: iPXE scripts, the boot callback (see `boot`) and Talos
+//!   machine configs (see `talos`).
 //! - `/artifacts/...`: boot artifacts with Range, ETag and sha256 (see
 //!   `artifacts`).
 
@@ -19,6 +20,9 @@ mod dns;
 mod health;
 mod inventory;
 mod leases;
+mod talos;
+#[cfg(test)]
+mod talos_tests;
 mod tasks;
 
 use std::time::Instant;

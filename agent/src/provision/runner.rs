@@ -17,6 +17,15 @@
 //! - `set_disk`: one-time disk boot through the BMC.
 //! - `ready`: the machine becomes `ready`.
 //!
+//! With `[talos]` configured, `allocate` also sets the machine's boot entry
+//! (its first MAC) to install Talos (kernel, initrd, and
+//! `talos.platform=metal init_on_alloc=1 slab_nomerge pti=on
+//! talos.config=<agent>/boot/<mac>/talos.yaml`),
+//! creating the cluster's secrets first if this is its first machine, and
+//! refuses a machine whose role is not control_plane or worker; `ready`
+//! sets the boot entry to the local disk. Each is one transaction with the
+//! machine's state change and the `machine.boot-state-set` event.
+//!
 //! An unreachable BMC blocks the task (a hard dependency, named) instead of
 //! retrying forever; [`Provisioner::retry`] runs the blocked step again.
 
@@ -29,7 +38,8 @@ use super::workflow::{self, Flow, Outcome, Step};
 use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
 use crate::inventory::SiteKey;
-use crate::store::{Store, StoreError, inventory as db, steps, tasks};
+use crate::store::{Store, StoreError, boot as boot_store, inventory as db, steps, tasks};
+use crate::talos::Talos;
 
 /// Time limits of provisioning.
 #[derive(Debug, Clone, Copy)]
@@ -83,15 +93,18 @@ pub struct Provisioner {
     actor: Actor,
     site_key: SiteKey,
     limits: ProvisionLimits,
+    talos: Option<Arc<Talos>>,
 }
 
 impl Provisioner {
-    /// A provisioner for `site`.
+    /// A provisioner for `site`; with `talos`, provisioning installs Talos
+    /// (see the module docs).
     pub fn new(
         store: Store,
         site: SiteName,
         site_key: SiteKey,
         limits: ProvisionLimits,
+        talos: Option<Arc<Talos>>,
     ) -> Arc<Self> {
         Arc::new(Provisioner {
             actor: Actor::agent(&site),
@@ -99,6 +112,7 @@ impl Provisioner {
             site,
             site_key,
             limits,
+            talos,
         })
     }
 
@@ -268,10 +282,13 @@ impl Provisioner {
         seq: i64,
     ) -> Outcome {
         match step {
-            Step::Allocate => {
-                self.machine_state(machine, &[MachineState::Available], MachineState::Allocated)
-                    .await
-            }
+            Step::Allocate => match &self.talos {
+                Some(talos) => self.allocate_talos(talos, machine).await,
+                None => {
+                    self.machine_state(machine, &[MachineState::Available], MachineState::Allocated)
+                        .await
+                }
+            },
             Step::SetPxe => {
                 self.bmc(
                     machine,
@@ -310,10 +327,13 @@ impl Provisioner {
                 )
                 .await
             }
-            Step::Ready => {
-                self.machine_state(machine, &[MachineState::Provisioning], MachineState::Ready)
-                    .await
-            }
+            Step::Ready => match &self.talos {
+                Some(talos) => self.ready_talos(talos, machine).await,
+                None => {
+                    self.machine_state(machine, &[MachineState::Provisioning], MachineState::Ready)
+                        .await
+                }
+            },
             Step::Release => {
                 self.machine_state(
                     machine,
@@ -343,6 +363,89 @@ impl Provisioner {
                 )
                 .await
             }
+        }
+    }
+
+    /// `allocate` with Talos: the machine must have a Talos role; the
+    /// cluster's secrets exist (generated now if this is its first
+    /// machine); then, in one write, the machine becomes `allocated` and
+    /// its boot entry becomes the Talos install.
+    async fn allocate_talos(&self, talos: &Talos, id: MachineId) -> Outcome {
+        let key = id.to_string();
+        let machine = match self.store.read(move |c| db::machine(c, &key)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Outcome::Failed(format!("machine {id} is not in the inventory")),
+            Err(e) => return Outcome::Failed(crate::telemetry::error_chain(&e)),
+        };
+        let entry = match talos.install_entry(&machine) {
+            Ok(entry) => entry,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        if let Err(e) = talos.secrets(&self.store).await {
+            return Outcome::Failed(crate::telemetry::error_chain(&e));
+        }
+        self.state_and_boot(
+            id,
+            &[MachineState::Available],
+            MachineState::Allocated,
+            entry,
+        )
+        .await
+    }
+
+    /// `ready` with Talos: the machine becomes `ready` and its boot entry
+    /// local disk, in one write.
+    async fn ready_talos(&self, talos: &Talos, id: MachineId) -> Outcome {
+        let key = id.to_string();
+        let machine = match self.store.read(move |c| db::machine(c, &key)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Outcome::Failed(format!("machine {id} is not in the inventory")),
+            Err(e) => return Outcome::Failed(crate::telemetry::error_chain(&e)),
+        };
+        let entry = match talos.local_entry(&machine) {
+            Ok(entry) => entry,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        self.state_and_boot(
+            id,
+            &[MachineState::Provisioning],
+            MachineState::Ready,
+            entry,
+        )
+        .await
+    }
+
+    /// Moves the machine from one of `from` to `to` and stores its boot
+    /// entry `boot` (with `machine.boot-state-set`) in one transaction.
+    async fn state_and_boot(
+        &self,
+        id: MachineId,
+        from: &[MachineState],
+        to: MachineState,
+        boot: crate::boot::MachineBoot,
+    ) -> Outcome {
+        let (site, actor, from) = (self.site.clone(), self.actor.clone(), from.to_vec());
+        let (mac, state) = (boot.mac, boot.state);
+        let written = self
+            .store
+            .write(
+                move |c| match db::set_state(c, &site, &actor, id, &from, to)? {
+                    Ok(()) => boot_store::set(c, &site, &actor, &boot).map(|_| Ok(())),
+                    Err(now) => Ok(Err(now)),
+                },
+            )
+            .await;
+        match written {
+            Ok(Ok(())) => {
+                tracing::info!(machine = %id, %mac, boot = %state, "boot entry set");
+                Outcome::Done
+            }
+            Ok(Err(now)) => Outcome::Failed(format!(
+                "the machine is {}, so it cannot become {}",
+                now.as_str(),
+                to.as_str()
+            )),
+            Err(e) => Outcome::Failed(crate::telemetry::error_chain(&e)),
         }
     }
 

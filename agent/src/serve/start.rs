@@ -41,18 +41,21 @@ pub(super) async fn http(
             source,
         })?;
     let local = listener.local_addr().unwrap_or(listen);
-    let boot = http::boot::BootHttp::new(&config.boot).map_err(|e| failed("boot")(Box::new(e)))?;
+    let site_key = crate::inventory::SiteKey::load_or_create(&config.site.data_dir)
+        .map_err(|e| failed("site key")(Box::new(e)))?;
+    let talos = crate::talos::Talos::from_config(config, site_key.clone());
+    let boot = http::boot::BootHttp::with_talos(&config.boot, talos.clone())
+        .map_err(|e| failed("boot")(Box::new(e)))?;
     let fallback = boot
         .scripts
         .fallback()
         .map_err(|e| failed("boot")(Box::new(e)))?;
-    let site_key = crate::inventory::SiteKey::load_or_create(&config.site.data_dir)
-        .map_err(|e| failed("site key")(Box::new(e)))?;
     let provisioner = crate::provision::runner::Provisioner::new(
         store.clone(),
         config.site.name.clone(),
         site_key.clone(),
         crate::provision::runner::ProvisionLimits::default(),
+        talos,
     );
     match provisioner.resume_all().await {
         Ok(0) => {}

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0005_dhcp_lease_drop_mac_index.sql"),
     include_str!("../../schema/0006_inventory.sql"),
     include_str!("../../schema/0007_task_steps.sql"),
+    include_str!("../../schema/0008_talos_secrets.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -22,6 +22,7 @@ pub mod outbox;
 mod readers;
 pub mod sites;
 pub mod steps;
+pub mod talos;
 pub mod tasks;
 mod writer;
 

@@ -11,6 +11,7 @@
 mod addressing;
 mod boot;
 mod naming;
+mod talos;
 mod values;
 
 use std::path::{Path, PathBuf};
