@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod api;
 pub mod http;
+pub mod ipmi;
 pub mod lab;
 pub mod netns;
 pub mod process;
