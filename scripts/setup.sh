@@ -20,6 +20,7 @@ APT_PACKAGES=(
   tftp-hpa atftp tftpd-hpa
   bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
   isc-dhcp-client udhcpc tcpdump kea-admin bc
+  openipmi ipmitool
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

@@ -2,8 +2,8 @@
 //! YAML file in, machines out; bad files and conflicts change nothing; the
 //! export carries no password, and the store holds none in clear. Machines
 //! that discover themselves wait for approval. A machine's power and next
-//! boot go through its BMC (sushy-tools' Redfish emulator) with the sealed
-//! credentials.
+//! boot go through its BMC (sushy-tools' Redfish emulator, OpenIPMI's
+//! ipmi_sim) with the sealed credentials.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -348,8 +348,16 @@ machines:
     );
     let (code, body) = post_json(http, "/v1/machines/SN-N/power", r#"{"action":"on"}"#);
     assert_eq!(code, 409, "{body}");
+    // An IPMI BMC gets the IPMI driver; nothing answers on 127.0.0.1:623.
     let (code, body) = post_json(http, "/v1/machines/SN-I/power", r#"{"action":"on"}"#);
-    assert_eq!(code, 501, "{body}");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{body}"
+    );
     let (code, body) = post_json(http, "/v1/machines/SN-R1/power", r#"{"action":"explode"}"#);
     assert_eq!(code, 400, "{body}");
     let (code, _) = post_json(http, "/v1/machines/SN-404/boot", r#"{"target":"disk"}"#);
@@ -543,5 +551,74 @@ machines:
     let (code, list) = curl(http, &[], "/v1/tasks?state=blocked");
     assert_eq!(code, 200);
     assert!(list.contains(&uid), "{list}");
+    agent.stop();
+}
+
+#[test]
+fn provisioning_a_machine_with_an_ipmi_bmc_goes_through_ipmi_sim() {
+    let test = "provisioning_a_machine_with_an_ipmi_bmc_goes_through_ipmi_sim";
+    let Some(bins) = dv_tests::ipmi::ipmi_bins(test) else {
+        return;
+    };
+    let sim = dv_tests::ipmi::IpmiSim::start(&bins);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    let seed = format!(
+        r#"
+machines:
+  - serial: SN-IP
+    macs: ["52:54:00:99:30:01"]
+    role: worker
+    bmc: {{ protocol: ipmi, host: 127.0.0.1, port: {port}, user: {user}, password: {password} }}
+"#,
+        port = sim.port,
+        user = dv_tests::ipmi::USER,
+        password = dv_tests::ipmi::PASSWORD,
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = curl(http, &[], "/v1/machines/SN-IP/power");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"off\""), "{body}");
+    let (code, body) = post_json(http, "/v1/machines/SN-IP/boot", r#"{"target":"uefi_http"}"#);
+    assert_eq!(code, 422, "{body}");
+
+    let (code, task) = post_json(http, "/v1/machines/SN-IP/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_task(http, &id, Duration::from_secs(60), |v| {
+        v["task"]["state"]["running"]["step"] == "await_install"
+    });
+    // set_pxe and power_cycle, as ipmitool sees them.
+    assert_eq!(sim.power(), "on");
+    assert_eq!(sim.boot_device(), "Force PXE");
+    let (code, body) = curl(
+        http,
+        &["-X", "POST", "--data", "stage=installed"],
+        "/boot/52:54:00:99:30:01/callback",
+    );
+    assert_eq!(code, 204, "{body}");
+    let done = wait_task(http, &id, Duration::from_secs(60), |v| {
+        v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
+    });
+    assert_eq!(done["task"]["state"], "succeeded", "{done}");
+    assert_eq!(
+        step_names(&done),
+        [
+            "allocate",
+            "set_pxe",
+            "power_cycle",
+            "await_install",
+            "set_disk",
+            "ready"
+        ]
+    );
+    let (_, m) = curl(http, &[], "/v1/machines/SN-IP");
+    assert!(m.contains("\"state\":\"ready\""), "{m}");
+    assert_eq!(sim.boot_device(), "Force Boot from default Hard-Drive");
+    assert_eq!(sim.power(), "on");
+    let events = sim.events();
+    assert_eq!(events.matches("set power=1").count(), 1, "{events}");
     agent.stop();
 }

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod http;
+pub mod ipmi;
 pub mod lab;
 pub mod netns;
 pub mod process;

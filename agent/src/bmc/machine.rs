@@ -1,9 +1,11 @@
-//! A machine's BMC driver, from the inventory and its sealed login.
+//! A machine's BMC driver, from the inventory and its sealed login: the
+//! [`Driver`] for whichever protocol its BMC speaks.
 
 use dv_protocol::{BmcProtocol, Machine};
 
+use super::ipmi::Ipmi;
 use super::redfish::Redfish;
-use super::{BmcError, Limits};
+use super::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState, SystemInfo};
 use crate::inventory::SiteKey;
 use crate::store::{Store, StoreError, inventory as db};
 
@@ -17,14 +19,6 @@ pub enum DriverError {
     /// The inventory has no BMC for it.
     #[error("machine {0} has no BMC in the inventory; add one (POST /v1/inventory)")]
     NoBmc(String),
-    /// Its BMC speaks a protocol with no driver yet.
-    #[error("machine {serial}'s BMC speaks {protocol}; this agent drives Redfish BMCs only so far")]
-    NotRedfish {
-        /// The machine.
-        serial: String,
-        /// Its BMC's protocol.
-        protocol: BmcProtocol,
-    },
     /// The store failed.
     #[error("cannot read the inventory")]
     Store(#[from] StoreError),
@@ -33,13 +27,53 @@ pub enum DriverError {
     Bmc(#[from] BmcError),
 }
 
+/// A driver for one of the protocols BMCs speak. The [`Bmc`] trait returns
+/// `impl Future`, so it is not object safe: this enum delegates instead.
+#[derive(Debug)]
+pub enum Driver {
+    /// DMTF Redfish.
+    Redfish(Redfish),
+    /// IPMI v2.0 over LAN (RMCP+).
+    Ipmi(Ipmi),
+}
+
+impl Bmc for Driver {
+    async fn system_info(&self) -> Result<SystemInfo, BmcError> {
+        match self {
+            Driver::Redfish(d) => d.system_info().await,
+            Driver::Ipmi(d) => d.system_info().await,
+        }
+    }
+
+    async fn power_state(&self) -> Result<PowerState, BmcError> {
+        match self {
+            Driver::Redfish(d) => d.power_state().await,
+            Driver::Ipmi(d) => d.power_state().await,
+        }
+    }
+
+    async fn set_power(&self, action: PowerAction) -> Result<(), BmcError> {
+        match self {
+            Driver::Redfish(d) => d.set_power(action).await,
+            Driver::Ipmi(d) => d.set_power(action).await,
+        }
+    }
+
+    async fn boot_once(&self, target: BootTarget) -> Result<(), BmcError> {
+        match self {
+            Driver::Redfish(d) => d.boot_once(target).await,
+            Driver::Ipmi(d) => d.boot_once(target).await,
+        }
+    }
+}
+
 /// The machine `key` (id, serial or MAC) and a driver for its BMC.
 pub async fn driver_for(
     store: &Store,
     site_key: &SiteKey,
     key: &str,
     limits: Limits,
-) -> Result<(Machine, Redfish), DriverError> {
+) -> Result<(Machine, Driver), DriverError> {
     let (lookup, sk) = (key.to_owned(), site_key.clone());
     let found = store
         .read(move |c| {
@@ -56,14 +90,18 @@ pub async fn driver_for(
     let (Some(endpoint), Some(login)) = (machine.bmc.clone(), login) else {
         return Err(DriverError::NoBmc(machine.serial));
     };
-    if endpoint.protocol != BmcProtocol::Redfish {
-        return Err(DriverError::NotRedfish {
-            serial: machine.serial,
-            protocol: endpoint.protocol,
-        });
-    }
-    let url = format!("{}://{}", login.scheme, endpoint.address);
     let password = login.password.unwrap_or_default();
-    let driver = Redfish::new(&url, &login.user, &password, None, limits)?;
+    let driver = match endpoint.protocol {
+        BmcProtocol::Redfish => {
+            let url = format!("{}://{}", login.scheme, endpoint.address);
+            Driver::Redfish(Redfish::new(&url, &login.user, &password, None, limits)?)
+        }
+        BmcProtocol::Ipmi => Driver::Ipmi(Ipmi::new(
+            &endpoint.address.to_string(),
+            &login.user,
+            &password,
+            limits,
+        )),
+    };
     Ok((machine, driver))
 }

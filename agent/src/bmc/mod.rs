@@ -9,8 +9,10 @@
 //! [`BmcError::NotApplied`] naming what was asked and what the BMC says.
 //! Every call has a timeout; every retry loop is bounded.
 //!
-//! Drivers, one file each: [`redfish`] (DMTF Redfish over HTTPS).
+//! Drivers: [`redfish`] (DMTF Redfish over HTTPS, one file) and [`ipmi`]
+//! (IPMI v2.0 RMCP+ over UDP, a directory of small files).
 
+pub mod ipmi;
 pub mod machine;
 pub mod redfish;
 
@@ -150,19 +152,31 @@ pub enum BmcError {
     Unreachable {
         /// Where.
         endpoint: String,
-        /// Why.
+        /// Why (the HTTP client's error, or the UDP exchange that went unanswered).
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The BMC refused the credentials.
     #[error(
-        "BMC {endpoint} refused the credentials (HTTP {status}); check the machine's BMC user and password"
+        "BMC {endpoint} refused the credentials ({reason}); check the machine's BMC user and password"
     )]
     Auth {
         /// Where.
         endpoint: String,
-        /// 401 or 403.
-        status: u16,
+        /// How it said so, in the protocol's terms (e.g. "HTTP 401").
+        reason: String,
+    },
+    /// An IPMI command answered with a non-zero completion code.
+    #[error("BMC {endpoint}: {command} answered completion code {code:#04x} ({meaning})")]
+    Completion {
+        /// Where.
+        endpoint: String,
+        /// The command, as the IPMI spec names it.
+        command: &'static str,
+        /// The completion code.
+        code: u8,
+        /// What the spec says it means.
+        meaning: &'static str,
     },
     /// The BMC answered with an error status.
     #[error("BMC {endpoint} answered {method} {path} with HTTP {status}: {message}")]

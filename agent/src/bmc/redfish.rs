@@ -53,7 +53,7 @@ impl Redfish {
             .build()
             .map_err(|source| BmcError::Unreachable {
                 endpoint: endpoint.clone(),
-                source,
+                source: source.into(),
             })?;
         let known = OnceLock::new();
         if let Some(id) = system {
@@ -85,13 +85,13 @@ impl Redfish {
         }
         let resp = req.send().await.map_err(|source| BmcError::Unreachable {
             endpoint: self.endpoint.clone(),
-            source,
+            source: source.into(),
         })?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(BmcError::Auth {
                 endpoint: self.endpoint.clone(),
-                status: status.as_u16(),
+                reason: format!("HTTP {}", status.as_u16()),
             });
         }
         if !status.is_success() {
@@ -111,7 +111,7 @@ impl Redfish {
         let resp = self.request(Method::GET, path, None).await?;
         let bytes = resp.bytes().await.map_err(|source| BmcError::Unreachable {
             endpoint: self.endpoint.clone(),
-            source,
+            source: source.into(),
         })?;
         serde_json::from_slice(&bytes).map_err(|e| BmcError::Protocol {
             endpoint: self.endpoint.clone(),

@@ -17,8 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, problem};
-use crate::bmc::machine::{DriverError, driver_for};
-use crate::bmc::redfish::Redfish;
+use crate::bmc::machine::{Driver, DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction};
 
 /// Body of `POST .../power`.
@@ -53,14 +52,13 @@ enum Target {
 }
 
 /// The machine's BMC driver, or the response that says why there is none.
-async fn driver(state: &AppState, key: &str) -> Result<(Machine, Redfish), Response> {
+async fn driver(state: &AppState, key: &str) -> Result<(Machine, Driver), Response> {
     match driver_for(&state.store, &state.site_key, key, Limits::default()).await {
         Ok(x) => Ok(x),
         Err(e) => {
             let status = match &e {
                 DriverError::NotFound(_) => StatusCode::NOT_FOUND,
                 DriverError::NoBmc(_) => StatusCode::CONFLICT,
-                DriverError::NotRedfish { .. } => StatusCode::NOT_IMPLEMENTED,
                 DriverError::Bmc(_) => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };

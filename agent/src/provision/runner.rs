@@ -474,7 +474,7 @@ impl Provisioner {
     /// Runs `f` against the machine's BMC. Unreachable: blocked on it.
     async fn bmc<F, Fut>(&self, machine: MachineId, f: F) -> Outcome
     where
-        F: FnOnce(crate::bmc::redfish::Redfish) -> Fut,
+        F: FnOnce(crate::bmc::machine::Driver) -> Fut,
         Fut: Future<Output = Result<(), BmcError>>,
     {
         let (m, driver) = match driver_for(
