@@ -475,6 +475,64 @@ pub fn bmc_login(
     }))
 }
 
+/// What recording a BMC certificate pin did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertPin {
+    /// Recorded; `previous` is the pin it replaced, if any.
+    Recorded {
+        /// The former pin (hex), on a re-pin.
+        previous: Option<String>,
+    },
+    /// That pin was there already.
+    Unchanged,
+    /// Another pin is recorded and was kept (first use lost a race, or the
+    /// certificate changed): the caller must not trust the new one.
+    Kept {
+        /// The pin on record (hex).
+        pinned: String,
+    },
+    /// The machine has no BMC row.
+    NoBmc,
+}
+
+/// The SHA-256 (lower-case hex) of the TLS certificate pinned for the BMC
+/// of `machine`, if one is (schema 0009).
+pub fn bmc_cert_pin(conn: &Connection, machine: MachineId) -> Result<Option<String>, StoreError> {
+    let pin: Option<Option<String>> = conn
+        .prepare_cached("SELECT cert_sha256 FROM bmc WHERE machine_id = ?1")?
+        .query_row([machine.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(pin.flatten())
+}
+
+/// Records `sha256` (lower-case hex) as the certificate pin of the BMC of
+/// `machine`. On first use (`replace` false) a pin already on record is
+/// kept; a re-pin (`replace` true) replaces it.
+pub fn pin_bmc_cert(
+    conn: &Connection,
+    machine: MachineId,
+    sha256: &str,
+    replace: bool,
+) -> Result<CertPin, StoreError> {
+    let row: Option<Option<String>> = conn
+        .prepare_cached("SELECT cert_sha256 FROM bmc WHERE machine_id = ?1")?
+        .query_row([machine.to_string()], |r| r.get(0))
+        .optional()?;
+    let Some(previous) = row else {
+        return Ok(CertPin::NoBmc);
+    };
+    match previous {
+        Some(p) if p == sha256 => return Ok(CertPin::Unchanged),
+        Some(p) if !replace => return Ok(CertPin::Kept { pinned: p }),
+        _ => {}
+    }
+    conn.prepare_cached(
+        "UPDATE bmc SET cert_sha256 = ?2, cert_pinned_at = ?3, updated_at = ?3 WHERE machine_id = ?1",
+    )?
+    .execute(params![machine.to_string(), sha256, now_nanos()])?;
+    Ok(CertPin::Recorded { previous })
+}
+
 /// The inventory as a file, without passwords.
 pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
     let mut st = conn.prepare_cached("SELECT name, id, location FROM rack ORDER BY name")?;
