@@ -191,16 +191,13 @@ impl Fake {
             .collect()
     }
 
-    fn answer(
-        &self,
-        g: &mut Inner,
-        method: &Method,
-        key: &str,
-        token: Option<&str>,
-        basic: bool,
-        if_match: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
+    fn answer(&self, g: &mut Inner, method: &Method, key: &str, asked: Asked<'_>) -> Response {
+        let Asked {
+            token,
+            basic,
+            if_match,
+            body,
+        } = asked;
         let b = &self.behaviour;
         if key == "/redfish/v1" && method == Method::GET {
             return Json(g.docs[key].clone()).into_response();
@@ -326,6 +323,15 @@ impl Fake {
     }
 }
 
+/// What a request carried that the server judges.
+#[derive(Debug, Clone, Copy)]
+struct Asked<'a> {
+    token: Option<&'a str>,
+    basic: bool,
+    if_match: Option<&'a str>,
+    body: Option<&'a Value>,
+}
+
 async fn handle(
     State(fake): State<Fake>,
     method: Method,
@@ -348,15 +354,13 @@ async fn handle(
     let if_match = header("if-match");
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let mut g = fake.inner.lock().unwrap();
-    let resp = fake.answer(
-        &mut g,
-        &method,
-        &norm(uri.path()),
-        token.as_deref(),
+    let asked = Asked {
+        token: token.as_deref(),
         basic,
-        if_match.as_deref(),
-        json_body.as_ref(),
-    );
+        if_match: if_match.as_deref(),
+        body: json_body.as_ref(),
+    };
+    let resp = fake.answer(&mut g, &method, &norm(uri.path()), asked);
     g.seen.push(Seen {
         method: method.to_string(),
         path: uri.path().to_owned(),

@@ -7,7 +7,7 @@
 //! ([`super::redfish::Trust`]). [`repin`] is the operator's way to accept
 //! a replaced certificate.
 
-use dv_protocol::{BmcProtocol, Machine};
+use dv_protocol::{Actor, BmcProtocol, Machine};
 
 use super::ipmi::Ipmi;
 use super::redfish::{Redfish, Trust};
@@ -169,10 +169,12 @@ async fn pin_first_use(
     let Some(presented) = driver.certificate() else {
         return Ok(());
     };
-    let id = machine.id;
-    let hex = presented.to_hex();
+    let (id, site) = (machine.id, machine.site.clone());
     let outcome = store
-        .write(move |c| db::pin_bmc_cert(c, id, &hex, false))
+        .write(move |c| {
+            let actor = Actor::agent(&site);
+            db::pin_bmc_cert(c, &site, &actor, id, presented, false)
+        })
         .await?;
     match outcome {
         CertPin::Recorded { .. } => {
@@ -252,9 +254,12 @@ pub async fn repin(
             presented,
         });
     }
-    let (id, hex) = (machine.id, presented.to_hex());
+    let (id, site) = (machine.id, machine.site.clone());
     store
-        .write(move |c| db::pin_bmc_cert(c, id, &hex, true))
+        .write(move |c| {
+            let actor = Actor::agent(&site);
+            db::pin_bmc_cert(c, &site, &actor, id, presented, true)
+        })
         .await?;
     tracing::warn!(machine = %machine.id, serial = %machine.serial, sha256 = %presented,
         previous = %previous.map(|p| p.to_string()).unwrap_or_else(|| "none".into()),
