@@ -447,5 +447,33 @@ fn https_bmc_certificates_are_pinned_on_first_use_and_a_changed_one_is_refused_u
     let (code, body) = post_json(http, "/v1/machines/SN-T/bmc/repin", r#"{"sha256":"zz"}"#);
     assert_eq!(code, 400, "{body}");
     drop(sushy);
+
+    // The inventory moves the machine's BMC to another address (with
+    // certificate A again): another BMC, pinned afresh on first use.
+    let moved = Sushy::start_with(
+        &bin,
+        &Options {
+            password: Some("s3cret"),
+            tls: Some((&a_cert, &a_key)),
+            port: None,
+        },
+    );
+    let port2 = moved.endpoint.rsplit(':').next().unwrap();
+    let (code, body) = api(
+        http,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/yaml",
+            "--data-binary",
+            &seed.replace(&format!("port: {port},"), &format!("port: {port2},")),
+        ],
+        "/v1/inventory",
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = api(http, &[], "/v1/machines/SN-T/power");
+    assert_eq!(code, 200, "{body}");
+    drop(moved);
     agent.stop();
 }

@@ -88,14 +88,14 @@ pub fn import(
             .prepare_cached("SELECT id, body FROM machine WHERE serial = ?1")?
             .query_row([&e.serial], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (id, state, is_new) = match &existing {
+        let (id, state, is_new, old_bmc) = match &existing {
             Some((id, body)) => {
                 let old: Machine = serde_json::from_str(body).map_err(|err| corrupt(id, err))?;
-                (old.id, old.state, false)
+                (old.id, old.state, false, old.bmc.map(|b| b.address))
             }
             // Curated inventory is trusted at once (the seed's bootstrap
             // model); self-discovered machines wait for approval instead.
-            None => (MachineId::new(), MachineState::Available, true),
+            None => (MachineId::new(), MachineState::Available, true, None),
         };
         for mac in &m.macs {
             let owner: Option<String> = conn
@@ -157,6 +157,14 @@ pub fn import(
         }
         let new_bmc = match (&e.bmc, &bmc) {
             (Some(b), Some(endpoint)) => {
+                // A BMC at another address is another BMC: its certificate
+                // gets pinned afresh on first use.
+                if old_bmc.as_ref().is_some_and(|a| *a != endpoint.address) {
+                    conn.prepare_cached(
+                        "UPDATE bmc SET cert_sha256 = NULL, cert_pinned_at = NULL WHERE machine_id = ?1",
+                    )?
+                    .execute([id.to_string()])?;
+                }
                 store_bmc(conn, key, id, &credential, b)?.map(|bmc_id| Bmc {
                     id: bmc_id,
                     site: site.clone(),
