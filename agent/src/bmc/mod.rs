@@ -9,8 +9,11 @@
 //! [`BmcError::NotApplied`] naming what was asked and what the BMC says.
 //! Every call has a timeout; every retry loop is bounded.
 //!
-//! Drivers: [`redfish`] (DMTF Redfish over HTTPS, one file) and [`ipmi`]
-//! (IPMI v2.0 RMCP+ over UDP, a directory of small files).
+//! Drivers: [`redfish`] (DMTF Redfish over HTTPS, one file; sessions, TLS
+//! certificates pinned by [`Fingerprint`], vendor [`quirks`] as data) and
+//! [`ipmi`] (IPMI v2.0 RMCP+ over UDP, a directory of small files).
+//! [`machine`] builds the driver for an inventory machine and keeps its
+//! BMC's certificate pin in the store.
 
 pub mod ipmi;
 pub mod machine;
