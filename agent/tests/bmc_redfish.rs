@@ -477,3 +477,94 @@ fn https_bmc_certificates_are_pinned_on_first_use_and_a_changed_one_is_refused_u
     drop(moved);
     agent.stop();
 }
+
+/// Serves `cert` but signs the handshake with another key: a peer that
+/// copied a BMC's certificate (public) without its private key.
+#[derive(Debug)]
+struct CopiedCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for CopiedCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A TLS server on loopback presenting `cert` with `key` (PKCS#8 DER),
+/// speaking only `version`; it handshakes with two clients, or for 5 s.
+fn impostor(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: Vec<u8>,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = provider
+        .key_provider
+        .load_private_key(rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()))
+        .unwrap();
+    let served = Arc::new(rustls::sign::CertifiedKey::new(vec![cert], key));
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(CopiedCertificate(served))),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        let mut served = 0;
+        while served < 2 && std::time::Instant::now() < until {
+            match listener.accept() {
+                Ok((mut tcp, _)) => {
+                    served += 1;
+                    tcp.set_nonblocking(false).unwrap();
+                    tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    let mut tls = rustls::ServerConnection::new(config.clone()).unwrap();
+                    // The client gives up mid-handshake: an error here is the point.
+                    let _ = tls.complete_io(&mut tcp);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (addr, server)
+}
+
+#[test]
+fn the_pinned_certificate_without_its_key_is_refused_over_tls12_and_tls13() {
+    let real = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    let pinned = Fingerprint::of(real.cert.der());
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let (addr, server) = impostor(real.cert.der().clone(), other.serialize_der(), version);
+        runtime().block_on(async {
+            let fast = Limits {
+                request: Duration::from_secs(3),
+                ..limits()
+            };
+            let url = format!("https://{addr}");
+            let bmc =
+                Redfish::with_trust(&url, "a", "b", None, fast, Trust::Pinned(pinned)).unwrap();
+            let err = bmc.power_state().await.unwrap_err();
+            // The certificate is the pinned one, so this is no
+            // CertificateChanged: the handshake signature fails.
+            assert!(
+                matches!(err, BmcError::Unreachable { .. }),
+                "{version:?}: {err:?}"
+            );
+            let chain = format!("{:?}", anyhow::Error::from(err));
+            assert!(chain.contains("Signature"), "{version:?}: {chain}");
+
+            // First use does not take a certificate whose key was not shown.
+            let first = Redfish::new(&url, "a", "b", None, fast).unwrap();
+            assert!(first.power_state().await.is_err());
+            assert_eq!(first.certificate(), None, "{version:?}");
+        });
+        server.join().unwrap();
+    }
+}
