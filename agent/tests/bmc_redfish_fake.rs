@@ -600,7 +600,17 @@ fn hpe_ilo_never_gets_the_read_only_boot_mode() {
             "{body}"
         );
         assert_eq!(fake.system()["Boot"]["BootSourceOverrideTarget"], "Pxe");
-        // The system path came from the collection, as iLO spells it.
+        // The collection as the service root links it, the system as the
+        // collection lists it: iLO's spelling, not the usual one.
         assert_eq!(patch.path, "/redfish/v1/systems/1/");
+        let paths: Vec<String> = fake.seen().into_iter().map(|s| s.path).collect();
+        assert!(
+            paths.iter().any(|p| p == "/redfish/v1/systems/"),
+            "{paths:?}"
+        );
+        assert!(
+            !paths.iter().any(|p| p == "/redfish/v1/Systems"),
+            "{paths:?}"
+        );
     });
 }

@@ -85,16 +85,28 @@ pub struct Redfish {
     password: String,
     client: reqwest::Client,
     limits: Limits,
-    /// The system's resource path, found at first use unless given.
-    system: OnceLock<String>,
+    /// The system's id, when the caller named one.
+    named: Option<String>,
+    /// What the driver learns from the BMC as it goes (boxed: it is most
+    /// of the driver's size).
+    found: Box<Found>,
     auth: Mutex<Auth>,
     /// Held while logging in, so concurrent calls log in once.
     login: tokio::sync::Mutex<()>,
     /// The certificate pin (`https` only).
     pin: Option<Arc<Pin>>,
-    /// The BMC's quirk profile, found at first need.
-    /// (Boxed: it is most of the driver's size.)
-    profile: tokio::sync::OnceCell<Box<Profile>>,
+}
+
+/// What a driver learns from its BMC once.
+#[derive(Debug, Default)]
+struct Found {
+    /// The system's resource path.
+    system: OnceLock<String>,
+    /// The Systems and Managers collections, as the service root links
+    /// them (the usual paths until it is read).
+    collections: OnceLock<(String, String)>,
+    /// The BMC's quirk profile.
+    profile: tokio::sync::OnceCell<Profile>,
 }
 
 impl std::fmt::Debug for Redfish {
@@ -104,7 +116,7 @@ impl std::fmt::Debug for Redfish {
             .field("endpoint", &self.endpoint)
             .field("user", &self.user)
             .field("limits", &self.limits)
-            .field("system", &self.system.get())
+            .field("system", &self.found.system.get())
             .field("certificate", &self.certificate())
             .finish_non_exhaustive()
     }
@@ -167,21 +179,17 @@ impl Redfish {
             pin = Some(p);
         }
         let client = builder.build().map_err(|e| failed(e.into()))?;
-        let known = OnceLock::new();
-        if let Some(id) = system {
-            let _ = known.set(format!("/redfish/v1/Systems/{id}"));
-        }
         Ok(Redfish {
             endpoint,
             user: user.to_owned(),
             password: password.to_owned(),
             client,
             limits,
-            system: known,
+            named: system.map(str::to_owned),
+            found: Box::default(),
             auth: Mutex::new(Auth::Unknown),
             login: tokio::sync::Mutex::new(()),
             pin,
-            profile: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -248,7 +256,8 @@ impl Redfish {
     }
 
     async fn profile(&self) -> Result<&Profile, BmcError> {
-        self.profile
+        self.found
+            .profile
             .get_or_try_init(|| async {
                 let (_, sys) = self.system().await?;
                 let firmware = self.manager_firmware(&sys).await;
@@ -265,10 +274,9 @@ impl Redfish {
                     firmware = firmware.as_deref().unwrap_or("-"),
                     "BMC quirk profile chosen"
                 );
-                Ok(Box::new(p))
+                Ok(p)
             })
             .await
-            .map(|p| &**p)
     }
 
     /// The FirmwareVersion of the system's manager (`Links.ManagedBy`, else
@@ -282,7 +290,7 @@ impl Redfish {
             .map(|l| l.id.clone())
         {
             Some(p) => p,
-            None => match self.get::<Collection>("/redfish/v1/Managers").await {
+            None => match self.get::<Collection>(&self.collections().1).await {
                 Ok(c) => c.members.into_iter().next()?.id,
                 Err(e) => {
                     tracing::debug!(bmc = %self.endpoint, error = %e, "no manager to read the firmware version from");
@@ -392,6 +400,12 @@ impl Redfish {
         } else {
             ServiceRoot::default()
         };
+        let _ = self.found.collections.set((
+            root.systems
+                .map_or_else(|| "/redfish/v1/Systems".to_owned(), |l| l.id),
+            root.managers
+                .map_or_else(|| "/redfish/v1/Managers".to_owned(), |l| l.id),
+        ));
         let Some(sessions) = root.links.and_then(|l| l.sessions).map(|l| l.id) else {
             tracing::debug!(bmc = %self.endpoint, "no SessionService; HTTP basic auth");
             return Ok(Auth::Basic);
@@ -541,22 +555,43 @@ impl Redfish {
         }
     }
 
-    /// The system's resource path.
+    /// The Systems and Managers collection paths (the service root's
+    /// links once read, else the usual ones).
+    fn collections(&self) -> (String, String) {
+        self.found.collections.get().cloned().unwrap_or_else(|| {
+            (
+                "/redfish/v1/Systems".to_owned(),
+                "/redfish/v1/Managers".to_owned(),
+            )
+        })
+    }
+
+    /// The system's resource path: the named one in the Systems
+    /// collection the service root links, else that collection's first
+    /// member.
     async fn system_path(&self) -> Result<String, BmcError> {
-        if let Some(p) = self.system.get() {
+        if let Some(p) = self.found.system.get() {
             return Ok(p.clone());
         }
-        let systems: Collection = self.get("/redfish/v1/Systems").await?;
+        // Logging in reads the service root, and with it the collections.
+        self.auth().await?;
+        let collection = self.collections().0;
+        if let Some(id) = &self.named {
+            let path = format!("{}/{id}", collection.trim_end_matches('/'));
+            let _ = self.found.system.set(path.clone());
+            return Ok(path);
+        }
+        let systems: Collection = self.get(&collection).await?;
         let first = systems
             .members
             .into_iter()
             .next()
             .ok_or_else(|| BmcError::Protocol {
                 endpoint: self.endpoint.clone(),
-                path: "/redfish/v1/Systems".into(),
+                path: collection.clone(),
                 detail: "the service lists no systems".into(),
             })?;
-        let _ = self.system.set(first.id.clone());
+        let _ = self.found.system.set(first.id.clone());
         Ok(first.id)
     }
 
@@ -945,6 +980,10 @@ struct Manager {
 /// The subset of the service root the driver reads.
 #[derive(Debug, Default, Deserialize)]
 struct ServiceRoot {
+    #[serde(rename = "Systems")]
+    systems: Option<Link>,
+    #[serde(rename = "Managers")]
+    managers: Option<Link>,
     #[serde(rename = "Links")]
     links: Option<RootLinks>,
 }
