@@ -280,7 +280,7 @@ impl Redfish {
     }
 
     /// The FirmwareVersion of the system's manager (`Links.ManagedBy`, else
-    /// the first member of `/redfish/v1/Managers`); `None` if it cannot be
+    /// the first member of the Managers collection); `None` if it cannot be
     /// read (a profile with a firmware range then does not apply).
     async fn manager_firmware(&self, sys: &System) -> Option<String> {
         let path = match sys
