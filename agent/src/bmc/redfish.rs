@@ -200,13 +200,6 @@ impl Redfish {
         self.pin.as_ref().and_then(|p| *lock(&p.expected))
     }
 
-    /// Connects and logs in (session or basic, whichever the BMC offers),
-    /// without touching the system. After it, [`Redfish::certificate`]
-    /// names the BMC's certificate.
-    pub async fn connect(&self) -> Result<(), BmcError> {
-        self.auth().await.map(|_| ())
-    }
-
     /// Reads the service root without credentials: one TLS handshake (for
     /// [`Redfish::certificate`]) and nothing sent that a stranger should
     /// not see. Any HTTP answer will do.
