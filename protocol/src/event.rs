@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
 use crate::envelope::{Actor, Message};
-use crate::id::{DnsRecordId, EventId, MachineId, TaskId};
+use crate::id::{BmcId, DnsRecordId, EventId, MachineId, TaskId};
 use crate::mac::MacAddr;
 use crate::resource::{
     Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
@@ -151,6 +151,18 @@ pub enum EventBody {
         /// The machine as it is now.
         machine: Machine,
     },
+    /// A BMC's TLS certificate was pinned: on first use, or re-pinned by an
+    /// operator after the certificate changed.
+    BmcCertificatePinned {
+        /// The BMC.
+        bmc: BmcId,
+        /// Its machine.
+        machine: MachineId,
+        /// SHA-256 of the certificate now pinned (colon-separated hex).
+        sha256: String,
+        /// The pin it replaced; `None` on first use.
+        previous: Option<String>,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -179,6 +191,7 @@ impl EventBody {
             Self::MachineBootReported { .. } => (MASKIN, Some("machine"), "boot-reported"),
             Self::MachineBootStateSet { .. } => (MASKIN, Some("machine"), "boot-state-set"),
             Self::MachineUpdated { .. } => (MASKIN, Some("machine"), "updated"),
+            Self::BmcCertificatePinned { .. } => (MASKIN, Some("bmc"), "certificate-pinned"),
         }
     }
 
@@ -322,6 +335,21 @@ impl fmt::Display for EventBody {
             Self::MachineUpdated { machine } => {
                 write!(f, "machine {} ({}) updated", machine.id, machine.serial)
             }
+            Self::BmcCertificatePinned {
+                bmc,
+                machine,
+                sha256,
+                previous,
+            } => match previous {
+                None => write!(
+                    f,
+                    "bmc {bmc} of machine {machine}: TLS certificate {sha256} pinned on first use"
+                ),
+                Some(p) => write!(
+                    f,
+                    "bmc {bmc} of machine {machine}: TLS certificate re-pinned {p} -> {sha256}"
+                ),
+            },
         }
     }
 }
@@ -483,6 +511,12 @@ mod tests {
             EventBody::MachineUpdated {
                 machine: machine.clone(),
             },
+            EventBody::BmcCertificatePinned {
+                bmc: BmcId::new(),
+                machine: MachineId::new(),
+                sha256: "AB:CD".into(),
+                previous: None,
+            },
         ]
     }
 
@@ -508,6 +542,7 @@ mod tests {
             EventBody::MachineBootReported { .. } => 15,
             EventBody::MachineBootStateSet { .. } => 16,
             EventBody::MachineUpdated { .. } => 17,
+            EventBody::BmcCertificatePinned { .. } => 18,
         }
     }
 
