@@ -14,6 +14,11 @@
 //! `stage=installed`), and the task sets the next boot to disk and ends
 //! with the machine ready, its boot entry on the local disk.
 //!
+//! Then deprovisioning: the BMC restarts the VM into the wipe environment
+//! (the discovery initrd with `dv.wipe=1`), which erases the disk the
+//! install wrote and reports `stage=wiped`; the BMC powers it off and the
+//! machine is available again.
+//!
 //! Checked as an operator would: the task's steps in order, each done,
 //! with timestamps; the machine `ready`; the emulator's boot override on
 //! `Hdd`; in the agent's events, the lease, the boot entry going to
@@ -44,9 +49,62 @@ fn bmc_system(ns: &Netns, sushy: &Sushy) -> Value {
         .1
 }
 
+/// The wiring between the emulated BMC and the hardware: a VM starts when
+/// the emulator's power goes On (a restart reads Off, then On) and is
+/// switched off when it goes Off. The VM's disk persists across boots.
+struct Wiring<'a> {
+    bed: &'a PxeBed,
+    sushy: &'a Sushy,
+    dir: &'a Path,
+    disk: &'a Path,
+    vm: Option<Vm>,
+    power: String,
+    boots: u32,
+}
+
+impl Wiring<'_> {
+    fn tick(&mut self) {
+        let now = bmc_system(&self.bed.server, self.sushy)["PowerState"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if now == "On" && self.power != "On" {
+            self.vm = None;
+            self.boots += 1;
+            let serial = self.dir.join(format!("serial-{}.log", self.boots));
+            self.vm = Some(
+                Vm::netboot_with_virtio_disk(self.bed, MAC, &serial, self.disk, VM_LIMIT).unwrap(),
+            );
+        } else if now == "Off" {
+            self.vm = None;
+        }
+        if !now.is_empty() {
+            self.power = now;
+        }
+    }
+
+    /// Runs the wiring until task `id` ends (bounded); its last answer.
+    fn follow(&mut self, api: &Api<'_>, id: &str) -> Value {
+        let deadline = Instant::now() + TASK_LIMIT;
+        loop {
+            let (_, t) = api.get(&format!("/v1/tasks/{id}"));
+            if ended(&t) || Instant::now() > deadline {
+                return t;
+            }
+            self.tick();
+            std::thread::sleep(Duration::from_millis(400));
+        }
+    }
+
+    /// The serial console of boot `n` (from 1).
+    fn console(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("serial-{n}.log"))).unwrap_or_default()
+    }
+}
+
 #[test]
-fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
-    let test = "provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready";
+fn a_vm_is_provisioned_and_deprovisioned_through_its_bmc_end_to_end() {
+    let test = "a_vm_is_provisioned_and_deprovisioned_through_its_bmc_end_to_end";
     if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
         return;
     }
@@ -87,22 +145,22 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
     assert_eq!(code, 202, "{task}");
     let id = task["id"].as_str().unwrap().to_owned();
 
-    // The BMC-to-hardware wiring: the VM runs while the emulator says On.
-    let serial = dir.path().join("serial.log");
-    let mut vm: Option<Vm> = None;
-    let deadline = Instant::now() + TASK_LIMIT;
-    let done = loop {
-        let (_, t) = api.get(&format!("/v1/tasks/{id}"));
-        if ended(&t) || Instant::now() > deadline {
-            break t;
-        }
-        if vm.is_none() && bmc_system(&bed.server, &sushy)["PowerState"] == "On" {
-            vm = Some(Vm::netboot(&bed, Firmware::Bios, MAC, &serial, VM_LIMIT).unwrap());
-        }
-        std::thread::sleep(Duration::from_secs(1));
+    let disk = dir.path().join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let mut wiring = Wiring {
+        bed: &bed,
+        sushy: &sushy,
+        dir: dir.path(),
+        disk: &disk,
+        vm: None,
+        power: "Off".into(),
+        boots: 0,
     };
-    let console = std::fs::read_to_string(&serial).unwrap_or_default();
-    drop(vm);
+    let done = wiring.follow(&api, &id);
+    let console = wiring.console(1);
     let agent_log = agent.log_text();
     assert_eq!(
         done["task"]["state"], "succeeded",
@@ -124,6 +182,10 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
         console.contains("DV-INSTALL: machine config fetched"),
         "{console}"
     );
+    assert!(
+        std::fs::read(&disk).unwrap().starts_with(b"DV-INSTALLED "),
+        "the install stand-in did not write its disk: {console}"
+    );
     let (_, machine) = api.get("/v1/machines/E2E-01");
     assert_eq!(machine["state"], "ready", "{machine}");
     let system = bmc_system(&bed.server, &sushy);
@@ -131,6 +193,42 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
         system["Boot"]["BootSourceOverrideTarget"], "Hdd",
         "{system}"
     );
+
+    // Deprovisioning: the BMC restarts the machine into the wipe
+    // environment, which erases the disk; then it is powered off.
+    let (code, task) = api.post_json("/v1/machines/E2E-01/deprovision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    let done = wiring.follow(&api, &id);
+    let console = wiring.console(2);
+    let agent_log = agent.log_text();
+    assert_eq!(
+        done["task"]["state"], "succeeded",
+        "task: {done:#}\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
+    );
+    assert_eq!(
+        step_names(&done),
+        [
+            "release",
+            "set_pxe",
+            "power_cycle",
+            "await_wipe",
+            "power_off",
+            "available"
+        ]
+    );
+    assert_steps_done_in_order(&done);
+    assert!(console.contains("DV-WIPE: wiped: vda"), "{console}");
+    let image = std::fs::read(&disk).unwrap();
+    assert!(
+        image[..4 << 20].iter().all(|b| *b == 0),
+        "the disk's start was not erased"
+    );
+    assert_eq!(wiring.boots, 2, "one boot to install, one to wipe");
+    let (_, machine) = api.get("/v1/machines/E2E-01");
+    assert_eq!(machine["state"], "available", "{machine}");
+    assert_eq!(bmc_system(&bed.server, &sushy)["PowerState"], "Off");
+    drop(wiring);
     agent.stop();
 
     let events = events(&data);
@@ -166,5 +264,9 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
             _ => None,
         })
         .collect();
-    assert_eq!(entries, ["install", "local"], "{events:#?}");
+    assert_eq!(
+        entries,
+        ["install", "local", "wipe", "discover"],
+        "{events:#?}"
+    );
 }

@@ -94,6 +94,13 @@ impl PxeBed {
     }
 }
 
+/// A VM's disk and the bus it sits on.
+#[derive(Debug, Clone, Copy)]
+enum Disk<'a> {
+    Ide(&'a Path),
+    Virtio(&'a Path),
+}
+
 /// A running VM, killed on drop.
 #[derive(Debug)]
 pub struct Vm {
@@ -115,6 +122,25 @@ impl Vm {
         Self::start(bed, fw, mac, serial, None, limit)
     }
 
+    /// As [`Vm::netboot`], BIOS, with `disk` (a raw image) as a virtio disk
+    /// (`/dev/vda` to Linux), after the network in the boot order.
+    pub fn netboot_with_virtio_disk(
+        bed: &PxeBed,
+        mac: &str,
+        serial: &Path,
+        disk: &Path,
+        limit: Duration,
+    ) -> std::io::Result<Vm> {
+        Self::start(
+            bed,
+            Firmware::Bios,
+            mac,
+            serial,
+            Some(Disk::Virtio(disk)),
+            limit,
+        )
+    }
+
     /// As [`Vm::netboot`], with `disk` (a raw image) as its first hard disk;
     /// the firmware still tries the network first.
     pub fn netboot_with_disk(
@@ -125,7 +151,7 @@ impl Vm {
         disk: &Path,
         limit: Duration,
     ) -> std::io::Result<Vm> {
-        Self::start(bed, fw, mac, serial, Some(disk), limit)
+        Self::start(bed, fw, mac, serial, Some(Disk::Ide(disk)), limit)
     }
 
     fn start(
@@ -133,7 +159,7 @@ impl Vm {
         fw: Firmware,
         mac: &str,
         serial: &Path,
-        disk: Option<&Path>,
+        disk: Option<Disk<'_>>,
         limit: Duration,
     ) -> std::io::Result<Vm> {
         let mut cmd = bed.switch.command("timeout");
@@ -152,9 +178,16 @@ impl Vm {
             .stderr(Stdio::null());
         match fw {
             Firmware::Bios => {
-                if let Some(disk) = disk {
-                    cmd.arg("-drive")
-                        .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
+                match disk {
+                    Some(Disk::Ide(disk)) => {
+                        cmd.arg("-drive")
+                            .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
+                    }
+                    Some(Disk::Virtio(disk)) => {
+                        cmd.arg("-drive")
+                            .arg(format!("file={},format=raw,if=virtio", disk.display()));
+                    }
+                    None => {}
                 }
                 cmd.args(["-device", &format!("e1000,netdev=n0,mac={mac}")]);
             }
@@ -182,7 +215,7 @@ impl Vm {
                     "-device",
                     &format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
                 ]);
-                if let Some(disk) = disk {
+                if let Some(Disk::Ide(disk) | Disk::Virtio(disk)) = disk {
                     cmd.arg("-drive")
                         .arg(format!(
                             "if=none,id=disk0,format=raw,file={}",

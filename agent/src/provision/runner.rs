@@ -3,9 +3,12 @@
 //! events), so an agent that restarts resumes every task where it stood
 //! ([`Provisioner::resume_all`]).
 //!
-//! Deprovisioning runs `release` (the machine becomes `deprovisioning`),
-//! `set_pxe`, `power_cycle` (into the wipe environment its boot entry
-//! starts), `await_wipe` (`stage=wiped`), `power_off` and `available`.
+//! Deprovisioning runs `release` (the machine becomes `deprovisioning` and
+//! its boot entry `wipe`, in one transaction), `set_pxe`, `power_cycle`
+//! (into the wipe environment: by default the discovery environment with
+//! `dv.wipe=1`, which erases the disks' partition tables and ends, reports
+//! `stage=wiped` and powers off), `await_wipe`, `power_off` and `available`
+//! (boot entry back to `discover`).
 //!
 //! Provisioning steps, with what they touch:
 //! - `allocate`: the machine must be `available`; it becomes `allocated`.
@@ -37,6 +40,7 @@ use dv_protocol::{Actor, MachineId, MachineState, SiteName, Task, TaskId, TaskKi
 use super::workflow::{self, Flow, Outcome, Step};
 use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
+use crate::boot::{BootState, MachineBoot};
 use crate::inventory::SiteKey;
 use crate::store::{Store, StoreError, boot as boot_store, inventory as db, steps, tasks};
 use crate::talos::Talos;
@@ -346,7 +350,7 @@ impl Provisioner {
                 }
             },
             Step::Release => {
-                self.machine_state(
+                self.state_and_entry(
                     machine,
                     &[
                         MachineState::Ready,
@@ -356,6 +360,7 @@ impl Provisioner {
                         MachineState::Available,
                     ],
                     MachineState::Deprovisioning,
+                    BootState::Wipe,
                 )
                 .await
             }
@@ -370,10 +375,11 @@ impl Provisioner {
                 .await
             }
             Step::Available => {
-                self.machine_state(
+                self.state_and_entry(
                     machine,
                     &[MachineState::Deprovisioning],
                     MachineState::Available,
+                    BootState::Discover,
                 )
                 .await
             }
@@ -429,6 +435,31 @@ impl Provisioner {
         .await
     }
 
+    /// As [`Self::state_and_boot`], with the boot entry `state` (no
+    /// parameters of its own) for the machine's first MAC.
+    async fn state_and_entry(
+        &self,
+        id: MachineId,
+        from: &[MachineState],
+        to: MachineState,
+        state: BootState,
+    ) -> Outcome {
+        let key = id.to_string();
+        let machine = match self.store.read(move |c| db::machine(c, &key)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Outcome::Failed(format!("machine {id} is not in the inventory")),
+            Err(e) => return Outcome::Failed(crate::telemetry::error_chain(&e)),
+        };
+        let Some(mac) = machine.macs.first().copied() else {
+            return Outcome::Failed(format!(
+                "machine {} has no MAC in the inventory, so it cannot network-boot",
+                machine.serial
+            ));
+        };
+        self.state_and_boot(id, from, to, MachineBoot::unknown(mac, state))
+            .await
+    }
+
     /// Moves the machine from one of `from` to `to` and stores its boot
     /// entry `boot` (with `machine.boot-state-set`) in one transaction.
     async fn state_and_boot(
@@ -436,7 +467,7 @@ impl Provisioner {
         id: MachineId,
         from: &[MachineState],
         to: MachineState,
-        boot: crate::boot::MachineBoot,
+        boot: MachineBoot,
     ) -> Outcome {
         let (site, actor, from) = (self.site.clone(), self.actor.clone(), from.to_vec());
         let (mac, state) = (boot.mac, boot.state);
