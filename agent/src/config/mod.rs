@@ -37,6 +37,7 @@ mod error;
 mod load;
 mod locate;
 mod summary;
+mod nats;
 mod talos;
 mod validate;
 mod values;
@@ -77,6 +78,33 @@ pub struct Config {
     pub talos: Option<Talos>,
     /// `[provision]`
     pub provision: Provision,
+    /// `[nats]`: the site's leaf-node nats-server; `None` when the section
+    /// is absent (no federation: events stay in the outbox).
+    pub nats: Option<Nats>,
+}
+
+/// Federation through the site's local leaf-node nats-server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nats {
+    /// The leaf node's client listener (`nats.url`, `nats://<ip>:<port>`).
+    pub client: SocketAddr,
+    /// The site's JetStream domain (`nats.domain`, default the site name).
+    pub domain: String,
+    /// The hub's leaf-node URLs (`nats-leaf://host:port`), for
+    /// `dv-agent nats-config`; empty means a standalone site server.
+    pub hub: Vec<String>,
+    /// How often the agent beats on `dv.<site>.site.hb`.
+    pub heartbeat_interval: Duration,
+    /// The leaf node's JetStream store (`nats.store_dir` under
+    /// `site.data_dir`), for `dv-agent nats-config`.
+    pub store_dir: PathBuf,
+}
+
+impl Nats {
+    /// The client URL, `nats://<ip>:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.client)
+    }
 }
 
 /// How long provisioning waits on the machine itself.
