@@ -54,6 +54,7 @@ use dv_protocol::{MacAddr, SiteName};
 use ipnet::{IpNet, Ipv4Net};
 
 pub use error::{ConfigError, Problem};
+pub use nats::leaf_url;
 
 /// A validated site configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

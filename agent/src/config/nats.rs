@@ -104,7 +104,7 @@ fn domain(text: &str) -> Result<String, String> {
 
 /// A hub leaf-node URL: `nats-leaf://<host>:<port>` (also `nats://`,
 /// rewritten to `nats-leaf://`). The host may be a name.
-pub(crate) fn leaf_url(text: &str) -> Result<String, String> {
+pub fn leaf_url(text: &str) -> Result<String, String> {
     let rest = match text.split_once("://") {
         Some(("nats-leaf" | "nats", rest)) => rest,
         Some(("tls", _)) => {

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0006_inventory.sql"),
     include_str!("../../schema/0007_task_steps.sql"),
     include_str!("../../schema/0008_talos_secrets.sql"),
+    include_str!("../../schema/0009_commands.sql"),
 ];
 
 /// The newest schema version this build knows.
