@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod http;
 pub mod lab;
+pub mod nats;
 pub mod netns;
 pub mod process;
 pub mod qemu;

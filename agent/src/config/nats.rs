@@ -65,7 +65,11 @@ pub(crate) fn nats(
     };
     let store_dir = w.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR);
     let store_dir = if store_dir.is_empty() {
-        check(report, "nats.store_dir", Err("store_dir is empty".to_owned()))
+        check(
+            report,
+            "nats.store_dir",
+            Err("store_dir is empty".to_owned()),
+        )
     } else {
         data_dir.map(|d| d.join(store_dir))
     };

@@ -23,7 +23,9 @@ impl Backoff {
         let cap = delay_cap(self.failures);
         self.failures = self.failures.saturating_add(1);
         let half = cap / 2;
-        let span = u64::try_from((cap - half).as_millis()).unwrap_or(u64::MAX).max(1);
+        let span = u64::try_from((cap - half).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         half + Duration::from_millis(random() % span)
     }
 
@@ -68,7 +70,10 @@ mod tests {
         assert!(first >= FIRST / 2 && first <= FIRST, "{first:?}");
         for _ in 0..100 {
             let d = b.next_delay();
-            assert!(d <= CEILING && d >= CEILING / 2 || b.failures() < 8, "{d:?}");
+            assert!(
+                d <= CEILING && d >= CEILING / 2 || b.failures() < 8,
+                "{d:?}"
+            );
             assert!(d <= CEILING, "{d:?}");
         }
         assert_eq!(delay_cap(u32::MAX), CEILING);

@@ -87,7 +87,10 @@ async fn consume(
     };
     let stream = js.get_stream(&name).await.map_err(|e| fail(&e))?;
     let consumer = stream
-        .get_or_create_consumer(streams::COMMAND_CONSUMER, streams::command_consumer_config())
+        .get_or_create_consumer(
+            streams::COMMAND_CONSUMER,
+            streams::command_consumer_config(),
+        )
         .await
         .map_err(|e| fail(&e))?;
     let mut messages = consumer.messages().await.map_err(|e| fail(&e))?;

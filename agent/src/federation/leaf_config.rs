@@ -95,7 +95,10 @@ mod tests {
         assert!(text.contains("server_name: \"dv-site-lab\"\n"), "{text}");
         assert!(text.contains("listen: \"127.0.0.1:4222\"\n"), "{text}");
         assert!(text.contains("  domain: \"lab\"\n"), "{text}");
-        assert!(text.contains("  store_dir: \"/var/lib/dv/nats\"\n"), "{text}");
+        assert!(
+            text.contains("  store_dir: \"/var/lib/dv/nats\"\n"),
+            "{text}"
+        );
         assert!(
             text.contains("{ urls: [ \"nats-leaf://hub-1.example:7422\" ] }"),
             "{text}"

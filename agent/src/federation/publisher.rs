@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::FederationError;
 use super::backoff::Backoff;
-use crate::store::outbox::{self, OutboxRow};
 use crate::store::Store;
+use crate::store::outbox::{self, OutboxRow};
 
 /// Rows published per pass: publishes are pipelined, then the acks awaited.
 pub const BATCH: usize = 256;
@@ -52,13 +52,21 @@ pub(crate) struct Pass {
 
 /// Publishes until `cancel` fires; backs off (bounded, jittered) while the
 /// server does not ack. Never returns an error: the agent keeps serving.
-pub(crate) async fn run(js: jetstream::Context, store: Store, stream: String, cancel: CancellationToken) {
+pub(crate) async fn run(
+    js: jetstream::Context,
+    store: Store,
+    stream: String,
+    cancel: CancellationToken,
+) {
     let mut backoff = Backoff::default();
     loop {
         let wait = match pass(&js, &store, &stream).await {
             Ok(p) => {
                 if backoff.failures() > 0 {
-                    tracing::info!(after_failures = backoff.failures(), "outbox publishing resumed");
+                    tracing::info!(
+                        after_failures = backoff.failures(),
+                        "outbox publishing resumed"
+                    );
                 }
                 backoff.reset();
                 if p.read == BATCH {
@@ -146,7 +154,11 @@ pub(crate) async fn pass(
         store.write(move |c| outbox::mark_sent(c, &sent)).await?;
         metrics::counter!(metric::PUBLISHED).increment(result.sent as u64);
         metrics::counter!(metric::DUPLICATES).increment(result.duplicates as u64);
-        tracing::debug!(sent = result.sent, duplicates = result.duplicates, "outbox rows published");
+        tracing::debug!(
+            sent = result.sent,
+            duplicates = result.duplicates,
+            "outbox rows published"
+        );
     }
     update_pending(store).await;
     match failure {

@@ -52,7 +52,9 @@ pub fn command_stream(site: &SiteName) -> String {
 pub fn event_stream_config(site: &SiteName) -> stream::Config {
     stream::Config {
         name: event_stream(site),
-        description: Some(format!("Events of site {site}, published from its agent's outbox")),
+        description: Some(format!(
+            "Events of site {site}, published from its agent's outbox"
+        )),
         subjects: vec![subject::site_events(site).into_string()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -96,7 +98,10 @@ pub fn command_consumer_config() -> consumer::pull::Config {
 }
 
 /// Creates both streams, or updates them to this build's settings.
-pub(crate) async fn ensure(js: &jetstream::Context, site: &SiteName) -> Result<(), FederationError> {
+pub(crate) async fn ensure(
+    js: &jetstream::Context,
+    site: &SiteName,
+) -> Result<(), FederationError> {
     for config in [event_stream_config(site), command_stream_config(site)] {
         let name = config.name.clone();
         js.create_or_update_stream(config)

@@ -6,7 +6,10 @@ use std::time::Duration;
 use super::{FIXTURE, edit, expect_only, load, problems};
 
 fn with(section: &str) -> String {
-    edit("[management]", &format!("[nats]\n{section}\n\n[management]"))
+    edit(
+        "[management]",
+        &format!("[nats]\n{section}\n\n[management]"),
+    )
 }
 
 #[test]
@@ -35,7 +38,10 @@ fn values_are_read_and_normalised() {
     assert_eq!(nats.domain, "lab-dc");
     assert_eq!(
         nats.hub,
-        ["nats-leaf://hub-1.example:7422", "nats-leaf://10.0.0.2:7422"]
+        [
+            "nats-leaf://hub-1.example:7422",
+            "nats-leaf://10.0.0.2:7422"
+        ]
     );
     assert_eq!(nats.heartbeat_interval, Duration::from_secs(2));
     assert_eq!(nats.store_dir, std::path::Path::new("/var/lib/nats"));
