@@ -79,6 +79,10 @@ fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
 }
 
 fn import(http: SocketAddr) {
+    import_yaml(http, INVENTORY);
+}
+
+fn import_yaml(http: SocketAddr, yaml: &str) {
     let (code, body) = curl(
         http,
         &[
@@ -87,7 +91,7 @@ fn import(http: SocketAddr) {
             "-H",
             "Content-Type: application/yaml",
             "--data-binary",
-            INVENTORY,
+            yaml,
         ],
         "/v1/inventory",
     );
@@ -126,7 +130,7 @@ fn unsent(dir: &Path) -> usize {
     outbox(dir).iter().filter(|(_, sent)| !sent).count()
 }
 
-async fn js(server: &NatsServer) -> jetstream::Context {
+async fn site_js(server: &NatsServer) -> jetstream::Context {
     let client = async_nats::connect(server.url()).await.unwrap();
     jetstream::with_domain(client, "lab")
 }
@@ -210,7 +214,7 @@ fn events_reach_the_site_stream_once_with_their_ids_and_heartbeats_beat() {
     let rt = runtime();
     let server = NatsServer::start(&bin, dir.path(), &server_settings(dir.path(), 0));
     let mut agent = start_agent(dir.path(), server.port);
-    let js = rt.block_on(js(&server));
+    let js = rt.block_on(site_js(&server));
     let mut beats = rt.block_on(async {
         js_client(&server)
             .await
@@ -272,7 +276,23 @@ fn with_the_server_down_events_wait_then_arrive_exactly_once_even_after_a_restar
     // The server comes up: everything arrives, once.
     let server = NatsServer::start(&bin, dir.path(), &server_settings(dir.path(), port));
     wait_all_sent(dir.path(), &mut agent);
-    let js = rt.block_on(js(&server));
+    let js = rt.block_on(site_js(&server));
+    assert_exactly_once(&rt, &js, dir.path());
+
+    // The server dies (kill -9) while the agent runs: it keeps serving,
+    // new events wait; the server restarts on the same store and port:
+    // the agent reconnects and the stream catches up, once each.
+    server.kill();
+    import_yaml(
+        agent.http,
+        "machines:\n  - serial: SN-4\n    macs: [\"52:54:00:99:00:04\"]\n  - serial: SN-5\n    macs: [\"52:54:00:99:00:05\"]\n",
+    );
+    assert_eq!(curl(agent.http, &[], "/v1/health").0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(unsent(dir.path()) >= 2, "{:?}", outbox(dir.path()));
+    let server = NatsServer::start(&bin, dir.path(), &server_settings(dir.path(), port));
+    wait_all_sent(dir.path(), &mut agent);
+    let js = rt.block_on(site_js(&server));
     assert_exactly_once(&rt, &js, dir.path());
     let before = rt.block_on(stream_count(&js, EVENTS));
     agent.stop();
@@ -360,7 +380,7 @@ fn a_provision_command_delivered_twice_creates_one_task() {
     );
     import(agent.http);
     let machine = machine_id(agent.http, "SN-3");
-    let js = rt.block_on(js(&server));
+    let js = rt.block_on(site_js(&server));
 
     // The same command twice (no Nats-Msg-Id, so the stream keeps both, as
     // after a hub-side retry): two deliveries, one command id.
@@ -409,7 +429,7 @@ fn malformed_and_impossible_commands_are_terminated_not_retried() {
         "{}",
         agent.log_text()
     );
-    let js = rt.block_on(js(&server));
+    let js = rt.block_on(site_js(&server));
     let machine = dv_protocol::MachineId::new();
     let (provision_subject, _, _) = command(dv_protocol::Command::ProvisionMachine { machine });
     // A deprovision body on the provision subject.

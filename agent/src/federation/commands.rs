@@ -85,7 +85,11 @@ async fn consume(
     let fail = |e: &dyn std::fmt::Display| FederationError::Consumer {
         detail: e.to_string(),
     };
-    let stream = js.get_stream(&name).await.map_err(|e| fail(&e))?;
+    // Created again if the server lost it (a fresh store).
+    let stream = js
+        .get_or_create_stream(streams::command_stream_config(site))
+        .await
+        .map_err(|e| fail(&e))?;
     let consumer = stream
         .get_or_create_consumer(
             streams::COMMAND_CONSUMER,

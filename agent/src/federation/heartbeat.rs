@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_nats::{Client, HeaderMap};
 use dv_protocol::{Actor, Heartbeat, Message, SiteName, codec, subject};
 use time::OffsetDateTime;
@@ -35,7 +36,19 @@ pub(crate) async fn run(
             () = cancel.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        match beat(&client, &store, &site, started_at, seq).await {
+        // Not queued while disconnected (a long outage would fill the
+        // client's queue), and never in the way of shutdown.
+        let sent = async {
+            if client.connection_state() != State::Connected {
+                return Err(FederationError::NotConnected);
+            }
+            beat(&client, &store, &site, started_at, seq).await
+        };
+        let sent = tokio::select! {
+            () = cancel.cancelled() => return,
+            sent = sent => sent,
+        };
+        match sent {
             Ok(()) => metrics::counter!(SENT).increment(1),
             Err(e) => {
                 metrics::counter!(ERRORS).increment(1);

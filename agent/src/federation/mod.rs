@@ -84,6 +84,9 @@ pub enum FederationError {
         /// What the server or client said.
         detail: String,
     },
+    /// The client is not connected to the leaf node.
+    #[error("not connected to the leaf node")]
+    NotConnected,
     /// A heartbeat could not be sent.
     #[error("heartbeat not sent: {0}")]
     Heartbeat(String),
@@ -188,8 +191,9 @@ impl Federation {
             tokio::join!(
                 publisher::run(
                     js.clone(),
+                    client.clone(),
                     self.store.clone(),
-                    streams::event_stream(&self.site),
+                    self.site.clone(),
                     cancel.clone(),
                 ),
                 commands::run(

@@ -10,13 +10,14 @@
 
 use std::time::Duration;
 
-use async_nats::HeaderMap;
+use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage};
-use dv_protocol::{Event, codec, envelope::header};
+use async_nats::{Client, HeaderMap};
+use dv_protocol::{Event, SiteName, codec, envelope::header};
 use tokio_util::sync::CancellationToken;
 
-use super::FederationError;
 use super::backoff::Backoff;
+use super::{FederationError, streams};
 use crate::store::Store;
 use crate::store::outbox::{self, OutboxRow};
 
@@ -52,21 +53,35 @@ pub(crate) struct Pass {
 
 /// Publishes until `cancel` fires; backs off (bounded, jittered) while the
 /// server does not ack. Never returns an error: the agent keeps serving.
+///
+/// No pass starts while the client is disconnected: the client would queue
+/// the publishes in memory, and a long outage would fill its queue. A pass
+/// in flight is abandoned on shutdown; its unmarked rows are published again
+/// (and deduplicated) by the next agent.
 pub(crate) async fn run(
     js: jetstream::Context,
+    client: Client,
     store: Store,
-    stream: String,
+    site: SiteName,
     cancel: CancellationToken,
 ) {
+    let stream = streams::event_stream(&site);
     let mut backoff = Backoff::default();
     loop {
-        let wait = match pass(&js, &store, &stream).await {
+        let attempt = async {
+            if client.connection_state() != State::Connected {
+                return Err(FederationError::NotConnected);
+            }
+            pass(&js, &store, &stream).await
+        };
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            outcome = attempt => outcome,
+        };
+        let wait = match outcome {
             Ok(p) => {
                 if backoff.failures() > 0 {
-                    tracing::info!(
-                        after_failures = backoff.failures(),
-                        "outbox publishing resumed"
-                    );
+                    tracing::info!(after_failures = backoff.failures(), "outbox publishing resumed");
                 }
                 backoff.reset();
                 if p.read == BATCH {
@@ -77,12 +92,20 @@ pub(crate) async fn run(
             }
             Err(e) => {
                 metrics::counter!(metric::ERRORS).increment(1);
+                update_pending(&store).await;
                 let delay = backoff.next_delay();
                 // The first failure is news; the rest of an outage is noise.
                 if backoff.failures() == 1 {
                     tracing::warn!(error = %crate::telemetry::error_chain(&e), retry_in_ms = delay.as_millis(), "outbox publishing failed; events stay in the outbox");
                 } else {
                     tracing::debug!(error = %crate::telemetry::error_chain(&e), failures = backoff.failures(), retry_in_ms = delay.as_millis(), "outbox publishing still failing");
+                }
+                // A server that lost its store (or a deleted stream) answers
+                // publishes with "no responders": re-create the streams.
+                if !matches!(e, FederationError::NotConnected)
+                    && let Err(e) = streams::ensure(&js, &site).await
+                {
+                    tracing::debug!(error = %crate::telemetry::error_chain(&e), "site streams not ensured");
                 }
                 delay
             }
