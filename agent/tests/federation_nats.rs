@@ -549,3 +549,49 @@ fn nats_config_output_is_a_leaf_node_nats_server_runs() {
     leaf.kill();
     hub.kill();
 }
+
+#[test]
+fn an_agent_killed_between_the_acks_and_the_mark_publishes_again_and_the_stream_keeps_one_copy() {
+    let Some(bin) = nats_server_bin("an_agent_killed_between_the_acks_and_the_mark") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let port = dv_tests::sushy::free_port();
+    let mut agent = start_agent(dir.path(), port);
+    import(agent.http);
+    std::thread::sleep(Duration::from_millis(300));
+    let n = unsent(dir.path());
+    assert!(n >= 5, "{n}");
+
+    // Hold SQLite's write lock, so the agent can publish (reads go on in WAL
+    // mode) but cannot mark; then bring the server up and wait for the acks.
+    let lock = rusqlite::Connection::open(db(dir.path())).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let server = NatsServer::start(&bin, dir.path(), &server_settings(dir.path(), port));
+    let js = rt.block_on(site_js(&server));
+    let stored = wait_for(Duration::from_secs(20), || {
+        (rt.block_on(stream_count(&js, EVENTS)) == n as u64).then_some(())
+    });
+    assert!(
+        stored.is_some(),
+        "stream never held {n}: {}",
+        agent.log_text()
+    );
+    assert_eq!(unsent(dir.path()), n, "rows were marked despite the lock");
+
+    // kill -9: every row is in the stream, none is marked.
+    agent.child.signal(libc::SIGKILL).unwrap();
+    assert!(agent.child.wait_timeout(Duration::from_secs(10)).is_some());
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    let mut agent = start_agent(dir.path(), port);
+    wait_all_sent(dir.path(), &mut agent);
+    assert_exactly_once(&rt, &js, dir.path());
+    let metrics = curl(agent.http, &[], "/metrics").1;
+    let dups = metric(&metrics, "dv_agent_outbox_duplicates_total");
+    assert!(dups >= n as f64, "duplicates {dups} < {n}:\n{metrics}");
+    agent.stop();
+    server.kill();
+}

@@ -81,7 +81,10 @@ pub(crate) async fn run(
         let wait = match outcome {
             Ok(p) => {
                 if backoff.failures() > 0 {
-                    tracing::info!(after_failures = backoff.failures(), "outbox publishing resumed");
+                    tracing::info!(
+                        after_failures = backoff.failures(),
+                        "outbox publishing resumed"
+                    );
                 }
                 backoff.reset();
                 if p.read == BATCH {
