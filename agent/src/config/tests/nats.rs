@@ -16,12 +16,20 @@ fn with(section: &str) -> String {
 fn absent_means_no_federation_and_defaults_fill_an_empty_section() {
     assert_eq!(load(FIXTURE).unwrap().nats, None);
     let config = load(&with("")).unwrap();
-    let nats = config.nats.unwrap();
+    let nats = config.nats.clone().unwrap();
     assert_eq!(nats.url(), "nats://127.0.0.1:4222");
     assert_eq!(nats.domain, "lab");
     assert!(nats.hub.is_empty());
     assert_eq!(nats.heartbeat_interval, Duration::from_secs(10));
     assert_eq!(nats.store_dir, config.site.data_dir.join("nats"));
+    let summary = config.summary();
+    assert!(
+        summary.contains(
+            "nats: leaf node nats://127.0.0.1:4222, JetStream domain lab, hub none, heartbeat every 10s"
+        ),
+        "{summary}"
+    );
+    assert!(load(FIXTURE).unwrap().summary().contains("nats: off"));
 }
 
 #[test]
