@@ -595,3 +595,52 @@ fn an_agent_killed_between_the_acks_and_the_mark_publishes_again_and_the_stream_
     agent.stop();
     server.kill();
 }
+
+#[test]
+#[ignore = "measurement"]
+fn measure_backlog_drain_of_2000_events() {
+    let bin = nats_server_bin("measure").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = dv_tests::sushy::free_port();
+    let agent = start_agent(dir.path(), port);
+    let mut yaml = String::from("machines:\n");
+    for i in 0..2000u32 {
+        yaml.push_str(&format!(
+            "  - serial: M-{i}\n    macs: [\"52:54:01:{:02x}:{:02x}:01\"]\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let f = dir.path().join("inv.yaml");
+    std::fs::write(&f, &yaml).unwrap();
+    let (code, body) = curl(
+        agent.http,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/yaml",
+            "--data-binary",
+            &format!("@{}", f.display()),
+        ],
+        "/v1/inventory",
+    );
+    assert_eq!(code, 200, "{body}");
+    let n = unsent(dir.path());
+    let t0 = std::time::Instant::now();
+    let server = NatsServer::start(&bin, dir.path(), &server_settings(dir.path(), port));
+    let t1 = std::time::Instant::now();
+    let done = wait_for(Duration::from_secs(120), || {
+        (unsent(dir.path()) == 0).then_some(())
+    });
+    assert!(done.is_some());
+    eprintln!(
+        "MEASURE backlog {n} events: server ready after {:?}, drained {:?} after ready",
+        t1 - t0,
+        t1.elapsed()
+    );
+    let rt = runtime();
+    let js = rt.block_on(site_js(&server));
+    assert_exactly_once(&rt, &js, dir.path());
+    agent.stop();
+}
