@@ -318,9 +318,16 @@ fn with_the_server_down_events_wait_then_arrive_exactly_once_even_after_a_restar
         dups >= before as f64,
         "duplicates {dups} < {before}:\n{metrics}"
     );
-    let _ = agent.log_text();
-    agent.stop();
+    // Shutdown with the server gone is prompt: nothing waits on NATS.
     server.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    agent.stop();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        t.elapsed()
+    );
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -403,6 +410,29 @@ fn a_provision_command_delivered_twice_creates_one_task() {
         tasks[0]["kind"]["provision_machine"]["machine"],
         machine.to_string(),
         "{tasks:?}"
+    );
+    // A deprovision command: a second task, for the other machine.
+    let other = machine_id(agent.http, "SN-2");
+    let (subject, payload, _) =
+        command(dv_protocol::Command::DeprovisionMachine { machine: other });
+    rt.block_on(async {
+        js.publish(subject, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let both = wait_for(Duration::from_secs(10), || {
+        let tasks = get_json(agent.http, "/v1/tasks");
+        (tasks.as_array().unwrap().len() == 2).then_some(tasks)
+    })
+    .expect("no deprovision task");
+    assert!(
+        both.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"]["deprovision_machine"]["machine"] == other.to_string()),
+        "{both:?}"
     );
     let log = agent.log_text();
     assert!(log.contains("command accepted"), "{log}");

@@ -169,7 +169,11 @@ impl Federation {
         let rest = async {
             let mut backoff = Backoff::default();
             loop {
-                match streams::ensure(&js, &self.site).await {
+                let ensured = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    ensured = streams::ensure(&js, &self.site) => ensured,
+                };
+                match ensured {
                     Ok(()) => break,
                     Err(e) => {
                         let delay = backoff.next_delay();

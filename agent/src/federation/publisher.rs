@@ -105,10 +105,14 @@ pub(crate) async fn run(
                 }
                 // A server that lost its store (or a deleted stream) answers
                 // publishes with "no responders": re-create the streams.
-                if !matches!(e, FederationError::NotConnected)
-                    && let Err(e) = streams::ensure(&js, &site).await
-                {
-                    tracing::debug!(error = %crate::telemetry::error_chain(&e), "site streams not ensured");
+                if !matches!(e, FederationError::NotConnected) {
+                    let ensured = tokio::select! {
+                        () = cancel.cancelled() => return,
+                        ensured = streams::ensure(&js, &site) => ensured,
+                    };
+                    if let Err(e) = ensured {
+                        tracing::debug!(error = %crate::telemetry::error_chain(&e), "site streams not ensured");
+                    }
                 }
                 delay
             }
