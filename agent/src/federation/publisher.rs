@@ -26,7 +26,7 @@ pub const BATCH: usize = 256;
 /// How often an idle publisher looks for new rows.
 pub const POLL: Duration = Duration::from_millis(200);
 
-/// Metric names (see docs/operations or `/metrics`).
+/// Metric names (listed in docs/config.md, `[nats]`).
 pub mod metric {
     /// Gauge: outbox rows not yet acknowledged by the site stream.
     pub const PENDING: &str = "dv_agent_outbox_pending";
@@ -225,7 +225,6 @@ fn publish(row: &OutboxRow) -> PublishMessage {
 
 async fn update_pending(store: &Store) {
     if let Ok(n) = store.read(outbox::pending_count).await {
-        #[allow(clippy::cast_precision_loss)]
         metrics::gauge!(metric::PENDING).set(n as f64);
     }
 }
