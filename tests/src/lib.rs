@@ -11,6 +11,7 @@ pub mod api;
 pub mod http;
 pub mod ipmi;
 pub mod lab;
+pub mod nats;
 pub mod netns;
 pub mod process;
 pub mod qemu;

@@ -120,6 +120,16 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         w.provision.wipe_timeout.as_ref(),
         duration,
     );
+    let nats = match &w.nats {
+        Some(n) => super::nats::nats(
+            cx.report_mut(),
+            n,
+            site.as_ref().map(|s| &s.name),
+            site.as_ref().map(|s| s.data_dir.as_path()),
+        )
+        .map(Some),
+        None => Some(None),
+    };
     let provision = Provision {
         install_timeout: install_timeout?.unwrap_or(defaults.install_timeout),
         wipe_timeout: wipe_timeout?.unwrap_or(defaults.wipe_timeout),
@@ -136,6 +146,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         tftp: tftp?,
         talos: talos?,
         provision,
+        nats: nats?,
     })
 }
 

@@ -28,6 +28,19 @@ pub(crate) struct Config {
     pub talos: Option<Talos>,
     #[serde(default)]
     pub provision: Provision,
+    pub nats: Option<Nats>,
+}
+
+/// `[nats]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Nats {
+    pub url: Option<String>,
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub hub: Vec<String>,
+    pub heartbeat_interval: Option<String>,
+    pub store_dir: Option<String>,
 }
 
 /// `[provision]`

@@ -35,14 +35,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dv_protocol::{Actor, MachineId, MachineState, SiteName, Task, TaskId, TaskKind, TaskState};
+use dv_protocol::{
+    Actor, Command, MachineId, MachineState, MessageId, SiteName, Task, TaskId, TaskKind, TaskState,
+};
 
 use super::workflow::{self, Flow, Outcome, Step};
 use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
 use crate::boot::{BootState, MachineBoot};
 use crate::inventory::SiteKey;
-use crate::store::{Store, StoreError, boot as boot_store, inventory as db, steps, tasks};
+use crate::store::{
+    Store, StoreError, boot as boot_store, commands, inventory as db, steps, tasks,
+};
 use crate::talos::Talos;
 
 /// Time limits of provisioning.
@@ -158,6 +162,50 @@ impl Provisioner {
         tracing::info!(task = %task.id, machine = %machine.id, serial = %machine.serial, kind = task.kind.name(), "machine task started");
         self.spawn(task.id);
         Ok(task)
+    }
+
+    /// Acts on a command from the hub, once per command id: creates the
+    /// command's task and records the command in one transaction, then
+    /// starts the task. A command seen before returns its task and starts
+    /// nothing (`false`); a new one returns `true`.
+    pub async fn command(
+        self: &Arc<Self>,
+        id: MessageId,
+        command: &Command,
+    ) -> Result<(Task, bool), ProvisionError> {
+        let (machine, flow) = match command {
+            Command::ProvisionMachine { machine } => (*machine, Flow::Provision),
+            Command::DeprovisionMachine { machine } => (*machine, Flow::Deprovision),
+        };
+        let (site, actor, action) = (self.site.clone(), self.actor.clone(), command.action());
+        let outcome = self
+            .store
+            .write(move |c| {
+                if let Some(seen) = commands::seen(c, id)? {
+                    let task = seen.map(|t| tasks::get(c, t)).transpose()?.flatten();
+                    return Ok(match task {
+                        Some(task) => Ok((task, false)),
+                        None => Err(ProvisionError::NoTask(format!("of command {id}"))),
+                    });
+                }
+                let Some(found) = db::machine(c, &machine.to_string())? else {
+                    return Ok(Err(ProvisionError::NotFound(machine.to_string())));
+                };
+                let kind = match flow {
+                    Flow::Provision => TaskKind::ProvisionMachine { machine: found.id },
+                    Flow::Deprovision => TaskKind::DeprovisionMachine { machine: found.id },
+                };
+                let task = Task::new(site, kind);
+                tasks::create(c, &task, &actor)?;
+                commands::record(c, id, action, Some(task.id))?;
+                Ok(Ok((task, true)))
+            })
+            .await??;
+        if outcome.1 {
+            tracing::info!(command = %id, task = %outcome.0.id, %machine, kind = outcome.0.kind.name(), "machine task started by command");
+            self.spawn(outcome.0.id);
+        }
+        Ok(outcome)
     }
 
     /// Resumes every provisioning task that was pending or running.

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0008_talos_secrets.sql"),
     include_str!("../../schema/0009_bmc_cert_pin.sql"),
     include_str!("../../schema/0010_boot_state_wipe.sql"),
+    include_str!("../../schema/0011_commands.sql"),
 ];
 
 /// The newest schema version this build knows.
