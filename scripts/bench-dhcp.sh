@@ -7,24 +7,44 @@
 # ratios, and dv-agent's resident memory holding 50,000 active leases.
 #
 #   scripts/bench-dhcp.sh [DV_AGENT_BINARY]
-#   RATES="2000 4000 8000 12000" SECS=10 CLIENTS=8000 SERVERS="agent kea dnsmasq"
+#   RATES="2000 4000 8000 12000" SECS=10 SERVERS="agent kea dnsmasq" LOGS=default|quiet
+#   POOL=12 (a /12 of 1,048,318 addresses, the default) or POOL=16 (65,278)
+#   CLIENTS=16000000: perfdhcp draws client MACs from this many, so nearly
+#   every exchange is a new client and a new lease (a small CLIENTS makes
+#   most exchanges renewals of a lease the server already holds)
 #   DV_BENCH_RSS=0 skips the memory run.
 #
 # Creates netns dvbench-s (server, 10.88.0.1/24) and dvbench-c (client:
-# 10.88.0.2/24 and relay address 10.99.0.1/16), runs each server in turn on
-# the relayed subnet 10.99.0.0/16, and removes everything on exit. Needs
+# 10.88.0.2/24 and the relay address, 10.96.0.1), runs each server in turn
+# on the relayed subnet (10.96.0.0/16 or /12), and removes everything on exit. Needs
 # root. Durability differs and favours the others: dv-agent commits every
 # lease to SQLite with synchronous=FULL (fsync) before its ACK; Kea appends
 # to its memfile CSV and dnsmasq rewrites its lease file, neither fsyncs.
-# Logging: dv-agent logs every committed lease (JSON to a file); Kea and
-# dnsmasq log warnings only.
+# Logging (LOGS): "default" runs each server at its default log level, to a
+# file: dv-agent (info) logs one line per committed lease, Kea (INFO) two
+# per DORA (offer, allocation); dnsmasq logs none unless --log-dhcp. "quiet"
+# runs dv-agent at warn and Kea at WARN. Each server's CPU per lease
+# includes its logging.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/dv-agent}
 RATES=${RATES:-2000 4000 8000 12000}
 SECS=${SECS:-10}
-CLIENTS=${CLIENTS:-8000}
+CLIENTS=${CLIENTS:-16000000}
 SERVERS=${SERVERS:-agent kea dnsmasq}
+LOGS=${LOGS:-default}
+case $LOGS in
+  default) AGENT_LOG=info KEA_SEVERITY=INFO ;;
+  quiet) AGENT_LOG="warn,dv_agent::serve=info" KEA_SEVERITY=WARN ;;
+  *) echo "bench-dhcp: LOGS is default or quiet" >&2; exit 2 ;;
+esac
+POOL=${POOL:-12}
+case $POOL in
+  16) NET=10.96.0.0/16 MASK=255.255.0.0 POOL_END=10.96.255.254 ;;
+  12) NET=10.96.0.0/12 MASK=255.240.0.0 POOL_END=10.111.255.254 ;;
+  *) echo "bench-dhcp: POOL is 16 or 12" >&2; exit 2 ;;
+esac
+RELAY=10.96.0.1 POOL_START=10.96.1.0
 S=dvbench-s C=dvbench-c
 WORK=$(mktemp -d /tmp/dvbench.XXXXXX)
 PID=
@@ -46,6 +66,7 @@ cleanup() {
   stop_server
   ip netns del $S 2>/dev/null || true
   ip netns del $C 2>/dev/null || true
+  [ -n "${KEEP_WORK:-}" ] && { echo "bench-dhcp: work dir kept: $WORK" >&2; return; }
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -54,10 +75,9 @@ ip -n $S link set lo up; ip -n $C link set lo up
 ip -n $S link add bs0 type veth peer name bc0
 ip -n $S link set bc0 netns $C
 ip -n $S addr add 10.88.0.1/24 dev bs0; ip -n $S link set bs0 up
-ip -n $C addr add 10.88.0.2/24 dev bc0; ip -n $C addr add 10.99.0.1/16 dev bc0; ip -n $C link set bc0 up
-ip -n $S route add 10.99.0.0/16 via 10.88.0.2 dev bs0
+ip -n $C addr add 10.88.0.2/24 dev bc0; ip -n $C addr add $RELAY/${NET#*/} dev bc0; ip -n $C link set bc0 up
+ip -n $S route add $NET via 10.88.0.2 dev bs0
 
-POOL_START=10.99.1.0 POOL_END=10.99.255.254
 cat > "$WORK/agent.toml" <<TOML
 [site]
 name = "lab"
@@ -77,8 +97,8 @@ prefix = "10.88.0.0/24"
 interface = "bs0"
 lease_time = "1h"
 [[dhcp.subnets]]
-prefix = "10.99.0.0/16"
-router = "10.99.0.1"
+prefix = "$NET"
+router = "$RELAY"
 dns_servers = ["10.88.0.1"]
 lease_time = "1h"
 [[dhcp.subnets.pools]]
@@ -97,16 +117,16 @@ cat > "$WORK/kea.json" <<JSON
     "interfaces-config": { "interfaces": [ "bs0" ], "dhcp-socket-type": "udp" },
     "lease-database": { "type": "memfile", "persist": true, "name": "$WORK/kea/leases.csv", "lfc-interval": 0 },
     "valid-lifetime": 3600,
-    "subnet4": [ { "id": 1, "subnet": "10.99.0.0/16", "pools": [ { "pool": "$POOL_START - $POOL_END" } ],
-                   "option-data": [ { "name": "routers", "data": "10.99.0.1" },
+    "subnet4": [ { "id": 1, "subnet": "$NET", "pools": [ { "pool": "$POOL_START - $POOL_END" } ],
+                   "option-data": [ { "name": "routers", "data": "$RELAY" },
                                     { "name": "domain-name-servers", "data": "10.88.0.1" } ] } ],
-    "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": "$WORK/kea/kea.log" } ] } ]
+    "loggers": [ { "name": "kea-dhcp4", "severity": "$KEA_SEVERITY", "output_options": [ { "output": "$WORK/kea/kea.log" } ] } ]
 } }
 JSON
 
 start_agent() {
   rm -rf "$WORK/data"
-  ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --log-format json \
+  DV_LOG=$AGENT_LOG ip netns exec $S "$BIN" serve --config "$WORK/agent.toml" --log-format json \
      > /dev/null 2> "$WORK/agent.log" &
   PID=$!
   # "agent serving" comes once DHCP has probed and bound (keep
@@ -125,8 +145,8 @@ start_dnsmasq() {
   rm -f "$WORK/dnsmasq.leases"
   ip netns exec $S dnsmasq --no-daemon --conf-file=/dev/null --port=0 --bind-interfaces --interface=bs0 \
      --user=root --group=root --no-resolv --no-hosts --no-ping --dhcp-authoritative \
-     --dhcp-range=$POOL_START,$POOL_END,255.255.0.0,1h --dhcp-lease-max=70000 \
-     --dhcp-option=3,10.99.0.1 --dhcp-option=6,10.88.0.1 \
+     --dhcp-range=$POOL_START,$POOL_END,$MASK,1h --dhcp-lease-max=1100000 \
+     --dhcp-option=3,$RELAY --dhcp-option=6,10.88.0.1 \
      --dhcp-leasefile="$WORK/dnsmasq.leases" --pid-file="$WORK/dnsmasq.pid" 2> "$WORK/dnsmasq.log" &
   PID=$!
   sleep 1
@@ -146,8 +166,8 @@ counts() {
 step() {
   local name=$1 rate=$2 tag=$3 out="$WORK/perf-$1-$2.txt" c0 c1
   c0=$(cpu_of "$PID")
-  # -l 10.99.0.1: perfdhcp acts as a relay (giaddr) and unicasts to the server.
-  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r "$rate" -R "$CLIENTS" -p "$SECS" -W 2000000 \
+  # -l $RELAY: perfdhcp acts as a relay (giaddr) and unicasts to the server.
+  ip netns exec $C perfdhcp -4 -l $RELAY -r "$rate" -R "$CLIENTS" -p "$SECS" -W 2000000 \
      -b "mac=52:54:$tag:00:00:00" 10.88.0.1 > "$out" 2>&1 || true
   c1=$(cpu_of "$PID")
   read -r dsent _ < <(counts "$out" DISCOVER-OFFER)
@@ -159,6 +179,7 @@ step() {
 }
 
 declare -A BEST BEST_CPU CPU_AT
+echo "== pool /$POOL, $CLIENTS client MACs, ${SECS}s per step, logs: $LOGS"
 printf '%-9s %8s %10s %8s %14s\n' server offered "DORA/s" "lost %" "ms CPU/lease"
 for server in $SERVERS; do
   case $server in
@@ -200,7 +221,7 @@ done
 # exchange count keeps nearly every client distinct.
 if [ "${DV_BENCH_RSS:-1}" = 1 ] && [[ " $SERVERS " == *" agent "* ]]; then
   start_agent
-  ip netns exec $C perfdhcp -4 -l 10.99.0.1 -r 4000 -R 16000000 -n 52000 -W 2000000 \
+  ip netns exec $C perfdhcp -4 -l $RELAY -r 4000 -R 16000000 -n 52000 -W 2000000 \
      -b mac=52:54:0d:00:00:00 10.88.0.1 > "$WORK/perf-rss.txt" 2>&1 || true
   read -r _ acks < <(counts "$WORK/perf-rss.txt" REQUEST-ACK)
   bound=$(python3 -c 'import sqlite3, sys

@@ -20,6 +20,7 @@ APT_PACKAGES=(
   tftp-hpa atftp tftpd-hpa
   bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
   isc-dhcp-client udhcpc tcpdump kea-admin bc
+  openipmi ipmitool
   # firmware-ipxe/build-ipxe.sh: apt-get source, dpkg-source and iPXE's
   # build (gcc, make, perl, zbin's liblzma, the EFI tools' zlib and bfd).
   dpkg-dev perl xz-utils liblzma-dev zlib1g-dev binutils-dev

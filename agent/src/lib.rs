@@ -18,6 +18,8 @@
 //! - [`boot`]: boot states, iPXE scripts, path-safe file roots.
 //! - [`tftp`]: read-only TFTP server for the boot firmware.
 //! - [`talos`]: Talos machine configs and the cluster secrets bundle.
+//! - [`federation`]: NATS: the outbox publisher, heartbeats, the command
+//!   consumer, the leaf node's generated config.
 //! - [`serve`]: wires the services together and runs them until SIGTERM.
 
 pub mod bmc;
@@ -25,6 +27,7 @@ pub mod boot;
 pub mod config;
 pub mod dhcp;
 pub mod dns;
+pub mod federation;
 pub mod http;
 pub mod inventory;
 pub mod provision;

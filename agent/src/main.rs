@@ -18,7 +18,7 @@ use dv_agent::telemetry::{self, LogFormat};
     name = "dv-agent",
     version,
     about = "The Dataverket site agent: DHCP, DNS, TFTP/HTTP boot, BMCs and switches for one site",
-    after_help = "Examples:\n  dv-agent check-config /etc/dataverket/agent.toml\n  dv-agent serve --config /etc/dataverket/agent.toml\n  DV_LOG=debug dv-agent serve --config agent.toml --log-format json"
+    after_help = "Examples:\n  dv-agent check-config /etc/dataverket/agent.toml\n  dv-agent serve --config /etc/dataverket/agent.toml\n  dv-agent nats-config --config agent.toml --hub nats-leaf://hub.example:7422 > leaf.conf\n  DV_LOG=debug dv-agent serve --config agent.toml --log-format json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -56,6 +56,18 @@ enum Command {
         /// The agent.toml to check.
         file: PathBuf,
     },
+    /// Print the nats-server configuration of the site's leaf node, generated
+    /// from the agent's [nats] section (exit 2 if the config is invalid or has
+    /// no [nats] section).
+    NatsConfig {
+        /// The site's agent.toml.
+        #[arg(long, short, env = "DV_AGENT_CONFIG")]
+        config: PathBuf,
+        /// A hub leaf-node URL (nats-leaf://host:port), instead of nats.hub
+        /// (repeatable).
+        #[arg(long)]
+        hub: Vec<String>,
+    },
     /// Print the agent's version.
     Version,
 }
@@ -68,6 +80,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::NatsConfig { config, hub } => nats_config(&config, &hub),
         Command::Serve {
             config,
             data_dir,
@@ -113,6 +126,35 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         }
         Err(e) => config_failure(&e),
     }
+}
+
+fn nats_config(file: &std::path::Path, hub: &[String]) -> ExitCode {
+    let config = match Config::from_file(file) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    let Some(nats) = &config.nats else {
+        eprintln!(
+            "{}: no [nats] section, so this site does not federate; add [nats] (see docs/config.md)",
+            file.display()
+        );
+        return ExitCode::from(2);
+    };
+    let mut urls = Vec::with_capacity(hub.len());
+    for (i, url) in hub.iter().enumerate() {
+        match dv_agent::config::leaf_url(url) {
+            Ok(u) => urls.push(u),
+            Err(e) => {
+                eprintln!("--hub[{i}]: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    print!(
+        "{}",
+        dv_agent::federation::leaf_config::render(&config, nats, &urls)
+    );
+    ExitCode::SUCCESS
 }
 
 fn config_failure(e: &ConfigError) -> ExitCode {

@@ -2,8 +2,8 @@
 //! YAML file in, machines out; bad files and conflicts change nothing; the
 //! export carries no password, and the store holds none in clear. Machines
 //! that discover themselves wait for approval. A machine's power and next
-//! boot go through its BMC (sushy-tools' Redfish emulator) with the sealed
-//! credentials.
+//! boot go through its BMC (sushy-tools' Redfish emulator, OpenIPMI's
+//! ipmi_sim) with the sealed credentials.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dv_agent::inventory::SiteKey;
 use dv_agent::store::inventory as db;
+use dv_tests::api::{Api, assert_steps_done_in_order, step_names};
 use serde_json::Value;
 
 const SEED: &str = r#"
@@ -38,17 +39,25 @@ machines:
     macs: ["52:54:00:99:00:03"]
 "#;
 
+fn api(http: SocketAddr) -> String {
+    format!("http://{http}")
+}
+
 /// curl: (status, body).
 fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(format!("http://{http}{path}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
+    Api::new(&api(http)).curl(args, path)
+}
+
+fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
+    Api::new(&api(http)).import(yaml)
+}
+
+fn post_json(http: SocketAddr, path: &str, body: &str) -> (u16, Value) {
+    Api::new(&api(http)).post_json(path, body)
+}
+
+fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    Api::new(&api(http)).wait_task(id, limit, done)
 }
 
 fn start_agent(dir: &Path) -> dv_tests::agent::RunningAgent {
@@ -64,25 +73,6 @@ fn sushy_system(sushy: &dv_tests::sushy::Sushy, system: &str) -> Value {
         .output()
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn post(http: SocketAddr, yaml: &str) -> (u16, Value) {
-    let (code, body) = curl(
-        http,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/yaml",
-            "--data-binary",
-            yaml,
-        ],
-        "/v1/inventory",
-    );
-    (
-        code,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
 }
 
 fn machines(http: SocketAddr) -> Vec<Value> {
@@ -272,25 +262,85 @@ fn a_machine_that_discovers_itself_waits_for_an_operator_to_approve_it() {
     assert_eq!(changed, 1);
 }
 
-fn post_json(http: SocketAddr, path: &str, body: &str) -> (u16, Value) {
-    let (code, text) = curl(
+/// Events in the agent's outbox whose subject ends with `verb`.
+fn outbox_count(dir: &Path, verb: &str) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("data/agent.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM outbox WHERE subject LIKE ?1",
+        [format!("%.{verb}")],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_curated_import_adopts_a_machine_that_discovered_itself_and_reports_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    // The machine network-boots before the site kit's file lists it.
+    let (code, body) = curl(
         http,
         &[
             "-X",
             "POST",
-            "-H",
-            "Content-Type: application/json",
             "--data",
-            body,
-            "--max-time",
-            "120",
+            "stage=discovered&cpus=16&memory_kb=64000000&serial=Not Specified",
         ],
-        path,
+        "/boot/52:54:00:ad:00:01/callback",
     );
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    assert_eq!(code, 204, "{body}");
+    let (_, body) = curl(http, &[], "/v1/machines/52:54:00:ad:00:01");
+    let discovered: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(discovered["state"], "discovered");
+
+    // The operator's curated entry for it: adopted, not a MAC conflict.
+    let seed = r#"
+machines:
+  - serial: SN-AD-1
+    vendor: ACME
+    model: Box 9
+    macs: ["52:54:00:ad:00:01"]
+    role: worker
+"#;
+    let (code, body) = post(http, seed);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["machines_added"], 0, "{body}");
+    assert_eq!(body["machines_adopted"], 1, "{body}");
+    let (code, body) = curl(http, &[], "/v1/machines/SN-AD-1");
+    assert_eq!(code, 200, "{body}");
+    let m: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(m["id"], discovered["id"], "the discovered record is kept");
+    assert_eq!(m["state"], "available");
+    assert_eq!(m["role"], "worker");
+    assert_eq!(m["facts"]["cpus"], "16", "discovery facts are kept");
+    assert_eq!(machines(http).len(), 1);
+
+    // The same file again: nothing changed, no event. A changed entry:
+    // one machine.updated.
+    let (code, body) = post(http, seed);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["machines_adopted"], 0, "{body}");
+    let (code, body) = post(http, &seed.replace("Box 9", "Box 10"));
+    assert_eq!(code, 200, "{body}");
+    let (_, body) = curl(http, &[], "/v1/machines/SN-AD-1");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["model"],
+        "Box 10"
+    );
+
+    // A curated entry may not take a MAC from a trusted machine.
+    let (code, body) = post(
+        http,
+        "machines:\n  - serial: SN-AD-2\n    macs: [\"52:54:00:ad:00:01\"]\n",
+    );
+    assert_eq!(code, 409, "{body}");
+    agent.stop();
+
+    assert_eq!(outbox_count(dir.path(), "machine.discovered"), 1);
+    assert_eq!(outbox_count(dir.path(), "machine.state-changed"), 1);
+    // Adoption, then the model change.
+    assert_eq!(outbox_count(dir.path(), "machine.updated"), 2);
 }
 
 #[test]
@@ -348,36 +398,21 @@ machines:
     );
     let (code, body) = post_json(http, "/v1/machines/SN-N/power", r#"{"action":"on"}"#);
     assert_eq!(code, 409, "{body}");
+    // An IPMI BMC gets the IPMI driver; nothing answers on 127.0.0.1:623.
     let (code, body) = post_json(http, "/v1/machines/SN-I/power", r#"{"action":"on"}"#);
-    assert_eq!(code, 501, "{body}");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{body}"
+    );
     let (code, body) = post_json(http, "/v1/machines/SN-R1/power", r#"{"action":"explode"}"#);
     assert_eq!(code, 400, "{body}");
     let (code, _) = post_json(http, "/v1/machines/SN-404/boot", r#"{"target":"disk"}"#);
     assert_eq!(code, 404);
     agent.stop();
-}
-
-/// The names of the steps a task ran, in order.
-fn step_names(task: &Value) -> Vec<&str> {
-    task["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect()
-}
-
-/// Polls `GET /v1/tasks/{id}` until `done` says so (bounded).
-fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let found = dv_tests::wait_for(limit, || {
-        let (code, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
-        let v: Value = serde_json::from_str(&body).ok()?;
-        (code == 200 && done(&v)).then_some(v)
-    });
-    found.unwrap_or_else(|| {
-        let (_, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
-        panic!("task {id} did not get there: {body}")
-    })
 }
 
 #[test]
@@ -443,13 +478,7 @@ machines:
             "ready"
         ]
     );
-    for s in done["steps"].as_array().unwrap() {
-        assert_eq!(s["outcome"], "done", "{s}");
-        assert!(
-            s["started_at"].as_str().unwrap() <= s["finished_at"].as_str().unwrap(),
-            "{s}"
-        );
-    }
+    assert_steps_done_in_order(&done);
     let (_, m) = curl(http, &[], "/v1/machines/SN-P");
     assert!(m.contains("\"state\":\"ready\""), "{m}");
     let system = sushy_system(&sushy, dv_tests::sushy::NODE_1);
@@ -543,5 +572,123 @@ machines:
     let (code, list) = curl(http, &[], "/v1/tasks?state=blocked");
     assert_eq!(code, 200);
     assert!(list.contains(&uid), "{list}");
+    agent.stop();
+}
+
+#[test]
+fn an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout() {
+    let test = "an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout";
+    let Some(bin) = dv_tests::sushy::sushy_bin(test) else {
+        return;
+    };
+    let sushy = dv_tests::sushy::Sushy::start(&bin, None);
+    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dv_tests::agent::api_only_config(dir.path()).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[provision]\ninstall_timeout = \"4s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
+    cmd.args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("DV_LOG", "info");
+    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
+        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let http = agent.http;
+    let seed = format!(
+        "machines:\n  - serial: SN-T\n    macs: [\"52:54:00:99:30:01\"]\n    role: worker\n    \
+         bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: x }}\n"
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+    let (code, task) = post_json(http, "/v1/machines/SN-T/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    // Nobody plays the installer.
+    let done = wait_task(http, &id, Duration::from_secs(90), |v| {
+        v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
+    });
+    let reason = done["task"]["state"]["failed"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("no install callback (stage=installed) within 4s"),
+        "{done}"
+    );
+    assert_eq!(
+        step_names(&done),
+        ["allocate", "set_pxe", "power_cycle", "await_install"]
+    );
+    let last = &done["steps"][3];
+    assert_eq!(last["outcome"], "failed", "{last}");
+    agent.stop();
+}
+
+#[test]
+fn provisioning_a_machine_with_an_ipmi_bmc_goes_through_ipmi_sim() {
+    let test = "provisioning_a_machine_with_an_ipmi_bmc_goes_through_ipmi_sim";
+    let Some(bins) = dv_tests::ipmi::ipmi_bins(test) else {
+        return;
+    };
+    let sim = dv_tests::ipmi::IpmiSim::start(&bins);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    let seed = format!(
+        r#"
+machines:
+  - serial: SN-IP
+    macs: ["52:54:00:99:30:01"]
+    role: worker
+    bmc: {{ protocol: ipmi, host: 127.0.0.1, port: {port}, user: {user}, password: {password} }}
+"#,
+        port = sim.port,
+        user = dv_tests::ipmi::USER,
+        password = dv_tests::ipmi::PASSWORD,
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = curl(http, &[], "/v1/machines/SN-IP/power");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"off\""), "{body}");
+    let (code, body) = post_json(http, "/v1/machines/SN-IP/boot", r#"{"target":"uefi_http"}"#);
+    assert_eq!(code, 422, "{body}");
+
+    let (code, task) = post_json(http, "/v1/machines/SN-IP/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_task(http, &id, Duration::from_secs(60), |v| {
+        v["task"]["state"]["running"]["step"] == "await_install"
+    });
+    // set_pxe and power_cycle, as ipmitool sees them.
+    assert_eq!(sim.power(), "on");
+    assert_eq!(sim.boot_device(), "Force PXE");
+    let (code, body) = curl(
+        http,
+        &["-X", "POST", "--data", "stage=installed"],
+        "/boot/52:54:00:99:30:01/callback",
+    );
+    assert_eq!(code, 204, "{body}");
+    let done = wait_task(http, &id, Duration::from_secs(60), |v| {
+        v["task"]["state"] == "succeeded" || v["task"]["state"].get("failed").is_some()
+    });
+    assert_eq!(done["task"]["state"], "succeeded", "{done}");
+    assert_eq!(
+        step_names(&done),
+        [
+            "allocate",
+            "set_pxe",
+            "power_cycle",
+            "await_install",
+            "set_disk",
+            "ready"
+        ]
+    );
+    let (_, m) = curl(http, &[], "/v1/machines/SN-IP");
+    assert!(m.contains("\"state\":\"ready\""), "{m}");
+    assert_eq!(sim.boot_device(), "Force Boot from default Hard-Drive");
+    assert_eq!(sim.power(), "on");
+    let events = sim.events();
+    assert_eq!(events.matches("set power=1").count(), 1, "{events}");
     agent.stop();
 }

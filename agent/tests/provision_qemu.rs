@@ -14,6 +14,11 @@
 //! `stage=installed`), and the task sets the next boot to disk and ends
 //! with the machine ready, its boot entry on the local disk.
 //!
+//! Then deprovisioning: the BMC restarts the VM into the wipe environment
+//! (the discovery initrd with `dv.wipe=1`), which erases the disk the
+//! install wrote and reports `stage=wiped`; the BMC powers it off and the
+//! machine is available again.
+//!
 //! Checked as an operator would: the task's steps in order, each done,
 //! with timestamps; the machine `ready`; the emulator's boot override on
 //! `Hdd`; in the agent's events, the lease, the boot entry going to
@@ -24,6 +29,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dv_protocol::{EventBody, MacAddr};
+use dv_tests::api::{Api, assert_steps_done_in_order, ended, step_names};
 use dv_tests::lab::{self, AGENT_ADDR, events, write_config};
 use dv_tests::netns::{Netns, require_netns};
 use dv_tests::qemu::{Firmware, PxeBed, Vm, require_qemu};
@@ -36,46 +42,69 @@ const VM_LIMIT: Duration = Duration::from_secs(300);
 /// The whole provisioning, power-on to ready.
 const TASK_LIMIT: Duration = Duration::from_secs(420);
 
-/// curl inside `ns`: (status, body).
-fn curl(ns: &Netns, args: &[&str], url: &str) -> (u16, String) {
-    let out = ns
-        .command("curl")
-        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn api(ns: &Netns, method: &str, path: &str, body: Option<(&str, &str)>) -> (u16, Value) {
-    let url = format!("http://{AGENT_ADDR}:8680{path}");
-    let mut args = vec!["-X", method];
-    if let Some((content_type, data)) = body {
-        args.extend(["-H", content_type, "--data-binary", data]);
-    }
-    let (code, text) = curl(ns, &args, &url);
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// The emulator's view of the system, asked directly.
 fn bmc_system(ns: &Netns, sushy: &Sushy) -> Value {
-    let (_, body) = curl(
-        ns,
-        &[],
-        &format!("{}/redfish/v1/Systems/{NODE_1}", sushy.endpoint),
-    );
-    serde_json::from_str(&body).unwrap_or(Value::Null)
+    Api::within(ns, &sushy.endpoint)
+        .get(&format!("/redfish/v1/Systems/{NODE_1}"))
+        .1
+}
+
+/// The wiring between the emulated BMC and the hardware: a VM starts when
+/// the emulator's power goes On (a restart reads Off, then On) and is
+/// switched off when it goes Off. The VM's disk persists across boots.
+struct Wiring<'a> {
+    bed: &'a PxeBed,
+    sushy: &'a Sushy,
+    dir: &'a Path,
+    disk: &'a Path,
+    vm: Option<Vm>,
+    power: String,
+    boots: u32,
+}
+
+impl Wiring<'_> {
+    fn tick(&mut self) {
+        let now = bmc_system(&self.bed.server, self.sushy)["PowerState"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if now == "On" && self.power != "On" {
+            self.vm = None;
+            self.boots += 1;
+            let serial = self.dir.join(format!("serial-{}.log", self.boots));
+            self.vm = Some(
+                Vm::netboot_with_virtio_disk(self.bed, MAC, &serial, self.disk, VM_LIMIT).unwrap(),
+            );
+        } else if now == "Off" {
+            self.vm = None;
+        }
+        if !now.is_empty() {
+            self.power = now;
+        }
+    }
+
+    /// Runs the wiring until task `id` ends (bounded); its last answer.
+    fn follow(&mut self, api: &Api<'_>, id: &str) -> Value {
+        let deadline = Instant::now() + TASK_LIMIT;
+        loop {
+            let (_, t) = api.get(&format!("/v1/tasks/{id}"));
+            if ended(&t) || Instant::now() > deadline {
+                return t;
+            }
+            self.tick();
+            std::thread::sleep(Duration::from_millis(400));
+        }
+    }
+
+    /// The serial console of boot `n` (from 1).
+    fn console(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("serial-{n}.log"))).unwrap_or_default()
+    }
 }
 
 #[test]
-fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
-    let test = "provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready";
+fn a_vm_is_provisioned_and_deprovisioned_through_its_bmc_end_to_end() {
+    let test = "a_vm_is_provisioned_and_deprovisioned_through_its_bmc_end_to_end";
     if !require_netns(test) || !require_qemu(test, Firmware::Bios) {
         return;
     }
@@ -103,57 +132,42 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
         &config,
         &data,
     );
+    let base = format!("http://{AGENT_ADDR}:8680");
+    let api = Api::within(&bed.server, &base);
     let seed = format!(
         "machines:\n  - serial: E2E-01\n    macs: [\"{MAC}\"]\n    role: worker\n    \
          bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {}, user: admin, password: unused }}\n",
         Sushy::NETNS_PORT
     );
-    let (code, body) = api(
-        &bed.server,
-        "POST",
-        "/v1/inventory",
-        Some(("Content-Type: application/yaml", &seed)),
-    );
+    let (code, body) = api.import(&seed);
     assert_eq!(code, 200, "{body}");
-    let (code, task) = api(
-        &bed.server,
-        "POST",
-        "/v1/machines/E2E-01/provision",
-        Some(("Content-Type: application/json", "{}")),
-    );
+    let (code, task) = api.post_json("/v1/machines/E2E-01/provision", "{}");
     assert_eq!(code, 202, "{task}");
     let id = task["id"].as_str().unwrap().to_owned();
 
-    // The BMC-to-hardware wiring: the VM runs while the emulator says On.
-    let serial = dir.path().join("serial.log");
-    let mut vm: Option<Vm> = None;
-    let deadline = Instant::now() + TASK_LIMIT;
-    let done = loop {
-        let (_, t) = api(&bed.server, "GET", &format!("/v1/tasks/{id}"), None);
-        let state = &t["task"]["state"];
-        if state == "succeeded" || state.get("failed").is_some() || Instant::now() > deadline {
-            break t;
-        }
-        if vm.is_none() && bmc_system(&bed.server, &sushy)["PowerState"] == "On" {
-            vm = Some(Vm::netboot(&bed, Firmware::Bios, MAC, &serial, VM_LIMIT).unwrap());
-        }
-        std::thread::sleep(Duration::from_secs(1));
+    let disk = dir.path().join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let mut wiring = Wiring {
+        bed: &bed,
+        sushy: &sushy,
+        dir: dir.path(),
+        disk: &disk,
+        vm: None,
+        power: "Off".into(),
+        boots: 0,
     };
-    let console = std::fs::read_to_string(&serial).unwrap_or_default();
-    drop(vm);
+    let done = wiring.follow(&api, &id);
+    let console = wiring.console(1);
     let agent_log = agent.log_text();
     assert_eq!(
         done["task"]["state"], "succeeded",
         "task: {done:#}\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
     );
-    let steps: Vec<&str> = done["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        steps,
+        step_names(&done),
         [
             "allocate",
             "set_pxe",
@@ -163,27 +177,58 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
             "ready"
         ]
     );
-    let mut previous = String::new();
-    for s in done["steps"].as_array().unwrap() {
-        assert_eq!(s["outcome"], "done", "{s}");
-        let (started, finished) = (
-            s["started_at"].as_str().unwrap(),
-            s["finished_at"].as_str().unwrap(),
-        );
-        assert!(previous.as_str() <= started && started <= finished, "{s}");
-        previous = finished.to_owned();
-    }
+    assert_steps_done_in_order(&done);
     assert!(
         console.contains("DV-INSTALL: machine config fetched"),
         "{console}"
     );
-    let (_, machine) = api(&bed.server, "GET", "/v1/machines/E2E-01", None);
+    assert!(
+        std::fs::read(&disk).unwrap().starts_with(b"DV-INSTALLED "),
+        "the install stand-in did not write its disk: {console}"
+    );
+    let (_, machine) = api.get("/v1/machines/E2E-01");
     assert_eq!(machine["state"], "ready", "{machine}");
     let system = bmc_system(&bed.server, &sushy);
     assert_eq!(
         system["Boot"]["BootSourceOverrideTarget"], "Hdd",
         "{system}"
     );
+
+    // Deprovisioning: the BMC restarts the machine into the wipe
+    // environment, which erases the disk; then it is powered off.
+    let (code, task) = api.post_json("/v1/machines/E2E-01/deprovision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    let done = wiring.follow(&api, &id);
+    let console = wiring.console(2);
+    let agent_log = agent.log_text();
+    assert_eq!(
+        done["task"]["state"], "succeeded",
+        "task: {done:#}\n--- serial ---\n{console}\n--- agent ---\n{agent_log}"
+    );
+    assert_eq!(
+        step_names(&done),
+        [
+            "release",
+            "set_pxe",
+            "power_cycle",
+            "await_wipe",
+            "power_off",
+            "available"
+        ]
+    );
+    assert_steps_done_in_order(&done);
+    assert!(console.contains("DV-WIPE: wiped: vda"), "{console}");
+    let image = std::fs::read(&disk).unwrap();
+    assert!(
+        image[..4 << 20].iter().all(|b| *b == 0),
+        "the disk's start was not erased"
+    );
+    assert_eq!(wiring.boots, 2, "one boot to install, one to wipe");
+    let (_, machine) = api.get("/v1/machines/E2E-01");
+    assert_eq!(machine["state"], "available", "{machine}");
+    assert_eq!(bmc_system(&bed.server, &sushy)["PowerState"], "Off");
+    drop(wiring);
     agent.stop();
 
     let events = events(&data);
@@ -219,5 +264,9 @@ fn provisioning_powers_a_vm_through_its_bmc_and_it_installs_and_ends_ready() {
             _ => None,
         })
         .collect();
-    assert_eq!(entries, ["install", "local"], "{events:#?}");
+    assert_eq!(
+        entries,
+        ["install", "local", "wipe", "discover"],
+        "{events:#?}"
+    );
 }

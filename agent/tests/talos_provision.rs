@@ -8,9 +8,9 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use dv_tests::api::Api;
 use serde_json::Value;
 
 const TALOS: &str = r#"
@@ -21,40 +21,15 @@ install_image = "ghcr.io/siderolabs/installer:v1.11.5"
 "#;
 
 fn curl(http: SocketAddr, args: &[&str], path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "30", "-w", "\n%{http_code}"])
-        .args(args)
-        .arg(format!("http://{http}{path}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
+    Api::new(&format!("http://{http}")).curl(args, path)
 }
 
 fn post(http: SocketAddr, path: &str, content_type: &str, body: &str) -> (u16, Value) {
-    let header = format!("Content-Type: {content_type}");
-    let (code, text) = curl(
-        http,
-        &["-X", "POST", "-H", &header, "--data-binary", body],
-        path,
-    );
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    Api::new(&format!("http://{http}")).post(path, content_type, body)
 }
 
 fn wait_task(http: SocketAddr, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let found = dv_tests::wait_for(limit, || {
-        let (code, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
-        let v: Value = serde_json::from_str(&body).ok()?;
-        (code == 200 && done(&v)).then_some(v)
-    });
-    found.unwrap_or_else(|| {
-        let (_, body) = curl(http, &[], &format!("/v1/tasks/{id}"));
-        panic!("task {id} did not get there: {body}")
-    })
+    Api::new(&format!("http://{http}")).wait_task(id, limit, done)
 }
 
 fn script(http: SocketAddr, mac: &str) -> String {

@@ -18,6 +18,7 @@ Examples:
   dvce machine approve 52:54:00:aa:00:01
   dvce machine power SN-0001 on
   dvce machine boot SN-0001 pxe
+  dvce machine repin SN-0001 --sha256 3F:9A:...   (trust the BMC's new TLS certificate)
   dvce machine provision SN-0001 --wait
   dvce machine deprovision SN-0001 --wait
   dv ce machine list            (the same, through dv)";
@@ -50,7 +51,7 @@ pub(crate) struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Machines: list, show, approve, power, next boot.
+    /// Machines: list, show, approve, power, next boot, BMC certificate re-pin.
     #[command(subcommand)]
     Machine(Machine),
     /// The inventory file: import a site kit's, export the site's.
@@ -98,6 +99,16 @@ enum Machine {
         /// Follow the task until it ends.
         #[arg(long)]
         wait: bool,
+    },
+    /// Trust the TLS certificate the machine's Redfish BMC presents now,
+    /// after it was replaced (the pinned one is refused until then).
+    Repin {
+        /// Id, serial or MAC.
+        key: String,
+        /// Pin only if the BMC presents this certificate (SHA-256, as the
+        /// refusal and `openssl x509 -fingerprint -sha256` print it).
+        #[arg(long)]
+        sha256: Option<String>,
     },
     /// Set the machine's next boot (that boot only).
     Boot {
@@ -230,6 +241,16 @@ async fn execute(client: &Client, command: Command, format: Format) -> Result<Ex
                     &format!("/v1/machines/{key}/boot"),
                     &json!({ "target": target }),
                 )
+                .await?;
+            output::print(&v, format, output::fields);
+        }
+        Command::Machine(Machine::Repin { key, sha256 }) => {
+            let body = match sha256 {
+                Some(f) => json!({ "sha256": f }),
+                None => json!({}),
+            };
+            let v = client
+                .post_json(&format!("/v1/machines/{key}/bmc/repin"), &body)
                 .await?;
             output::print(&v, format, output::fields);
         }

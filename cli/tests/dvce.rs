@@ -103,6 +103,14 @@ fn dvce_imports_lists_shows_and_explains_failures() {
         "{}",
         stderr(&o)
     );
+    // An IPMI BMC has no TLS certificate to re-pin.
+    let o = run(links, "dvce", &url, &["machine", "repin", "LAB-VM-02"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("there is no certificate to pin"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(links, "dvce", &url, &["machine", "show", "nobody"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("error (404)"), "{}", stderr(&o));

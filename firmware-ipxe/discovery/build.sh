@@ -16,7 +16,13 @@
 # fetches that machine config the way Talos would, checks it is a v1alpha1
 # machine config, and reports stage=installed (install-failed if it could
 # not), with the config's size and sha256 in the report, instead of
-# stage=discovered.
+# stage=discovered. It also writes a marker ("DV-INSTALLED <sha256>") to the
+# start of the config's install disk, so there is an install to find.
+#
+# Booted with dv.wipe=1 (the agent's wipe boot state), it is the wipe
+# environment: it zeroes the first and last 4 MiB of every disk (partition
+# tables, GPT backup, filesystem signatures), reports stage=wiped with the
+# disks it erased (wipe-failed if a write failed), and powers off.
 set -euo pipefail
 OUT=${1:?usage: build.sh OUTDIR}
 mkdir -p "$OUT"
@@ -112,10 +118,33 @@ if [ -n "$CFG" ]; then
       STAGE=installed
       EXTRA="&config_bytes=$(wc -c < /tmp/machine.yaml)&config_sha256=$(sha256sum /tmp/machine.yaml | cut -d' ' -f1)"
       echo "DV-INSTALL: machine config fetched$EXTRA"
+      DISK=$(sed -n 's/^ *disk: *//p' /tmp/machine.yaml | head -n1)
+      if [ -b "$DISK" ]; then
+        printf 'DV-INSTALLED %s\n' "$(sha256sum /tmp/machine.yaml | cut -d' ' -f1)" \
+          | dd of="$DISK" conv=notrunc 2>/dev/null && sync && echo "DV-INSTALL: marker written to $DISK"
+      fi
       break
     fi
     sleep 2
   done
+fi
+if tr ' ' '\n' < /proc/cmdline | grep -qx 'dv\.wipe=1'; then
+  STAGE=wiped
+  WIPED=""
+  for d in /sys/block/*; do
+    n=${d##*/}
+    case $n in loop*|ram*|zram*|sr*) continue ;; esac
+    MIB=$(($(cat "$d/size") / 2048))
+    [ "$MIB" -gt 0 ] || continue
+    dd if=/dev/zero of="/dev/$n" bs=1M count=4 2>/dev/null || STAGE=wipe-failed
+    if [ "$MIB" -gt 8 ]; then
+      dd if=/dev/zero of="/dev/$n" bs=1M seek=$((MIB - 4)) count=4 2>/dev/null || STAGE=wipe-failed
+    fi
+    WIPED="$WIPED${WIPED:+,}$n"
+  done
+  sync
+  EXTRA="&wiped=$WIPED"
+  echo "DV-WIPE: $STAGE: $WIPED"
 fi
 DATA="stage=$STAGE$EXTRA&ip=$IP&cpus=$CPUS&memory_kb=$MEM_KB&disks=$DISKS&nics=$NICS&vendor=$(dmi sys_vendor)&product=$(dmi product_name)&serial=$(dmi product_serial)"
 echo "DV-DISCOVERY: mac=$MAC $DATA"

@@ -27,8 +27,9 @@ use crate::token::{ProjectName, SiteName, TenantName, validate_token};
 /// variant or field (see `docs/adr/0003-envelope-and-codec.md`).
 ///
 /// History: 1 = first release; 2 = `EventBody::MachineBootReported` and
-/// `EventBody::MachineBootStateSet` appended.
-pub const SCHEMA_VERSION: u16 = 2;
+/// `EventBody::MachineBootStateSet` appended; 3 =
+/// `EventBody::BmcCertificatePinned` appended.
+pub const SCHEMA_VERSION: u16 = 3;
 
 /// NATS header names carrying the envelope's routing fields.
 pub mod header {

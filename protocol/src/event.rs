@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
 use crate::envelope::{Actor, Message};
-use crate::id::{DnsRecordId, EventId, MachineId, TaskId};
+use crate::id::{BmcId, DnsRecordId, EventId, MachineId, TaskId};
 use crate::mac::MacAddr;
 use crate::resource::{
     Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
@@ -145,6 +145,24 @@ pub enum EventBody {
         /// The new state.
         to: String,
     },
+    /// A machine's inventory record changed (a curated import updated it,
+    /// or adopted a machine that had discovered itself).
+    MachineUpdated {
+        /// The machine as it is now.
+        machine: Machine,
+    },
+    /// A BMC's TLS certificate was pinned: on first use, or re-pinned by an
+    /// operator after the certificate changed.
+    BmcCertificatePinned {
+        /// The BMC.
+        bmc: BmcId,
+        /// Its machine.
+        machine: MachineId,
+        /// SHA-256 of the certificate now pinned (colon-separated hex).
+        sha256: String,
+        /// The pin it replaced; `None` on first use.
+        previous: Option<String>,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -172,6 +190,8 @@ impl EventBody {
             Self::TaskStateChanged { .. } => (TASK, None, "state-changed"),
             Self::MachineBootReported { .. } => (MASKIN, Some("machine"), "boot-reported"),
             Self::MachineBootStateSet { .. } => (MASKIN, Some("machine"), "boot-state-set"),
+            Self::MachineUpdated { .. } => (MASKIN, Some("machine"), "updated"),
+            Self::BmcCertificatePinned { .. } => (MASKIN, Some("bmc"), "certificate-pinned"),
         }
     }
 
@@ -312,6 +332,24 @@ impl fmt::Display for EventBody {
                 "machine {mac} boot state set: {} -> {to}",
                 from.as_deref().unwrap_or("(none)")
             ),
+            Self::MachineUpdated { machine } => {
+                write!(f, "machine {} ({}) updated", machine.id, machine.serial)
+            }
+            Self::BmcCertificatePinned {
+                bmc,
+                machine,
+                sha256,
+                previous,
+            } => match previous {
+                None => write!(
+                    f,
+                    "bmc {bmc} of machine {machine}: TLS certificate {sha256} pinned on first use"
+                ),
+                Some(p) => write!(
+                    f,
+                    "bmc {bmc} of machine {machine}: TLS certificate re-pinned {p} -> {sha256}"
+                ),
+            },
         }
     }
 }
@@ -470,6 +508,15 @@ mod tests {
                 from: None,
                 to: "local".into(),
             },
+            EventBody::MachineUpdated {
+                machine: machine.clone(),
+            },
+            EventBody::BmcCertificatePinned {
+                bmc: BmcId::new(),
+                machine: MachineId::new(),
+                sha256: "AB:CD".into(),
+                previous: None,
+            },
         ]
     }
 
@@ -494,6 +541,8 @@ mod tests {
             EventBody::TaskStateChanged { .. } => 14,
             EventBody::MachineBootReported { .. } => 15,
             EventBody::MachineBootStateSet { .. } => 16,
+            EventBody::MachineUpdated { .. } => 17,
+            EventBody::BmcCertificatePinned { .. } => 18,
         }
     }
 

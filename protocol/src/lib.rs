@@ -24,6 +24,8 @@
 //! | [`mac`] | `MacAddr` |
 //! | [`resource`] | sites, racks, machines, BMCs, networks/VLANs, prefixes, leases, DNS records, tasks |
 //! | [`event`] | `Event` / `EventBody`: facts, each with a fixed subject |
+//! | [`command`] | `Command`: requests to a site, each with a fixed subject |
+//! | [`heartbeat`] | `Heartbeat`: an agent's periodic liveness beat |
 //! | [`subject`] | `dv.<site>.<service>.cmd.<action>` and friends: builders, filters, parser |
 //! | [`envelope`] | `Envelope`, `Message<T>`, `Actor`, NATS headers |
 //! | [`codec`] | `encode` / `decode`: a version byte plus postcard |
@@ -58,9 +60,11 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod command;
 pub mod dns_name;
 pub mod envelope;
 pub mod event;
+pub mod heartbeat;
 pub mod id;
 pub mod mac;
 pub mod resource;
@@ -69,9 +73,11 @@ pub mod timestamp;
 pub mod token;
 
 pub use codec::{CODEC_VERSION, CodecError, decode, encode};
+pub use command::Command;
 pub use dns_name::{DnsName, DnsNameError};
 pub use envelope::{Actor, Envelope, EnvelopeError, Message, SCHEMA_VERSION};
 pub use event::{Event, EventBody};
+pub use heartbeat::Heartbeat;
 pub use id::{
     BmcId, CommandId, CorrelationId, DnsRecordId, EventId, IdError, LeaseId, MachineId, MessageId,
     NetworkId, PrefixId, RackId, TaskId,

@@ -4,6 +4,7 @@
 //! dv.<site>.<service>.cmd.<action>            a command to a service
 //! dv.<site>.<service>.evt.<entity>.<verb>     an event about an entity
 //! dv.<site>.task.evt.<verb>                   an event about a task
+//! dv.<site>.<service>.hb                      a liveness beat (core NATS, not stored)
 //! ```
 //!
 //! Hub-level subjects use [`HUB`] as the site token. Every token obeys the
@@ -32,6 +33,8 @@ pub const ROOT: &str = "dv";
 pub const CMD: &str = "cmd";
 /// The kind token of events.
 pub const EVT: &str = "evt";
+/// The kind token of heartbeats.
+pub const HB: &str = "hb";
 
 /// Service tokens used by the protocol's own events ([`crate::Event::subject`]).
 pub mod service {
@@ -73,7 +76,8 @@ pub enum SubjectError {
     /// Too few or too many tokens for any subject shape.
     #[error(
         "subject {subject:?} has {tokens} tokens; expected dv.<site>.<service>.cmd.<action>, \
-         dv.<site>.<service>.evt.<entity>.<verb> or dv.<site>.task.evt.<verb>"
+         dv.<site>.<service>.evt.<entity>.<verb>, dv.<site>.task.evt.<verb> \
+         or dv.<site>.<service>.hb"
     )]
     Shape {
         /// The subject.
@@ -81,8 +85,8 @@ pub enum SubjectError {
         /// How many dot-separated tokens it has.
         tokens: usize,
     },
-    /// The fourth token is neither `cmd` nor `evt`.
-    #[error("subject {subject:?} has {found:?} where \"cmd\" or \"evt\" belongs")]
+    /// The fourth token is neither `cmd`, `evt` nor `hb`.
+    #[error("subject {subject:?} has {found:?} where \"cmd\", \"evt\" or \"hb\" belongs")]
     Kind {
         /// The subject.
         subject: String,
@@ -141,6 +145,13 @@ pub enum ParsedSubject {
         /// What happened.
         verb: String,
     },
+    /// `dv.<site>.<service>.hb`
+    Heartbeat {
+        /// The site whose service beats.
+        site: SiteName,
+        /// The service that is alive.
+        service: ServiceName,
+    },
 }
 
 fn check(subject: &str, role: &'static str, token: &str) -> Result<(), SubjectError> {
@@ -181,6 +192,19 @@ pub fn task_event(site: &SiteName, verb: &str) -> Result<Subject, SubjectError> 
     let subject = format!("{ROOT}.{site}.{}.{EVT}.{verb}", service::TASK);
     check(&subject, "verb", verb)?;
     Ok(Subject(subject))
+}
+
+/// `dv.<site>.<service>.hb`: a service's liveness beat, published on core
+/// NATS (no stream captures it: a missed beat is news, a stored one is not).
+pub fn heartbeat(site: &SiteName, service: &str) -> Result<Subject, SubjectError> {
+    let subject = format!("{ROOT}.{site}.{service}.{HB}");
+    check(&subject, "service", service)?;
+    Ok(Subject(subject))
+}
+
+/// Every heartbeat of every site: `dv.*.*.hb`.
+pub fn all_heartbeats() -> SubjectFilter {
+    SubjectFilter(format!("{ROOT}.*.*.{HB}"))
 }
 
 /// Every event of a site, task events included: `dv.<site>.*.evt.>`.
@@ -243,6 +267,7 @@ impl Subject {
         })?;
         let is_task = service.as_str() == service::TASK;
         match (kind, rest) {
+            (HB, []) => Ok(ParsedSubject::Heartbeat { site, service }),
             (CMD, [action]) => {
                 check(subject, "action", action)?;
                 Ok(ParsedSubject::Command {
@@ -274,7 +299,7 @@ impl Subject {
                     verb: (*verb).to_owned(),
                 })
             }
-            (CMD | EVT, _) => Err(shape()),
+            (CMD | EVT | HB, _) => Err(shape()),
             (other, _) => Err(SubjectError::Kind {
                 subject: subject.to_owned(),
                 found: other.to_owned(),
@@ -299,7 +324,8 @@ impl ParsedSubject {
         match self {
             Self::Command { site, .. }
             | Self::Event { site, .. }
-            | Self::TaskEvent { site, .. } => site,
+            | Self::TaskEvent { site, .. }
+            | Self::Heartbeat { site, .. } => site,
         }
     }
 
@@ -320,6 +346,7 @@ impl ParsedSubject {
             Self::TaskEvent { site, verb } => {
                 format!("{ROOT}.{site}.{}.{EVT}.{verb}", service::TASK)
             }
+            Self::Heartbeat { site, service } => format!("{ROOT}.{site}.{service}.{HB}"),
         })
     }
 }
@@ -397,6 +424,26 @@ mod tests {
             task_event(&SiteName::hub(), "created").unwrap().as_str(),
             "dv.hub.task.evt.created"
         );
+    }
+
+    #[test]
+    fn heartbeats_build_and_parse() {
+        let hb = heartbeat(&lab(), "site").unwrap();
+        assert_eq!(hb.as_str(), "dv.lab.site.hb");
+        assert_eq!(
+            Subject::parse(hb.as_str()).unwrap(),
+            ParsedSubject::Heartbeat {
+                site: lab(),
+                service: ServiceName::new("site").unwrap(),
+            }
+        );
+        assert_eq!(Subject::parse("dv.lab.site.hb").unwrap().to_subject(), hb);
+        assert!(heartbeat(&lab(), "A").is_err());
+        assert!(matches!(
+            Subject::parse("dv.lab.site.hb.x"),
+            Err(SubjectError::Shape { tokens: 5, .. })
+        ));
+        assert_eq!(all_heartbeats().as_str(), "dv.*.*.hb");
     }
 
     #[test]

@@ -178,6 +178,31 @@ fn task_provision() -> Message<Task> {
     }
 }
 
+fn command_provision() -> Message<Command> {
+    Message {
+        envelope: Envelope {
+            actor: Actor::new("user:alice@example.com").unwrap(),
+            tenant: Some(TenantName::new("acme").unwrap()),
+            ..envelope(0x107)
+        },
+        body: Command::ProvisionMachine {
+            machine: MachineId::from_uuid(uuid(0x602)),
+        },
+    }
+}
+
+fn heartbeat() -> Message<Heartbeat> {
+    Message {
+        envelope: envelope(0x108),
+        body: Heartbeat {
+            version: "0.1.0".into(),
+            started_at: datetime!(2024-06-01 11:00:00 UTC),
+            outbox_pending: 42,
+            seq: 7,
+        },
+    }
+}
+
 /// Decodes `bytes` as the fixture named `name` and compares.
 fn check_fixture(name: &str, bytes: &[u8]) {
     match name {
@@ -220,6 +245,15 @@ fn check_fixture(name: &str, bytes: &[u8]) {
                 format!("machine:{}", uuid(0x601))
             );
         }
+        "command-provision" => {
+            let m = decode::<Command>(bytes).unwrap();
+            assert_eq!(m, command_provision());
+            assert_eq!(m.body.action(), "provision");
+        }
+        "heartbeat" => {
+            let m = decode::<Heartbeat>(bytes).unwrap();
+            assert_eq!(m, heartbeat());
+        }
         other => panic!("golden line names unknown fixture {other:?}"),
     }
 }
@@ -242,6 +276,8 @@ fn current() -> Vec<(&'static str, Vec<u8>)> {
             "event-machine-boot-reported",
             encode(&event_machine_boot_reported()).unwrap(),
         ),
+        ("command-provision", encode(&command_provision()).unwrap()),
+        ("heartbeat", encode(&heartbeat()).unwrap()),
     ]
 }
 

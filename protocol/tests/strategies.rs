@@ -329,6 +329,14 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
             }),
         (mac(), option::of("[a-z]{1,10}"), "[a-z]{1,10}")
             .prop_map(|(mac, from, to)| EventBody::MachineBootStateSet { mac, from, to }),
+        (id(), id(), "[0-9A-F:]{1,95}", option::of("[0-9A-F:]{1,95}")).prop_map(
+            |(bmc, machine, sha256, previous)| EventBody::BmcCertificatePinned {
+                bmc,
+                machine,
+                sha256,
+                previous
+            }
+        ),
     ]
 }
 

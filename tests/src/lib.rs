@@ -7,8 +7,11 @@
 //! hands them the freshly built `dv-agent`) and use these helpers.
 
 pub mod agent;
+pub mod api;
 pub mod http;
+pub mod ipmi;
 pub mod lab;
+pub mod nats;
 pub mod netns;
 pub mod process;
 pub mod qemu;

@@ -94,11 +94,18 @@ impl PxeBed {
     }
 }
 
-/// What a VM has besides its NIC: a first hard disk, an option ROM for the
-/// NIC in place of QEMU's (BIOS), a kernel and initrd to boot (BIOS).
+/// A VM's disk and the bus it sits on.
+#[derive(Debug, Clone, Copy)]
+enum Disk<'a> {
+    Ide(&'a Path),
+    Virtio(&'a Path),
+}
+
+/// What a VM has besides its NIC: a disk, an option ROM for the NIC in
+/// place of QEMU's (BIOS), a kernel and initrd to boot (BIOS).
 #[derive(Debug, Default, Clone, Copy)]
 struct Extras<'a> {
-    disk: Option<&'a Path>,
+    disk: Option<Disk<'a>>,
     nic_rom: Option<&'a Path>,
     kernel: Option<(&'a Path, &'a Path)>,
 }
@@ -124,6 +131,22 @@ impl Vm {
         Self::start(bed, fw, mac, serial, Extras::default(), limit)
     }
 
+    /// As [`Vm::netboot`], BIOS, with `disk` (a raw image) as a virtio disk
+    /// (`/dev/vda` to Linux), after the network in the boot order.
+    pub fn netboot_with_virtio_disk(
+        bed: &PxeBed,
+        mac: &str,
+        serial: &Path,
+        disk: &Path,
+        limit: Duration,
+    ) -> std::io::Result<Vm> {
+        let extras = Extras {
+            disk: Some(Disk::Virtio(disk)),
+            ..Extras::default()
+        };
+        Self::start(bed, Firmware::Bios, mac, serial, extras, limit)
+    }
+
     /// As [`Vm::netboot`], with `disk` (a raw image) as its first hard disk;
     /// the firmware still tries the network first.
     pub fn netboot_with_disk(
@@ -135,7 +158,7 @@ impl Vm {
         limit: Duration,
     ) -> std::io::Result<Vm> {
         let extras = Extras {
-            disk: Some(disk),
+            disk: Some(Disk::Ide(disk)),
             ..Extras::default()
         };
         Self::start(bed, fw, mac, serial, extras, limit)
@@ -156,7 +179,7 @@ impl Vm {
         limit: Duration,
     ) -> std::io::Result<Vm> {
         let extras = Extras {
-            disk: Some(disk),
+            disk: Some(Disk::Ide(disk)),
             nic_rom: Some(rom),
             ..Extras::default()
         };
@@ -177,7 +200,7 @@ impl Vm {
         limit: Duration,
     ) -> std::io::Result<Vm> {
         let extras = Extras {
-            disk: Some(disk),
+            disk: Some(Disk::Ide(disk)),
             kernel: Some(kernel),
             ..Extras::default()
         };
@@ -217,9 +240,16 @@ impl Vm {
         };
         match fw {
             Firmware::Bios => {
-                if let Some(disk) = disk {
-                    cmd.arg("-drive")
-                        .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
+                match disk {
+                    Some(Disk::Ide(disk)) => {
+                        cmd.arg("-drive")
+                            .arg(format!("file={},format=raw,if=ide,index=0", disk.display()));
+                    }
+                    Some(Disk::Virtio(disk)) => {
+                        cmd.arg("-drive")
+                            .arg(format!("file={},format=raw,if=virtio", disk.display()));
+                    }
+                    None => {}
                 }
                 let rom = match (nic_rom, kernel) {
                     (Some(r), _) => format!(",romfile={}", r.display()),
@@ -252,7 +282,7 @@ impl Vm {
                     "-device",
                     &format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
                 ]);
-                if let Some(disk) = disk {
+                if let Some(Disk::Ide(disk) | Disk::Virtio(disk)) = disk {
                     cmd.arg("-drive")
                         .arg(format!(
                             "if=none,id=disk0,format=raw,file={}",

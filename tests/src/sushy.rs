@@ -50,9 +50,21 @@ pub fn sushy_bin(test: &str) -> Option<PathBuf> {
 #[derive(Debug)]
 pub struct Sushy {
     _process: Guarded,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with [`Options::tls`]).
     pub endpoint: String,
     _dir: tempfile::TempDir,
+}
+
+/// How to start the emulator on host loopback.
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    /// HTTP basic auth for user `admin` with this password.
+    pub password: Option<&'a str>,
+    /// HTTPS with this certificate and key (PEM files), as
+    /// `SUSHY_EMULATOR_SSL_CERT` / `SUSHY_EMULATOR_SSL_KEY`.
+    pub tls: Option<(&'a Path, &'a Path)>,
+    /// This port instead of a free one (e.g. to restart it in place).
+    pub port: Option<u16>,
 }
 
 impl Sushy {
@@ -65,15 +77,29 @@ impl Sushy {
         Self::start_in(bin, password, None)
     }
 
+    /// Starts it on host loopback as `options` say.
+    pub fn start_with(bin: &Path, options: &Options<'_>) -> Sushy {
+        Self::launch(bin, options, None)
+    }
+
     /// As [`Sushy::start`], on the loopback of `netns` when given (port
     /// [`Sushy::NETNS_PORT`] there), so an agent in that namespace can
     /// reach it.
     pub fn start_in(bin: &Path, password: Option<&str>, netns: Option<&Netns>) -> Sushy {
+        let options = Options {
+            password,
+            ..Options::default()
+        };
+        Self::launch(bin, &options, netns)
+    }
+
+    fn launch(bin: &Path, options: &Options<'_>, netns: Option<&Netns>) -> Sushy {
+        let password = options.password;
         let dir = tempfile::tempdir().unwrap();
-        let port = if netns.is_some() {
-            Self::NETNS_PORT
-        } else {
-            free_port()
+        let port = match (netns, options.port) {
+            (Some(_), _) => Self::NETNS_PORT,
+            (None, Some(p)) => p,
+            (None, None) => free_port(),
         };
         let mut conf = format!(
             "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
@@ -110,6 +136,13 @@ impl Sushy {
                 htpasswd.display()
             ));
         }
+        if let Some((cert, key)) = options.tls {
+            conf.push_str(&format!(
+                "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         let conf_path = dir.path().join("sushy.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let log = std::fs::File::create(dir.path().join("sushy.log")).unwrap();
@@ -125,9 +158,21 @@ impl Sushy {
                 .stderr(log),
         )
         .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let endpoint = format!("{scheme}://127.0.0.1:{port}");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let up = wait_for(Duration::from_secs(30), || match netns {
+            None if options.tls.is_some() => Command::new("curl")
+                .args(["-skf", "--max-time", "2", "-o", "/dev/null"])
+                .arg(format!("{endpoint}/redfish/v1/"))
+                .status()
+                .ok()
+                .filter(|s| s.success())
+                .map(|_| ()),
             Some(ns) => ns
                 .command("curl")
                 .args(["-sf", "--max-time", "2", "-o", "/dev/null"])

@@ -9,13 +9,20 @@
 //! [`BmcError::NotApplied`] naming what was asked and what the BMC says.
 //! Every call has a timeout; every retry loop is bounded.
 //!
-//! Drivers, one file each: [`redfish`] (DMTF Redfish over HTTPS).
+//! Drivers: [`redfish`] (DMTF Redfish over HTTPS, one file; sessions, TLS
+//! certificates pinned by [`Fingerprint`], vendor [`quirks`] as data) and
+//! [`ipmi`] (IPMI v2.0 RMCP+ over UDP, a directory of small files).
+//! [`machine`] builds the driver for an inventory machine and keeps its
+//! BMC's certificate pin in the store.
 
+pub mod ipmi;
 pub mod machine;
+pub mod quirks;
 pub mod redfish;
 
 use std::fmt;
 use std::future::Future;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// A system's power as its BMC reports it.
@@ -141,6 +148,60 @@ impl Default for Limits {
     }
 }
 
+/// The SHA-256 of a certificate's DER encoding: what a BMC's TLS
+/// certificate is pinned by. Shown as colon-separated upper-case hex, as
+/// `openssl x509 -noout -fingerprint -sha256` prints it; parsed from that
+/// or from plain hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `der` (one certificate, DER-encoded).
+    pub fn of(der: &[u8]) -> Fingerprint {
+        use sha2::Digest;
+        Fingerprint(sha2::Sha256::digest(der).into())
+    }
+
+    /// Lower-case hex without separators (the store's form).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// Why a fingerprint did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a SHA-256 fingerprint (64 hex digits, colons allowed): {0:?}")]
+pub struct BadFingerprint(String);
+
+impl FromStr for Fingerprint {
+    type Err = BadFingerprint;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits: String = s.trim().chars().filter(|c| *c != ':').collect();
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&digits, &mut out).map_err(|_| BadFingerprint(s.to_owned()))?;
+        Ok(Fingerprint(out))
+    }
+}
+
 /// Everything a BMC driver can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -150,19 +211,31 @@ pub enum BmcError {
     Unreachable {
         /// Where.
         endpoint: String,
-        /// Why.
+        /// Why (the HTTP client's error, or the UDP exchange that went unanswered).
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The BMC refused the credentials.
     #[error(
-        "BMC {endpoint} refused the credentials (HTTP {status}); check the machine's BMC user and password"
+        "BMC {endpoint} refused the credentials ({reason}); check the machine's BMC user and password"
     )]
     Auth {
         /// Where.
         endpoint: String,
-        /// 401 or 403.
-        status: u16,
+        /// How it said so, in the protocol's terms (e.g. "HTTP 401").
+        reason: String,
+    },
+    /// An IPMI command answered with a non-zero completion code.
+    #[error("BMC {endpoint}: {command} answered completion code {code:#04x} ({meaning})")]
+    Completion {
+        /// Where.
+        endpoint: String,
+        /// The command, as the IPMI spec names it.
+        command: &'static str,
+        /// The completion code.
+        code: u8,
+        /// What the spec says it means.
+        meaning: &'static str,
     },
     /// The BMC answered with an error status.
     #[error("BMC {endpoint} answered {method} {path} with HTTP {status}: {message}")]
@@ -213,6 +286,21 @@ pub enum BmcError {
         attempts: u32,
         /// Time spent.
         waited: Duration,
+    },
+    /// The BMC presented a TLS certificate other than the one pinned for it.
+    #[error(
+        "BMC {endpoint} presented TLS certificate SHA-256 {presented}, but {expected} is pinned for it; \
+         if the BMC's certificate was replaced on purpose, re-pin it \
+         (POST /v1/machines/<id, serial or MAC>/bmc/repin, optionally with {{\"sha256\": \"{presented}\"}}); \
+         otherwise something else answers at the BMC's address"
+    )]
+    CertificateChanged {
+        /// Where.
+        endpoint: String,
+        /// The pinned certificate's fingerprint.
+        expected: Fingerprint,
+        /// The fingerprint of the certificate presented now.
+        presented: Fingerprint,
     },
 }
 

@@ -28,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../firmware-ipxe/rescue.ipxe"),
     ),
     (
+        "wipe.ipxe",
+        include_str!("../../../firmware-ipxe/wipe.ipxe"),
+    ),
+    (
         "fallback.ipxe",
         include_str!("../../../firmware-ipxe/fallback.ipxe"),
     ),
@@ -50,6 +54,9 @@ pub const DISCOVERY_INITRD: &str = "discovery/initrd.cpio.gz";
 pub const RESCUE_KERNEL: &str = "rescue/vmlinuz";
 /// See [`RESCUE_KERNEL`].
 pub const RESCUE_INITRD: &str = "rescue/initrd.cpio.gz";
+/// The kernel argument that turns the discovery environment into the wipe
+/// environment (firmware-ipxe/discovery/build.sh).
+pub const WIPE_ARG: &str = "dv.wipe=1";
 /// Console arguments every booted kernel gets, so the serial log shows it.
 const CONSOLE: &str = "console=tty0 console=ttyS0 panic=30";
 
@@ -133,6 +140,17 @@ impl Scripts {
                 boot.install.kernel.as_deref().unwrap_or(RESCUE_KERNEL),
                 boot.install.initrd.as_deref().unwrap_or(RESCUE_INITRD),
                 join(CONSOLE, boot.install.cmdline.as_deref()),
+            ),
+            // The discovery environment wipes when told to; an entry may
+            // name another wipe environment of its own.
+            BootState::Wipe => (
+                "wipe.ipxe",
+                boot.install.kernel.as_deref().unwrap_or(DISCOVERY_KERNEL),
+                boot.install.initrd.as_deref().unwrap_or(DISCOVERY_INITRD),
+                join(
+                    &format!("{CONSOLE} {WIPE_ARG}"),
+                    boot.install.cmdline.as_deref(),
+                ),
             ),
         };
         let artifacts = format!("{}/artifacts", self.base_url);
@@ -303,6 +321,23 @@ mod tests {
             "{s}"
         );
         assert!(render(BootState::Rescue).contains("/artifacts/talos/vmlinuz-amd64"));
+    }
+
+    #[test]
+    fn wipe_boots_the_discovery_environment_told_to_wipe() {
+        let mut m = machine(BootState::Wipe);
+        m.install = InstallParams::default();
+        let s = Scripts::new(BASE).unwrap().render(&m).unwrap();
+        assert_deterministic(&s);
+        assert!(s.contains("its disks will be erased"), "{s}");
+        assert!(
+            s.contains(
+                "kernel http://10.77.0.1:8680/artifacts/discovery/vmlinuz initrd=initrd.cpio.gz \
+                 console=tty0 console=ttyS0 panic=30 dv.wipe=1 dv.callback="
+            ),
+            "{s}"
+        );
+        assert!(s.contains("stage=wipe-boot-failed"), "{s}");
     }
 
     #[test]

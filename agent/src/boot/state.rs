@@ -16,15 +16,19 @@ pub enum BootState {
     Local,
     /// Boot a rescue environment.
     Rescue,
+    /// Boot the wipe environment: it erases the machine's disks, reports
+    /// `stage=wiped` and powers off. Only a deprovisioning task sets it.
+    Wipe,
 }
 
 impl BootState {
     /// Every state, in documentation order.
-    pub const ALL: [BootState; 4] = [
+    pub const ALL: [BootState; 5] = [
         BootState::Discover,
         BootState::Install,
         BootState::Local,
         BootState::Rescue,
+        BootState::Wipe,
     ];
 
     /// The state's name in the store, config and URLs.
@@ -34,6 +38,7 @@ impl BootState {
             BootState::Install => "install",
             BootState::Local => "local",
             BootState::Rescue => "rescue",
+            BootState::Wipe => "wipe",
         }
     }
 }
@@ -52,7 +57,9 @@ impl FromStr for BootState {
             .into_iter()
             .find(|state| state.as_str() == s)
             .ok_or_else(|| {
-                format!("{s:?} is not a boot state; use one of discover, install, local, rescue")
+                format!(
+                    "{s:?} is not a boot state; use one of discover, install, local, rescue, wipe"
+                )
             })
     }
 }

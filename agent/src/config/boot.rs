@@ -58,6 +58,11 @@ pub(crate) fn boot(
                      default; use discover, local or rescue"
                         .to_owned(),
                 ),
+                BootState::Wipe => Err(
+                    "\"wipe\" erases disks, so it is never a default: only a deprovisioning \
+                     task sets it, for its machine; use discover, local or rescue"
+                        .to_owned(),
+                ),
                 s => Ok(s),
             }),
         ),

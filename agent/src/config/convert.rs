@@ -15,7 +15,7 @@ use super::error::Report;
 use super::values::{client_id, dns_name, duration, ifname, ipv4, label, mac, network, socket};
 use super::{
     Authority, ClientKey, Config, Dhcp, Dns, Host, HostInterface, Http, MGMT_LABEL, Management,
-    Pool, Reservation, Route, Service, Site, Subnet, wire,
+    Pool, Provision, Reservation, Route, Service, Site, Subnet, wire,
 };
 
 /// `[http] listen` when unset: loopback only, since the agent's API carries no
@@ -109,6 +109,31 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         Some(t) => super::talos::talos(cx.report_mut(), t).map(Some),
         None => Some(None),
     };
+    let defaults = Provision::default();
+    let install_timeout = cx.opt(
+        "provision.install_timeout",
+        w.provision.install_timeout.as_ref(),
+        duration,
+    );
+    let wipe_timeout = cx.opt(
+        "provision.wipe_timeout",
+        w.provision.wipe_timeout.as_ref(),
+        duration,
+    );
+    let nats = match &w.nats {
+        Some(n) => super::nats::nats(
+            cx.report_mut(),
+            n,
+            site.as_ref().map(|s| &s.name),
+            site.as_ref().map(|s| s.data_dir.as_path()),
+        )
+        .map(Some),
+        None => Some(None),
+    };
+    let provision = Provision {
+        install_timeout: install_timeout?.unwrap_or(defaults.install_timeout),
+        wipe_timeout: wipe_timeout?.unwrap_or(defaults.wipe_timeout),
+    };
     Some(Config {
         site: site?,
         http: Http { listen: http? },
@@ -120,6 +145,8 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         boot: boot?,
         tftp: tftp?,
         talos: talos?,
+        provision,
+        nats: nats?,
     })
 }
 

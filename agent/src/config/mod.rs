@@ -36,6 +36,7 @@ mod convert;
 mod error;
 mod load;
 mod locate;
+mod nats;
 mod summary;
 mod talos;
 mod validate;
@@ -53,6 +54,7 @@ use dv_protocol::{MacAddr, SiteName};
 use ipnet::{IpNet, Ipv4Net};
 
 pub use error::{ConfigError, Problem};
+pub use nats::leaf_url;
 
 /// A validated site configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +77,55 @@ pub struct Config {
     /// when the section is absent (provisioning then leaves boot entries
     /// alone).
     pub talos: Option<Talos>,
+    /// `[provision]`
+    pub provision: Provision,
+    /// `[nats]`: the site's leaf-node nats-server; `None` when the section
+    /// is absent (no federation: events stay in the outbox).
+    pub nats: Option<Nats>,
+}
+
+/// Federation through the site's local leaf-node nats-server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nats {
+    /// The leaf node's client listener (`nats.url`, `nats://<ip>:<port>`).
+    pub client: SocketAddr,
+    /// The site's JetStream domain (`nats.domain`, default the site name).
+    pub domain: String,
+    /// The hub's leaf-node URLs (`nats-leaf://host:port`), for
+    /// `dv-agent nats-config`; empty means a standalone site server.
+    pub hub: Vec<String>,
+    /// How often the agent beats on `dv.<site>.site.hb`.
+    pub heartbeat_interval: Duration,
+    /// The leaf node's JetStream store (`nats.store_dir` under
+    /// `site.data_dir`), for `dv-agent nats-config`.
+    pub store_dir: PathBuf,
+}
+
+impl Nats {
+    /// The client URL, `nats://<ip>:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.client)
+    }
+}
+
+/// How long provisioning waits on the machine itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provision {
+    /// `await_install`: from the step's start to the installer's
+    /// `stage=installed` callback.
+    pub install_timeout: Duration,
+    /// `await_wipe`: from the step's start to the wipe environment's
+    /// `stage=wiped` callback.
+    pub wipe_timeout: Duration,
+}
+
+impl Default for Provision {
+    fn default() -> Self {
+        Provision {
+            install_timeout: Duration::from_secs(30 * 60),
+            wipe_timeout: Duration::from_secs(30 * 60),
+        }
+    }
 }
 
 /// Talos Linux: the cluster machines are installed into and how.

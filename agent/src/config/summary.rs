@@ -101,6 +101,21 @@ impl Config {
                 t.cluster_name, t.endpoint, t.install_image, t.install_disk, t.kernel, t.initrd
             );
         }
+        match &self.nats {
+            Some(n) => {
+                let _ = writeln!(
+                    out,
+                    "nats: leaf node {}, JetStream domain {}, hub {}, heartbeat every {}",
+                    n.url(),
+                    n.domain,
+                    none_or(&n.hub),
+                    humantime::format_duration(n.heartbeat_interval)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "nats: off (no [nats]; events stay in the outbox)");
+            }
+        }
         let _ = write!(out, "http: listen {}", self.http.listen);
         out
     }

@@ -26,6 +26,29 @@ pub(crate) struct Config {
     #[serde(default)]
     pub tftp: Tftp,
     pub talos: Option<Talos>,
+    #[serde(default)]
+    pub provision: Provision,
+    pub nats: Option<Nats>,
+}
+
+/// `[nats]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Nats {
+    pub url: Option<String>,
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub hub: Vec<String>,
+    pub heartbeat_interval: Option<String>,
+    pub store_dir: Option<String>,
+}
+
+/// `[provision]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Provision {
+    pub install_timeout: Option<String>,
+    pub wipe_timeout: Option<String>,
 }
 
 /// `[site]`

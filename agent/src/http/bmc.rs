@@ -1,6 +1,7 @@
 //! `/v1/machines/{key}/power` and `/v1/machines/{key}/boot`: a machine's
 //! power and next boot device, through its BMC with the credentials the
-//! inventory keeps sealed.
+//! inventory keeps sealed. `/v1/machines/{key}/bmc/repin`: trust the TLS
+//! certificate the machine's BMC presents now (after it was replaced).
 //!
 //! Each call returns once the BMC reads back as changed (see
 //! [`crate::bmc`]), so a power action can take as long as
@@ -17,9 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, problem};
-use crate::bmc::machine::{DriverError, driver_for};
-use crate::bmc::redfish::Redfish;
-use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction};
+use crate::bmc::machine::{Driver, DriverError, driver_for};
+use crate::bmc::{Bmc, BmcError, BootTarget, Fingerprint, Limits, PowerAction};
 
 /// Body of `POST .../power`.
 #[derive(Debug, Deserialize)]
@@ -52,23 +52,67 @@ enum Target {
     UefiHttp,
 }
 
-/// The machine's BMC driver, or the response that says why there is none.
-async fn driver(state: &AppState, key: &str) -> Result<(Machine, Redfish), Response> {
-    match driver_for(&state.store, &state.site_key, key, Limits::default()).await {
-        Ok(x) => Ok(x),
-        Err(e) => {
-            let status = match &e {
-                DriverError::NotFound(_) => StatusCode::NOT_FOUND,
-                DriverError::NoBmc(_) => StatusCode::CONFLICT,
-                DriverError::NotRedfish { .. } => StatusCode::NOT_IMPLEMENTED,
-                DriverError::Bmc(_) => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            if status == StatusCode::INTERNAL_SERVER_ERROR {
-                tracing::error!(error = %crate::telemetry::error_chain(&e), "machine lookup failed");
-            }
-            Err(problem(status, crate::telemetry::error_chain(&e)))
+/// Body of `POST .../bmc/repin` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RepinRequest {
+    /// Pin only if the BMC presents this certificate (SHA-256, hex, colons
+    /// allowed): the fingerprint the refusal named, checked out of band.
+    sha256: Option<String>,
+}
+
+fn driver_problem(e: &DriverError) -> Response {
+    let status = match e {
+        DriverError::NotFound(_) => StatusCode::NOT_FOUND,
+        DriverError::NoBmc(_) | DriverError::NotTls(_) | DriverError::RepinRefused { .. } => {
+            StatusCode::CONFLICT
         }
+        DriverError::Bmc(_) => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(error = %crate::telemetry::error_chain(e), "machine lookup failed");
+    }
+    problem(status, crate::telemetry::error_chain(e))
+}
+
+/// The machine's BMC driver, or the response that says why there is none.
+async fn driver(state: &AppState, key: &str) -> Result<(Machine, Driver), Response> {
+    driver_for(&state.store, &state.site_key, key, Limits::default())
+        .await
+        .map_err(|e| driver_problem(&e))
+}
+
+/// `POST /v1/machines/{key}/bmc/repin`, optionally with `{"sha256":
+/// "<fingerprint>"}`: pins the certificate the BMC presents now (only if
+/// it is that one, when given). Answers the new and the former pin.
+pub(super) async fn repin(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: Option<Json<RepinRequest>>,
+) -> Response {
+    let req = body.map(|Json(b)| b).unwrap_or_default();
+    let expect = match req.sha256.as_deref().map(str::parse::<Fingerprint>) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match crate::bmc::machine::repin(
+        &state.store,
+        &state.site_key,
+        &key,
+        expect,
+        Limits::default(),
+    )
+    .await
+    {
+        Ok(r) => Json(json!({
+            "machine": r.machine.id,
+            "sha256": r.pinned.to_string(),
+            "previous": r.previous.map(|p| p.to_string()),
+        }))
+        .into_response(),
+        Err(e) => driver_problem(&e),
     }
 }
 

@@ -39,6 +39,7 @@ pub(super) async fn import(State(state): State<AppState>, body: String) -> Respo
                 racks_added = summary.racks_added,
                 machines_added = summary.machines_added,
                 machines_updated = summary.machines_updated,
+                machines_adopted = summary.machines_adopted,
                 "inventory imported"
             );
             Json(summary).into_response()

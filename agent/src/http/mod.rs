@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             get(bmc::power_state).post(bmc::set_power),
         )
         .route("/v1/machines/{key}/boot", post(bmc::boot_once))
+        .route("/v1/machines/{key}/bmc/repin", post(bmc::repin))
         .route("/v1/machines/{key}/provision", post(tasks::provision))
         .route("/v1/machines/{key}/deprovision", post(tasks::deprovision))
         .route("/v1/tasks", get(tasks::list))

@@ -3,9 +3,12 @@
 //! events), so an agent that restarts resumes every task where it stood
 //! ([`Provisioner::resume_all`]).
 //!
-//! Deprovisioning runs `release` (the machine becomes `deprovisioning`),
-//! `set_pxe`, `power_cycle` (into the wipe environment its boot entry
-//! starts), `await_wipe` (`stage=wiped`), `power_off` and `available`.
+//! Deprovisioning runs `release` (the machine becomes `deprovisioning` and
+//! its boot entry `wipe`, in one transaction), `set_pxe`, `power_cycle`
+//! (into the wipe environment: by default the discovery environment with
+//! `dv.wipe=1`, which erases the disks' partition tables and ends, reports
+//! `stage=wiped` and powers off), `await_wipe`, `power_off` and `available`
+//! (boot entry back to `discover`).
 //!
 //! Provisioning steps, with what they touch:
 //! - `allocate`: the machine must be `available`; it becomes `allocated`.
@@ -32,20 +35,28 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dv_protocol::{Actor, MachineId, MachineState, SiteName, Task, TaskId, TaskKind, TaskState};
+use dv_protocol::{
+    Actor, Command, MachineId, MachineState, MessageId, SiteName, Task, TaskId, TaskKind, TaskState,
+};
 
 use super::workflow::{self, Flow, Outcome, Step};
 use crate::bmc::machine::{DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Limits, PowerAction, PowerState};
+use crate::boot::{BootState, MachineBoot};
 use crate::inventory::SiteKey;
-use crate::store::{Store, StoreError, boot as boot_store, inventory as db, steps, tasks};
+use crate::store::{
+    Store, StoreError, boot as boot_store, commands, inventory as db, steps, tasks,
+};
 use crate::talos::Talos;
 
 /// Time limits of provisioning.
 #[derive(Debug, Clone, Copy)]
 pub struct ProvisionLimits {
-    /// How long `await_install` waits for the installer's callback.
+    /// How long `await_install` waits for the installer's callback,
+    /// counted from the step's recorded start (a restart does not reset it).
     pub install: Duration,
+    /// The same for `await_wipe` and the wipe environment's callback.
+    pub wipe: Duration,
     /// How often it looks.
     pub poll: Duration,
     /// BMC calls.
@@ -56,6 +67,7 @@ impl Default for ProvisionLimits {
     fn default() -> Self {
         ProvisionLimits {
             install: Duration::from_secs(30 * 60),
+            wipe: Duration::from_secs(30 * 60),
             poll: Duration::from_secs(1),
             bmc: Limits::default(),
         }
@@ -150,6 +162,50 @@ impl Provisioner {
         tracing::info!(task = %task.id, machine = %machine.id, serial = %machine.serial, kind = task.kind.name(), "machine task started");
         self.spawn(task.id);
         Ok(task)
+    }
+
+    /// Acts on a command from the hub, once per command id: creates the
+    /// command's task and records the command in one transaction, then
+    /// starts the task. A command seen before returns its task and starts
+    /// nothing (`false`); a new one returns `true`.
+    pub async fn command(
+        self: &Arc<Self>,
+        id: MessageId,
+        command: &Command,
+    ) -> Result<(Task, bool), ProvisionError> {
+        let (machine, flow) = match command {
+            Command::ProvisionMachine { machine } => (*machine, Flow::Provision),
+            Command::DeprovisionMachine { machine } => (*machine, Flow::Deprovision),
+        };
+        let (site, actor, action) = (self.site.clone(), self.actor.clone(), command.action());
+        let outcome = self
+            .store
+            .write(move |c| {
+                if let Some(seen) = commands::seen(c, id)? {
+                    let task = seen.map(|t| tasks::get(c, t)).transpose()?.flatten();
+                    return Ok(match task {
+                        Some(task) => Ok((task, false)),
+                        None => Err(ProvisionError::NoTask(format!("of command {id}"))),
+                    });
+                }
+                let Some(found) = db::machine(c, &machine.to_string())? else {
+                    return Ok(Err(ProvisionError::NotFound(machine.to_string())));
+                };
+                let kind = match flow {
+                    Flow::Provision => TaskKind::ProvisionMachine { machine: found.id },
+                    Flow::Deprovision => TaskKind::DeprovisionMachine { machine: found.id },
+                };
+                let task = Task::new(site, kind);
+                tasks::create(c, &task, &actor)?;
+                commands::record(c, id, action, Some(task.id))?;
+                Ok(Ok((task, true)))
+            })
+            .await??;
+        if outcome.1 {
+            tracing::info!(command = %id, task = %outcome.0.id, %machine, kind = outcome.0.kind.name(), "machine task started by command");
+            self.spawn(outcome.0.id);
+        }
+        Ok(outcome)
     }
 
     /// Resumes every provisioning task that was pending or running.
@@ -317,8 +373,15 @@ impl Provisioner {
                 .await
             }
             Step::AwaitInstall => {
-                self.await_stage(machine, task, seq, "installed", "install")
-                    .await
+                self.await_stage(
+                    machine,
+                    task,
+                    seq,
+                    "installed",
+                    "install",
+                    self.limits.install,
+                )
+                .await
             }
             Step::SetDisk => {
                 self.bmc(
@@ -335,7 +398,7 @@ impl Provisioner {
                 }
             },
             Step::Release => {
-                self.machine_state(
+                self.state_and_entry(
                     machine,
                     &[
                         MachineState::Ready,
@@ -345,10 +408,14 @@ impl Provisioner {
                         MachineState::Available,
                     ],
                     MachineState::Deprovisioning,
+                    BootState::Wipe,
                 )
                 .await
             }
-            Step::AwaitWipe => self.await_stage(machine, task, seq, "wiped", "wipe").await,
+            Step::AwaitWipe => {
+                self.await_stage(machine, task, seq, "wiped", "wipe", self.limits.wipe)
+                    .await
+            }
             Step::PowerOff => {
                 self.bmc(machine, |b| async move {
                     b.set_power(PowerAction::ForceOff).await
@@ -356,10 +423,11 @@ impl Provisioner {
                 .await
             }
             Step::Available => {
-                self.machine_state(
+                self.state_and_entry(
                     machine,
                     &[MachineState::Deprovisioning],
                     MachineState::Available,
+                    BootState::Discover,
                 )
                 .await
             }
@@ -415,6 +483,31 @@ impl Provisioner {
         .await
     }
 
+    /// As [`Self::state_and_boot`], with the boot entry `state` (no
+    /// parameters of its own) for the machine's first MAC.
+    async fn state_and_entry(
+        &self,
+        id: MachineId,
+        from: &[MachineState],
+        to: MachineState,
+        state: BootState,
+    ) -> Outcome {
+        let key = id.to_string();
+        let machine = match self.store.read(move |c| db::machine(c, &key)).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Outcome::Failed(format!("machine {id} is not in the inventory")),
+            Err(e) => return Outcome::Failed(crate::telemetry::error_chain(&e)),
+        };
+        let Some(mac) = machine.macs.first().copied() else {
+            return Outcome::Failed(format!(
+                "machine {} has no MAC in the inventory, so it cannot network-boot",
+                machine.serial
+            ));
+        };
+        self.state_and_boot(id, from, to, MachineBoot::unknown(mac, state))
+            .await
+    }
+
     /// Moves the machine from one of `from` to `to` and stores its boot
     /// entry `boot` (with `machine.boot-state-set`) in one transaction.
     async fn state_and_boot(
@@ -422,7 +515,7 @@ impl Provisioner {
         id: MachineId,
         from: &[MachineState],
         to: MachineState,
-        boot: crate::boot::MachineBoot,
+        boot: MachineBoot,
     ) -> Outcome {
         let (site, actor, from) = (self.site.clone(), self.actor.clone(), from.to_vec());
         let (mac, state) = (boot.mac, boot.state);
@@ -474,7 +567,7 @@ impl Provisioner {
     /// Runs `f` against the machine's BMC. Unreachable: blocked on it.
     async fn bmc<F, Fut>(&self, machine: MachineId, f: F) -> Outcome
     where
-        F: FnOnce(crate::bmc::redfish::Redfish) -> Fut,
+        F: FnOnce(crate::bmc::machine::Driver) -> Fut,
         Fut: Future<Output = Result<(), BmcError>>,
     {
         let (m, driver) = match driver_for(
@@ -511,6 +604,7 @@ impl Provisioner {
         seq: i64,
         stage: &'static str,
         what: &str,
+        timeout: Duration,
     ) -> Outcome {
         let Ok(Some(since)) = self
             .store
@@ -519,7 +613,12 @@ impl Provisioner {
         else {
             return Outcome::Failed("the step's start is not recorded".into());
         };
-        let deadline = Instant::now() + self.limits.install;
+        // The step's clock started when it was recorded, so an agent that
+        // restarts mid-step waits only what is left of the timeout.
+        let elapsed = u64::try_from(crate::store::now_nanos().saturating_sub(since))
+            .map(Duration::from_nanos)
+            .unwrap_or_default();
+        let deadline = Instant::now() + timeout.saturating_sub(elapsed);
         loop {
             match self.store.read(move |c| db::last_stage(c, machine)).await {
                 Ok(Some((reported, at))) if reported == stage && at >= since => {
@@ -531,7 +630,7 @@ impl Provisioner {
             if Instant::now() >= deadline {
                 return Outcome::Failed(format!(
                     "no {what} callback (stage={stage}) within {}",
-                    humantime::format_duration(self.limits.install)
+                    humantime::format_duration(timeout)
                 ));
             }
             tokio::time::sleep(self.limits.poll).await;

@@ -164,8 +164,9 @@ async fn serve_services(
     let records = crate::dns::Records::load(config, store)
         .await
         .map_err(start::dns_failed)?;
-    let (local, fallback) =
+    let (local, fallback, provisioner) =
         start::http(config, store, records.clone(), metrics, &mut services).await?;
+    start::federation(config, store, provisioner, &mut services);
     start::tftp(config, fallback, &mut services).await?;
     start::dns(config, records.clone(), &mut services).await?;
     start::dhcp(config, store, dhcp, records, &mut services).await?;

@@ -3,6 +3,7 @@
 //! agent's services under the shared cancellation token.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -11,6 +12,7 @@ use super::{ServeError, Services};
 use crate::config::{Authority, Config};
 use crate::dns::{DnsError, Records};
 use crate::http::{self, AppState};
+use crate::provision::runner::Provisioner;
 use crate::store::Store;
 
 /// Wraps a service's own error.
@@ -25,14 +27,15 @@ pub(super) fn dns_failed(e: DnsError) -> ServeError {
 }
 
 /// HTTP: health, metrics, boot scripts, artifacts, callbacks and the API.
-/// Returns the bound address and the fallback iPXE script TFTP serves.
+/// Returns the bound address, the fallback iPXE script TFTP serves and the
+/// provisioner (federation hands it commands).
 pub(super) async fn http(
     config: &Config,
     store: &Store,
     records: Records,
     metrics: PrometheusHandle,
     services: &mut Services,
-) -> Result<(SocketAddr, String), ServeError> {
+) -> Result<(SocketAddr, String, Arc<Provisioner>), ServeError> {
     let listen = config.http.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -50,11 +53,15 @@ pub(super) async fn http(
         .scripts
         .fallback()
         .map_err(|e| failed("boot")(Box::new(e)))?;
-    let provisioner = crate::provision::runner::Provisioner::new(
+    let provisioner = Provisioner::new(
         store.clone(),
         config.site.name.clone(),
         site_key.clone(),
-        crate::provision::runner::ProvisionLimits::default(),
+        crate::provision::runner::ProvisionLimits {
+            install: config.provision.install_timeout,
+            wipe: config.provision.wipe_timeout,
+            ..Default::default()
+        },
         talos,
     );
     match provisioner.resume_all().await {
@@ -63,7 +70,7 @@ pub(super) async fn http(
         Err(e) => return Err(failed("provisioning")(Box::new(e))),
     }
     let app = http::router(AppState {
-        provisioner,
+        provisioner: provisioner.clone(),
         site_key,
         boot,
         store: store.clone(),
@@ -82,7 +89,36 @@ pub(super) async fn http(
             .await;
         ("http", served.map_err(ServeError::Http))
     });
-    Ok((local, fallback))
+    Ok((local, fallback, provisioner))
+}
+
+/// Federation over NATS, when `[nats]` is set: outbox publisher, heartbeats
+/// and the command consumer. It never fails start-up: an absent leaf node
+/// only means events wait in the outbox.
+pub(super) fn federation(
+    config: &Config,
+    store: &Store,
+    provisioner: Arc<Provisioner>,
+    services: &mut Services,
+) {
+    let Some(nats) = config.nats.clone() else {
+        tracing::info!("no [nats] section: federation off; events stay in the outbox");
+        return;
+    };
+    let federation = crate::federation::Federation {
+        nats,
+        site: config.site.name.clone(),
+        store: store.clone(),
+        provisioner,
+    };
+    let stop = services.cancel.clone();
+    services.set.spawn(async move {
+        let ran = federation
+            .run(stop)
+            .await
+            .map_err(|e| failed("federation")(Box::new(e)));
+        ("federation", ran)
+    });
 }
 
 /// TFTP: iPXE binaries from `boot.firmware_dir`, plus the entry script

@@ -3,8 +3,11 @@
 //! [`import`] applies a checked inventory file in the caller's transaction:
 //! racks by name and machines by serial are created or updated, each new
 //! rack, machine and BMC with its event (`maskin.evt.rack.added`,
-//! `machine.discovered`, `bmc.registered`). Any conflict (a MAC already on
-//! another machine) fails the whole import, and the writer's savepoint
+//! `machine.discovered`, `bmc.registered`), each changed machine with
+//! `machine.updated`. A curated entry whose serial is new but whose MAC
+//! belongs to a machine that discovered itself adopts that machine (its
+//! id and facts stay; it becomes `available`, with `machine.state-changed`).
+//! Any other conflict (a MAC already on another machine) fails the whole import, and the writer's savepoint
 //! leaves the store as it was. [`export`] renders the inventory back,
 //! without passwords.
 
@@ -30,8 +33,36 @@ pub struct ImportSummary {
     pub racks_added: usize,
     /// Machines created.
     pub machines_added: usize,
-    /// Machines that existed and were updated.
+    /// Machines that existed and were updated (adopted ones included).
     pub machines_updated: usize,
+    /// Of those, machines that had discovered themselves and were adopted
+    /// by a curated entry listing one of their MACs.
+    pub machines_adopted: usize,
+}
+
+/// The self-discovered machine (state `discovered`) that owns one of
+/// `macs`, if exactly that: a MAC on any other machine is left for the
+/// import's conflict check to refuse.
+fn discovered_owner(
+    conn: &Connection,
+    macs: &[dv_protocol::MacAddr],
+) -> Result<Option<Machine>, StoreError> {
+    let mut owners = Vec::new();
+    for mac in macs {
+        let owner: Option<String> = conn
+            .prepare_cached("SELECT machine_id FROM machine_mac WHERE mac = ?1")?
+            .query_row([mac.to_string()], |r| r.get(0))
+            .optional()?;
+        if let Some(owner) = owner
+            && !owners.contains(&owner)
+        {
+            owners.push(owner);
+        }
+    }
+    let [owner] = owners.as_slice() else {
+        return Ok(None);
+    };
+    Ok(machine(conn, owner)?.filter(|m| m.state == MachineState::Discovered))
 }
 
 fn corrupt(key: &str, detail: impl ToString) -> StoreError {
@@ -88,14 +119,20 @@ pub fn import(
             .prepare_cached("SELECT id, body FROM machine WHERE serial = ?1")?
             .query_row([&e.serial], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (id, state, is_new) = match &existing {
+        let (id, state, old, adopted) = match &existing {
             Some((id, body)) => {
                 let old: Machine = serde_json::from_str(body).map_err(|err| corrupt(id, err))?;
-                (old.id, old.state, false)
+                (old.id, old.state, Some(old), false)
             }
-            // Curated inventory is trusted at once (the seed's bootstrap
-            // model); self-discovered machines wait for approval instead.
-            None => (MachineId::new(), MachineState::Available, true),
+            None => match discovered_owner(conn, &m.macs)? {
+                // The machine network-booted before the operator's file
+                // listed it: the curated entry adopts that record (its id,
+                // facts and boot history stay) and, being curated, trusts it.
+                Some(found) => (found.id, MachineState::Available, Some(found), true),
+                // Curated inventory is trusted at once (the seed's bootstrap
+                // model); self-discovered machines wait for approval instead.
+                None => (MachineId::new(), MachineState::Available, None, false),
+            },
         };
         for mac in &m.macs {
             let owner: Option<String> = conn
@@ -140,7 +177,8 @@ pub fn import(
         let body = serde_json::to_string(&machine).map_err(|err| corrupt(&e.serial, err))?;
         conn.prepare_cached(
             "INSERT INTO machine (id, serial, state, body, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+             ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, state = excluded.state,
+                                            body = excluded.body, updated_at = excluded.updated_at",
         )?
         .execute(params![
             id.to_string(),
@@ -155,8 +193,20 @@ pub fn import(
             conn.prepare_cached("INSERT INTO machine_mac (mac, machine_id) VALUES (?1, ?2)")?
                 .execute(params![mac.to_string(), id.to_string()])?;
         }
+        let old_bmc = old
+            .as_ref()
+            .and_then(|o| o.bmc.as_ref())
+            .map(|b| &b.address);
         let new_bmc = match (&e.bmc, &bmc) {
             (Some(b), Some(endpoint)) => {
+                // A BMC at another address is another BMC: its certificate
+                // gets pinned afresh on first use.
+                if old_bmc.is_some_and(|a| *a != endpoint.address) {
+                    conn.prepare_cached(
+                        "UPDATE bmc SET cert_sha256 = NULL, cert_pinned_at = NULL WHERE machine_id = ?1",
+                    )?
+                    .execute([id.to_string()])?;
+                }
                 store_bmc(conn, key, id, &credential, b)?.map(|bmc_id| Bmc {
                     id: bmc_id,
                     site: site.clone(),
@@ -170,11 +220,31 @@ pub fn import(
                 None
             }
         };
-        if is_new {
-            summary.machines_added += 1;
-            emit(conn, site, actor, EventBody::MachineDiscovered { machine })?;
-        } else {
-            summary.machines_updated += 1;
+        match old {
+            None => {
+                summary.machines_added += 1;
+                emit(conn, site, actor, EventBody::MachineDiscovered { machine })?;
+            }
+            Some(old) => {
+                summary.machines_updated += 1;
+                if adopted {
+                    summary.machines_adopted += 1;
+                    emit(
+                        conn,
+                        site,
+                        actor,
+                        EventBody::MachineStateChanged {
+                            machine: id,
+                            from: old.state,
+                            to: state,
+                        },
+                    )?;
+                }
+                // Re-importing the same file changes nothing and says nothing.
+                if old != machine {
+                    emit(conn, site, actor, EventBody::MachineUpdated { machine })?;
+                }
+            }
         }
         if let Some(bmc) = new_bmc {
             emit(conn, site, actor, EventBody::BmcRegistered { bmc })?;
@@ -475,6 +545,84 @@ pub fn bmc_login(
     }))
 }
 
+/// What recording a BMC certificate pin did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertPin {
+    /// Recorded; `previous` is the pin it replaced, if any.
+    Recorded {
+        /// The former pin (hex), on a re-pin.
+        previous: Option<String>,
+    },
+    /// That pin was there already.
+    Unchanged,
+    /// Another pin is recorded and was kept (first use lost a race, or the
+    /// certificate changed): the caller must not trust the new one.
+    Kept {
+        /// The pin on record (hex).
+        pinned: String,
+    },
+    /// The machine has no BMC row.
+    NoBmc,
+}
+
+/// The SHA-256 (lower-case hex) of the TLS certificate pinned for the BMC
+/// of `machine`, if one is (schema 0009).
+pub fn bmc_cert_pin(conn: &Connection, machine: MachineId) -> Result<Option<String>, StoreError> {
+    let pin: Option<Option<String>> = conn
+        .prepare_cached("SELECT cert_sha256 FROM bmc WHERE machine_id = ?1")?
+        .query_row([machine.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(pin.flatten())
+}
+
+/// Records `cert` as the certificate pin of the BMC of `machine`, with
+/// `maskin.evt.bmc.certificate-pinned`. On first use (`replace` false) a
+/// pin already on record is kept; a re-pin (`replace` true) replaces it.
+/// Call inside [`crate::store::Store::write`].
+pub fn pin_bmc_cert(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    machine: MachineId,
+    cert: crate::bmc::Fingerprint,
+    replace: bool,
+) -> Result<CertPin, StoreError> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT id, cert_sha256 FROM bmc WHERE machine_id = ?1")?
+        .query_row([machine.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((bmc, previous)) = row else {
+        return Ok(CertPin::NoBmc);
+    };
+    let hex = cert.to_hex();
+    match previous {
+        Some(p) if p == hex => return Ok(CertPin::Unchanged),
+        Some(p) if !replace => return Ok(CertPin::Kept { pinned: p }),
+        _ => {}
+    }
+    conn.prepare_cached(
+        "UPDATE bmc SET cert_sha256 = ?2, cert_pinned_at = ?3, updated_at = ?3 WHERE machine_id = ?1",
+    )?
+    .execute(params![machine.to_string(), hex, now_nanos()])?;
+    let display = |h: &str| {
+        h.parse::<crate::bmc::Fingerprint>()
+            .map(|f| f.to_string())
+            .unwrap_or_else(|_| h.to_owned())
+    };
+    emit(
+        conn,
+        site,
+        actor,
+        EventBody::BmcCertificatePinned {
+            bmc: bmc.parse().map_err(|e| corrupt(&bmc, e))?,
+            machine,
+            sha256: cert.to_string(),
+            previous: previous.as_deref().map(display),
+        },
+    )?;
+    Ok(CertPin::Recorded { previous })
+}
+
 /// The inventory as a file, without passwords.
 pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
     let mut st = conn.prepare_cached("SELECT name, id, location FROM rack ORDER BY name")?;
@@ -603,4 +751,66 @@ pub fn set_state(
         },
     )?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod pin_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::bmc::Fingerprint;
+
+    #[test]
+    fn a_certificate_pin_is_kept_on_first_use_replaced_on_repin_and_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        super::super::migrate::migrate(&mut conn, &path).unwrap();
+        let (site, machine) = (SiteName::new("lab").unwrap(), MachineId::new());
+        let actor = Actor::agent(&site);
+        conn.execute(
+            "INSERT INTO machine (id, serial, state, body, updated_at) VALUES (?1, 'SN', 'available', '{}', 0)",
+            [machine.to_string()],
+        )
+        .unwrap();
+        let (a, b) = (Fingerprint([0xaa; 32]), Fingerprint([0xbb; 32]));
+        assert_eq!(
+            pin_bmc_cert(&conn, &site, &actor, machine, a, false).unwrap(),
+            CertPin::NoBmc
+        );
+        conn.execute(
+            "INSERT INTO bmc (id, machine_id, credential, user, updated_at) VALUES (?1, ?2, 'bmc-x', 'admin', 0)",
+            params![BmcId::new().to_string(), machine.to_string()],
+        )
+        .unwrap();
+        assert_eq!(bmc_cert_pin(&conn, machine).unwrap(), None);
+        assert_eq!(
+            pin_bmc_cert(&conn, &site, &actor, machine, a, false).unwrap(),
+            CertPin::Recorded { previous: None }
+        );
+        assert_eq!(bmc_cert_pin(&conn, machine).unwrap(), Some(a.to_hex()));
+        assert_eq!(
+            pin_bmc_cert(&conn, &site, &actor, machine, a, false).unwrap(),
+            CertPin::Unchanged
+        );
+        // First use never overwrites: the caller learns what is pinned.
+        assert_eq!(
+            pin_bmc_cert(&conn, &site, &actor, machine, b, false).unwrap(),
+            CertPin::Kept { pinned: a.to_hex() }
+        );
+        assert_eq!(
+            pin_bmc_cert(&conn, &site, &actor, machine, b, true).unwrap(),
+            CertPin::Recorded {
+                previous: Some(a.to_hex())
+            }
+        );
+        assert_eq!(bmc_cert_pin(&conn, machine).unwrap(), Some(b.to_hex()));
+        let events = outbox::pending(&conn, 10).unwrap();
+        assert_eq!(events.len(), 2, "one event per pin recorded");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.subject.ends_with(".bmc.certificate-pinned")),
+            "{events:?}"
+        );
+    }
 }

@@ -27,6 +27,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0006_inventory.sql"),
     include_str!("../../schema/0007_task_steps.sql"),
     include_str!("../../schema/0008_talos_secrets.sql"),
+    include_str!("../../schema/0009_bmc_cert_pin.sql"),
+    include_str!("../../schema/0010_boot_state_wipe.sql"),
+    include_str!("../../schema/0011_commands.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -109,6 +112,42 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, latest_version());
+    }
+
+    #[test]
+    fn the_wipe_state_migration_keeps_every_boot_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::new(MIGRATIONS[..9].iter().map(|sql| M::up(sql)).collect())
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO machine_boot (mac, state, hostname, kernel, last_stage, updated_at)
+             VALUES ('52:54:00:00:00:01', 'install', 'n1', 'talos/vmlinuz', 'installed', 7)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let row: (String, String, String, i64) = conn
+            .query_row(
+                "SELECT state, hostname, last_stage, updated_at FROM machine_boot",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("install".into(), "n1".into(), "installed".into(), 7));
+        conn.execute(
+            "UPDATE machine_boot SET state = 'wipe' WHERE mac = '52:54:00:00:00:01'",
+            [],
+        )
+        .unwrap();
+        assert!(
+            conn.execute("UPDATE machine_boot SET state = 'bogus'", [])
+                .is_err()
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   it reports, so an event exists exactly when its change does.
 
 pub mod boot;
+pub mod commands;
 pub mod dns;
 mod error;
 pub mod inventory;

@@ -75,6 +75,11 @@ fn malformed_boot_values_name_their_line_and_field() {
     );
     let text = edit(
         "[management]",
+        "[boot]\ndefault_state = \"wipe\"\n\n[management]",
+    );
+    expect_only(&text, "\"wipe\"", "boot.default_state", "never a default");
+    let text = edit(
+        "[management]",
         "[boot]\ndefault_state = \"disk\"\n\n[management]",
     );
     expect_only(

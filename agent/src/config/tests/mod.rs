@@ -11,6 +11,8 @@
 mod addressing;
 mod boot;
 mod naming;
+mod nats;
+mod provision;
 mod talos;
 mod values;
 
