@@ -692,3 +692,65 @@ machines:
     assert_eq!(events.matches("set power=1").count(), 1, "{events}");
     agent.stop();
 }
+
+#[test]
+fn an_agent_killed_mid_provisioning_resumes_the_task_where_it_stood() {
+    let test = "an_agent_killed_mid_provisioning_resumes_the_task_where_it_stood";
+    let Some(bin) = dv_tests::sushy::sushy_bin(test) else {
+        return;
+    };
+    let sushy = dv_tests::sushy::Sushy::start(&bin, None);
+    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    let seed = format!(
+        "machines:\n  - serial: SN-K\n    macs: [\"52:54:00:99:40:01\"]\n    role: worker\n    \
+         bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {port}, user: admin, password: x }}\n"
+    );
+    let (code, body) = post(http, &seed);
+    assert_eq!(code, 200, "{body}");
+    let (code, task) = post_json(http, "/v1/machines/SN-K/provision", "{}");
+    assert_eq!(code, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_task(http, &id, Duration::from_secs(90), |v| {
+        v["task"]["state"]["running"]["step"] == "await_install"
+    });
+
+    // An outage at the worst moment: no shutdown, no flush.
+    let mut agent = agent;
+    agent.child.signal(libc::SIGKILL).unwrap();
+    assert!(agent.child.wait_timeout(Duration::from_secs(10)).is_some());
+    drop(agent);
+
+    let agent = start_agent(dir.path());
+    let http = agent.http;
+    let resumed = wait_task(http, &id, Duration::from_secs(30), |v| {
+        v["task"]["state"]["running"]["step"] == "await_install"
+    });
+    assert_eq!(
+        step_names(&resumed)
+            .iter()
+            .filter(|s| **s != "await_install")
+            .copied()
+            .collect::<Vec<_>>(),
+        ["allocate", "set_pxe", "power_cycle"],
+        "the steps before the outage are not run again: {resumed}"
+    );
+    let (code, body) = curl(
+        http,
+        &["-X", "POST", "--data", "stage=installed"],
+        "/boot/52:54:00:99:40:01/callback",
+    );
+    assert_eq!(code, 204, "{body}");
+    let done = wait_task(http, &id, Duration::from_secs(60), |v| {
+        dv_tests::api::ended(v)
+    });
+    assert_eq!(done["task"]["state"], "succeeded", "{done}");
+    let steps = step_names(&done);
+    assert_eq!(steps.first(), Some(&"allocate"), "{done}");
+    assert_eq!(&steps[steps.len() - 2..], ["set_disk", "ready"], "{done}");
+    let (_, m) = curl(http, &[], "/v1/machines/SN-K");
+    assert!(m.contains("\"state\":\"ready\""), "{m}");
+    agent.stop();
+}
