@@ -10,7 +10,8 @@
 //! Every call has a timeout; every retry loop is bounded.
 //!
 //! Drivers: [`redfish`] (DMTF Redfish over HTTPS, one file; sessions, TLS
-//! certificates pinned by [`Fingerprint`], vendor [`quirks`] as data) and
+//! certificates pinned by [`Fingerprint`] through the verifier in
+//! `tls_pin`, vendor [`quirks`] as data) and
 //! [`ipmi`] (IPMI v2.0 RMCP+ over UDP, a directory of small files).
 //! [`machine`] builds the driver for an inventory machine and keeps its
 //! BMC's certificate pin in the store.
@@ -19,6 +20,7 @@ pub mod ipmi;
 pub mod machine;
 pub mod quirks;
 pub mod redfish;
+mod tls_pin;
 
 use std::fmt;
 use std::future::Future;

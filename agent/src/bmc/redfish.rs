@@ -38,15 +38,12 @@ use std::time::Instant;
 
 use reqwest::header::{ACCEPT, ETAG, IF_MATCH, LOCATION};
 use reqwest::{Method, StatusCode};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::quirks::{self, Profile};
+use super::tls_pin::Pin;
 use super::{Bmc, BmcError, BootTarget, Fingerprint, Limits, PowerAction, PowerState, SystemInfo};
 
 /// The header a Redfish session token travels in.
@@ -160,21 +157,11 @@ impl Redfish {
             .timeout(limits.request);
         let mut pin = None;
         if endpoint.starts_with("https://") {
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let p = Arc::new(Pin {
-                expected: Mutex::new(match trust {
-                    Trust::Pinned(f) => Some(f),
-                    Trust::FirstUse => None,
-                }),
-                presented: Mutex::new(None),
-                provider: provider.clone(),
+            let p = Pin::new(match trust {
+                Trust::Pinned(f) => Some(f),
+                Trust::FirstUse => None,
             });
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| failed(e.into()))?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinVerifier(p.clone())))
-                .with_no_client_auth();
+            let config = p.client_config().map_err(|e| failed(e.into()))?;
             builder = builder.tls_backend_preconfigured(config);
             pin = Some(p);
         }
@@ -197,7 +184,7 @@ impl Redfish {
     /// pinned one, or after a first connection the one the BMC presented
     /// then. `None` for `http`, or before any `https` handshake.
     pub fn certificate(&self) -> Option<Fingerprint> {
-        self.pin.as_ref().and_then(|p| *lock(&p.expected))
+        self.pin.as_ref().and_then(|p| p.expected())
     }
 
     /// Reads the service root without credentials: one TLS handshake (for
@@ -302,10 +289,7 @@ impl Redfish {
 
     /// A transport failure, or the certificate pin refusing the peer.
     fn transport(&self, source: reqwest::Error) -> BmcError {
-        if let Some(pin) = &self.pin
-            && let (Some(expected), Some(presented)) = (*lock(&pin.expected), *lock(&pin.presented))
-            && expected != presented
-        {
+        if let Some((expected, presented)) = self.pin.as_ref().and_then(|p| p.mismatch()) {
             return BmcError::CertificateChanged {
                 endpoint: self.endpoint.clone(),
                 expected,
@@ -780,104 +764,6 @@ impl Drop for Redfish {
                 tracing::debug!(bmc = %endpoint, error = %e, "Redfish session logout failed; it expires on the BMC");
             }
         });
-    }
-}
-
-/// The certificate pin shared by a driver and its TLS verifier.
-#[derive(Debug)]
-struct Pin {
-    /// The fingerprint required; `None` until the first handshake of a
-    /// first-use driver.
-    expected: Mutex<Option<Fingerprint>>,
-    /// The fingerprint of the last certificate presented.
-    presented: Mutex<Option<Fingerprint>>,
-    provider: Arc<CryptoProvider>,
-}
-
-/// A rustls verifier that trusts a pinned certificate instead of roots:
-/// the certificate must be the pinned one, and the handshake must be
-/// signed with its key.
-#[derive(Debug)]
-struct PinVerifier(Arc<Pin>);
-
-impl PinVerifier {
-    fn refused() -> rustls::Error {
-        rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
-    }
-
-    /// After a good handshake signature: a first-use pin takes this
-    /// certificate; a set pin must match it.
-    fn settle(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        let fp = Fingerprint::of(cert);
-        let mut expected = lock(&self.0.expected);
-        match *expected {
-            None => {
-                *expected = Some(fp);
-                Ok(())
-            }
-            Some(e) if e == fp => Ok(()),
-            Some(_) => Err(Self::refused()),
-        }
-    }
-}
-
-impl ServerCertVerifier for PinVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // No CA, name or validity checks: BMC certificates are self-signed
-        // and often expired or issued for a default name; the pin is the
-        // trust.
-        let fp = Fingerprint::of(end_entity);
-        *lock(&self.0.presented) = Some(fp);
-        match *lock(&self.0.expected) {
-            Some(e) if e != fp => Err(Self::refused()),
-            _ => Ok(ServerCertVerified::assertion()),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let valid = verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.provider.signature_verification_algorithms,
-        )?;
-        self.settle(cert)?;
-        Ok(valid)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let valid = verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.provider.signature_verification_algorithms,
-        )?;
-        self.settle(cert)?;
-        Ok(valid)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0
-            .provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 
