@@ -458,7 +458,7 @@ fn https_bmc_certificates_are_pinned_on_first_use_and_a_changed_one_is_refused_u
             port: None,
         },
     );
-    let port2 = moved.endpoint.rsplit(':').next().unwrap();
+    let port2 = moved.port();
     let (code, body) = api(
         http,
         &[

@@ -350,7 +350,7 @@ fn power_and_next_boot_go_through_the_machines_bmc() {
         return;
     };
     let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
-    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let port = sushy.port();
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(dir.path());
     let http = agent.http;
@@ -422,12 +422,8 @@ fn provisioning_runs_every_step_through_the_bmc_and_blocks_on_an_unreachable_one
         return;
     };
     let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
-    let port = sushy.endpoint.rsplit(':').next().unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sushy.port();
+    let dead = dv_tests::sushy::free_port();
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(dir.path());
     let http = agent.http;
@@ -582,7 +578,7 @@ fn an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout() {
         return;
     };
     let sushy = dv_tests::sushy::Sushy::start(&bin, None);
-    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let port = sushy.port();
     let dir = tempfile::tempdir().unwrap();
     let config = dv_tests::agent::api_only_config(dir.path()).unwrap();
     let mut text = std::fs::read_to_string(&config).unwrap();
@@ -700,7 +696,7 @@ fn an_agent_killed_mid_provisioning_resumes_the_task_where_it_stood() {
         return;
     };
     let sushy = dv_tests::sushy::Sushy::start(&bin, None);
-    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let port = sushy.port();
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(dir.path());
     let http = agent.http;

@@ -45,7 +45,7 @@ fn provisioning_installs_talos_with_the_machines_config_url_then_boots_local() {
         return;
     };
     let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
-    let port = sushy.endpoint.rsplit(':').next().unwrap();
+    let port = sushy.port();
     let dir = tempfile::tempdir().unwrap();
     let mut agent = dv_tests::agent::start_api_only_with(
         Path::new(env!("CARGO_BIN_EXE_dv-agent")),

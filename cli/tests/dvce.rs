@@ -142,11 +142,7 @@ fn dvce_imports_lists_shows_and_explains_failures() {
     // Wrong usage: exit 2. Nobody listening: exit 3, with a hint.
     let o = run(links, "dvce", &url, &["machine", "power"]);
     assert_eq!(o.status.code(), Some(2));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = dv_tests::sushy::free_port();
     let o = run(
         links,
         "dvce",
@@ -173,12 +169,8 @@ fn dvce_provisions_with_wait_and_dv_task_follows_shows_and_lists() {
         return;
     };
     let sushy = dv_tests::sushy::Sushy::start(&bin, Some("s3cret"));
-    let port = sushy.endpoint.rsplit(':').next().unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sushy.port();
+    let dead = dv_tests::sushy::free_port();
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(dir.path());
     let url = format!("http://{}", agent.http);

@@ -71,6 +71,15 @@ impl Sushy {
     /// Its port inside a namespace of its own test (nothing else listens there).
     pub const NETNS_PORT: u16 = 8400;
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Starts it on host loopback; with `password`, HTTP basic auth for
     /// user `admin`.
     pub fn start(bin: &Path, password: Option<&str>) -> Sushy {
