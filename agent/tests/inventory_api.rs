@@ -580,16 +580,12 @@ fn an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout() {
     let sushy = dv_tests::sushy::Sushy::start(&bin, None);
     let port = sushy.port();
     let dir = tempfile::tempdir().unwrap();
-    let config = dv_tests::agent::api_only_config(dir.path()).unwrap();
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[provision]\ninstall_timeout = \"4s\"\n");
-    std::fs::write(&config, text).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dv-agent"));
-    cmd.args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("DV_LOG", "info");
-    let agent = dv_tests::agent::start(&mut cmd, Duration::from_secs(30))
-        .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
+    let agent = dv_tests::agent::start_api_only_with(
+        Path::new(env!("CARGO_BIN_EXE_dv-agent")),
+        dir.path(),
+        "[provision]\ninstall_timeout = \"4s\"\n",
+    )
+    .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
     let http = agent.http;
     let seed = format!(
         "machines:\n  - serial: SN-T\n    macs: [\"52:54:00:99:30:01\"]\n    role: worker\n    \
