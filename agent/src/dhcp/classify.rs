@@ -176,6 +176,9 @@ pub fn classify(bytes: &[u8]) -> Result<Request, DhcpError> {
 /// builds, reads a fixed width and loses its place in the options.
 fn check_fixed_lengths(bytes: &[u8]) -> Result<(), DhcpError> {
     // 236 header octets, then the magic cookie, then options (RFC 2131 §3).
+    // A code may repeat: dhcproto concatenates the pieces (RFC 3396), so the
+    // rule holds for each code's total length, not each piece's.
+    let mut total: [Option<usize>; 256] = [None; 256];
     let mut rest = bytes.get(240..).unwrap_or_default();
     while let [code, tail @ ..] = rest {
         match code {
@@ -188,20 +191,26 @@ fn check_fixed_lengths(bytes: &[u8]) -> Result<(), DhcpError> {
         }
         let [len, body @ ..] = tail else { break };
         let len = usize::from(*len);
-        let ok = match code {
-            80 => len == 0,
-            81 => len >= 3,
-            94 => len == 3,
-            91 | 152..=155 => len == 4,
-            93 => len >= 2 && len % 2 == 0,
-            _ => true,
-        };
-        if !ok {
-            return Err(DhcpError::Ignored {
-                reason: "option with an impossible length",
-            });
-        }
+        let sum = &mut total[usize::from(*code)];
+        *sum = Some(sum.unwrap_or(0) + len);
         rest = body.get(len..).unwrap_or_default();
+    }
+    let impossible = total
+        .iter()
+        .enumerate()
+        .any(|(code, len)| match (code, *len) {
+            (_, None) => false,
+            (80, Some(len)) => len != 0,
+            (81, Some(len)) => len < 3,
+            (94, Some(len)) => len != 3,
+            (91 | 152..=155, Some(len)) => len != 4,
+            (93, Some(len)) => len < 2 || len % 2 != 0,
+            _ => false,
+        });
+    if impossible {
+        return Err(DhcpError::Ignored {
+            reason: "option with an impossible length",
+        });
     }
     Ok(())
 }
@@ -299,5 +308,22 @@ mod tests {
         let mut bytes = msg.to_vec().unwrap();
         bytes[2] = 200; // hlen
         assert!(classify(&bytes).is_err());
+    }
+
+    /// Found by the fuzz smoke: dhcproto concatenates a repeated option
+    /// (RFC 3396), so two well-formed 4-octet pieces make an 8-octet
+    /// option its decoder asserts against.
+    #[test]
+    fn a_fixed_length_option_split_in_two_is_refused_not_a_panic() {
+        let mut msg = v4::Message::default();
+        msg.opts_mut()
+            .insert(DhcpOption::MessageType(MessageType::Discover));
+        let mut bytes = msg.to_vec().unwrap();
+        let end = bytes.iter().rposition(|b| *b == 255).unwrap();
+        bytes.splice(end..end, [154, 4, 0, 0, 0, 1, 154, 4, 0, 0, 0, 2]);
+        assert!(matches!(
+            classify(&bytes),
+            Err(DhcpError::Ignored { reason }) if reason.contains("impossible length")
+        ));
     }
 }
