@@ -176,8 +176,9 @@ pub fn classify(bytes: &[u8]) -> Result<Request, DhcpError> {
 /// builds, reads a fixed width and loses its place in the options.
 fn check_fixed_lengths(bytes: &[u8]) -> Result<(), DhcpError> {
     // 236 header octets, then the magic cookie, then options (RFC 2131 §3).
-    // A code may repeat: dhcproto concatenates the pieces (RFC 3396), so the
-    // rule holds for each code's total length, not each piece's.
+    // A code may repeat, and dhcproto may decode the pieces one by one or
+    // concatenated (RFC 3396), so the rule holds for each piece and for
+    // each code's total length.
     let mut total: [Option<usize>; 256] = [None; 256];
     let mut rest = bytes.get(240..).unwrap_or_default();
     while let [code, tail @ ..] = rest {
@@ -193,26 +194,37 @@ fn check_fixed_lengths(bytes: &[u8]) -> Result<(), DhcpError> {
         let len = usize::from(*len);
         let sum = &mut total[usize::from(*code)];
         *sum = Some(sum.unwrap_or(0) + len);
+        if impossible_length(*code, len) {
+            return Err(impossible());
+        }
         rest = body.get(len..).unwrap_or_default();
     }
-    let impossible = total
-        .iter()
-        .enumerate()
-        .any(|(code, len)| match (code, *len) {
-            (_, None) => false,
-            (80, Some(len)) => len != 0,
-            (81, Some(len)) => len < 3,
-            (94, Some(len)) => len != 3,
-            (91 | 152..=155, Some(len)) => len != 4,
-            (93, Some(len)) => len < 2 || len % 2 != 0,
-            _ => false,
-        });
-    if impossible {
-        return Err(DhcpError::Ignored {
-            reason: "option with an impossible length",
-        });
+    if (0..=255u8)
+        .zip(total)
+        .any(|(code, len)| len.is_some_and(|len| impossible_length(code, len)))
+    {
+        return Err(impossible());
     }
     Ok(())
+}
+
+fn impossible() -> DhcpError {
+    DhcpError::Ignored {
+        reason: "option with an impossible length",
+    }
+}
+
+/// Lengths dhcproto's decoder asserts against, for one piece or a
+/// repeated option's concatenation.
+fn impossible_length(code: u8, len: usize) -> bool {
+    match code {
+        80 => len != 0,
+        81 => len < 3,
+        94 => len != 3,
+        91 | 152..=155 => len != 4,
+        93 => len < 2 || !len.is_multiple_of(2),
+        _ => false,
+    }
 }
 
 /// The body of an option as it was on the wire (code and length stripped),
