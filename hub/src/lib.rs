@@ -1,16 +1,26 @@
 //! `dv-hub`: the small replicated hub of a Dataverket installation.
 //!
-//! Three hub replicas run over a three-node NATS JetStream cluster. Each
-//! replica is stateless apart from a SQLite read model that it rebuilds from
-//! the streams at start. The hub owns:
-//! - the aggregated inventory and resource graph of every site (sourced from
-//!   the sites' event streams across NATS leaf connections);
-//! - tenants, projects, environments and quotas (JetStream KV, revision-checked
-//!   updates);
-//! - placement and cross-site failover decisions, with fencing epochs;
-//! - tasks and the append-only audit stream;
-//! - the public REST API under `/v1`, with its OpenAPI document checked in.
+//! Three `dv-hub` replicas run over a three-node NATS JetStream cluster
+//! (domain `hub`). Each replica is stateless apart from a SQLite read model
+//! that it rebuilds from the streams at start; any replica answers any
+//! call, and writes go to JetStream, never to a replica's file.
 //!
-//! Nothing is implemented here yet: the hub arrives with the federation issue.
-//! The crate exists so the workspace has its final shape and the dependency
-//! direction (`protocol` <- `hub`) is fixed from the start.
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | `hub.toml`: nodes, replicas, sites |
+//! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration |
+//! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
+//! | [`readmodel`] | the SQLite read model and its queries |
+//! | [`ingest`] | ordered consumers that keep the read model current; heartbeats |
+//! | [`api`] | the `/v1` REST API, token auth, audit |
+//! | [`serve`] | one replica's lifecycle |
+//!
+//! The design: `docs/adr/0011-hub.md`.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod nats_config;
+pub mod readmodel;
+pub mod serve;
+pub mod streams;

@@ -51,6 +51,7 @@ pub(crate) enum Outcome {
 pub(crate) async fn run(
     js: jetstream::Context,
     site: SiteName,
+    federated: bool,
     provisioner: Arc<Provisioner>,
     cancel: CancellationToken,
 ) {
@@ -58,7 +59,7 @@ pub(crate) async fn run(
     loop {
         let result = tokio::select! {
             () = cancel.cancelled() => return,
-            r = consume(&js, &site, &provisioner, &mut backoff) => r,
+            r = consume(&js, &site, federated, &provisioner, &mut backoff) => r,
         };
         let delay = backoff.next_delay();
         if let Err(e) = result {
@@ -78,6 +79,7 @@ pub(crate) async fn run(
 async fn consume(
     js: &jetstream::Context,
     site: &SiteName,
+    federated: bool,
     provisioner: &Arc<Provisioner>,
     backoff: &mut Backoff,
 ) -> Result<(), FederationError> {
@@ -87,7 +89,7 @@ async fn consume(
     };
     // Created again if the server lost it (a fresh store).
     let stream = js
-        .get_or_create_stream(streams::command_stream_config(site))
+        .get_or_create_stream(streams::command_stream_config(site, federated))
         .await
         .map_err(|e| fail(&e))?;
     let consumer = stream
@@ -157,7 +159,7 @@ pub(crate) async fn handle(
         ));
     }
     let id = message.envelope.id;
-    match provisioner.command(id, &message.body).await {
+    match provisioner.command(&message.envelope, &message.body).await {
         Ok((task, true)) => {
             tracing::info!(command = %id, task = %task.id, actor = %message.envelope.actor, correlation = %message.envelope.correlation_id, "command accepted");
             Outcome::Acted

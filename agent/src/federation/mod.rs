@@ -166,12 +166,14 @@ impl Federation {
             self.nats.heartbeat_interval,
             cancel.clone(),
         );
+        // With a hub, commands come from the hub's stream (sourced).
+        let federated = !self.nats.hub.is_empty();
         let rest = async {
             let mut backoff = Backoff::default();
             loop {
                 let ensured = tokio::select! {
                     () = cancel.cancelled() => return,
-                    ensured = streams::ensure(&js, &self.site) => ensured,
+                    ensured = streams::ensure(&js, &self.site, federated) => ensured,
                 };
                 match ensured {
                     Ok(()) => break,
@@ -198,11 +200,13 @@ impl Federation {
                     client.clone(),
                     self.store.clone(),
                     self.site.clone(),
+                    federated,
                     cancel.clone(),
                 ),
                 commands::run(
                     js.clone(),
                     self.site.clone(),
+                    federated,
                     self.provisioner.clone(),
                     cancel.clone(),
                 ),

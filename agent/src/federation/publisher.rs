@@ -63,6 +63,7 @@ pub(crate) async fn run(
     client: Client,
     store: Store,
     site: SiteName,
+    federated: bool,
     cancel: CancellationToken,
 ) {
     let stream = streams::event_stream(&site);
@@ -108,7 +109,7 @@ pub(crate) async fn run(
                 if !matches!(e, FederationError::NotConnected) {
                     let ensured = tokio::select! {
                         () = cancel.cancelled() => return,
-                        ensured = streams::ensure(&js, &site) => ensured,
+                        ensured = streams::ensure(&js, &site, federated) => ensured,
                     };
                     if let Err(e) = ensured {
                         tracing::debug!(error = %crate::telemetry::error_chain(&e), "site streams not ensured");

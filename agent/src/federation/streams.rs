@@ -6,7 +6,11 @@
 //!   [`DUPLICATE_WINDOW`]. The hub's streams source it across the leaf link.
 //! - `DV_CMD_<SITE>`: commands to the site (`dv.<site>.*.cmd.>`), read by the
 //!   agent's durable consumer [`COMMAND_CONSUMER`]; work-queue retention,
-//!   so an acknowledged (or terminated) command leaves the stream.
+//!   so an acknowledged (or terminated) command leaves the stream. A
+//!   federated site (`nats.hub` set) gives it no subjects of its own: it
+//!   *sources* this site's commands from the hub's `DV_HUB_CMD` through
+//!   `$JS.hub.API`, so a command issued while the leaf link is down arrives
+//!   when it comes back. A standalone site listens on the subjects.
 //!
 //! Stream names are upper case (NATS convention); a site name is a
 //! lower-case DNS label, so `-` is the only other character and both names
@@ -69,12 +73,34 @@ pub fn event_stream_config(site: &SiteName) -> stream::Config {
     }
 }
 
-/// The command stream's configuration.
-pub fn command_stream_config(site: &SiteName) -> stream::Config {
+/// The hub's command stream, in the hub's JetStream domain.
+pub const HUB_COMMAND_STREAM: &str = "DV_HUB_CMD";
+/// The hub's JetStream domain.
+pub const HUB_DOMAIN: &str = "hub";
+
+/// The command stream's configuration: sourced from the hub when
+/// `federated`, listening on the site's command subjects otherwise.
+pub fn command_stream_config(site: &SiteName, federated: bool) -> stream::Config {
+    let own = subject::site_commands(site).into_string();
+    let (subjects, sources) = if federated {
+        let source = stream::Source {
+            name: HUB_COMMAND_STREAM.to_owned(),
+            filter_subject: Some(own),
+            external: Some(stream::External {
+                api_prefix: format!("$JS.{HUB_DOMAIN}.API"),
+                delivery_prefix: None,
+            }),
+            ..Default::default()
+        };
+        (Vec::new(), Some(vec![source]))
+    } else {
+        (vec![own], None)
+    };
     stream::Config {
         name: command_stream(site),
         description: Some(format!("Commands to site {site}")),
-        subjects: vec![subject::site_commands(site).into_string()],
+        subjects,
+        sources,
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::WorkQueue,
         discard: stream::DiscardPolicy::Old,
@@ -101,8 +127,12 @@ pub fn command_consumer_config() -> consumer::pull::Config {
 pub(crate) async fn ensure(
     js: &jetstream::Context,
     site: &SiteName,
+    federated: bool,
 ) -> Result<(), FederationError> {
-    for config in [event_stream_config(site), command_stream_config(site)] {
+    for config in [
+        event_stream_config(site),
+        command_stream_config(site, federated),
+    ] {
         let name = config.name.clone();
         js.create_or_update_stream(config)
             .await
@@ -125,6 +155,15 @@ mod tests {
         assert_eq!(event_stream(&site), "DV_EVT_OSL-1");
         assert_eq!(command_stream(&site), "DV_CMD_OSL-1");
         assert_eq!(event_stream_config(&site).subjects, ["dv.osl-1.*.evt.>"]);
-        assert_eq!(command_stream_config(&site).subjects, ["dv.osl-1.*.cmd.>"]);
+        assert_eq!(
+            command_stream_config(&site, false).subjects,
+            ["dv.osl-1.*.cmd.>"]
+        );
+        let federated = command_stream_config(&site, true);
+        assert!(federated.subjects.is_empty());
+        let source = &federated.sources.unwrap()[0];
+        assert_eq!(source.name, "DV_HUB_CMD");
+        assert_eq!(source.filter_subject.as_deref(), Some("dv.osl-1.*.cmd.>"));
+        assert_eq!(source.external.as_ref().unwrap().api_prefix, "$JS.hub.API");
     }
 }

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dv_protocol::{
-    Actor, Command, MachineId, MachineState, MessageId, SiteName, Task, TaskId, TaskKind, TaskState,
+    Actor, Command, MachineId, MachineState, SiteName, Task, TaskId, TaskKind, TaskState,
 };
 
 use super::workflow::{self, Flow, Outcome, Step};
@@ -170,9 +170,11 @@ impl Provisioner {
     /// nothing (`false`); a new one returns `true`.
     pub async fn command(
         self: &Arc<Self>,
-        id: MessageId,
+        cause: &dv_protocol::Envelope,
         command: &Command,
     ) -> Result<(Task, bool), ProvisionError> {
+        let id = cause.id;
+        let cause = cause.clone();
         let (machine, flow) = match command {
             Command::ProvisionMachine { machine } => (*machine, Flow::Provision),
             Command::DeprovisionMachine { machine } => (*machine, Flow::Deprovision),
@@ -196,7 +198,8 @@ impl Provisioner {
                     Flow::Deprovision => TaskKind::DeprovisionMachine { machine: found.id },
                 };
                 let task = Task::new(site, kind);
-                tasks::create(c, &task, &actor)?;
+                // Caused by the command: the hub links the task to it.
+                tasks::create_caused(c, &task, &actor, Some(&cause))?;
                 commands::record(c, id, action, Some(task.id))?;
                 Ok(Ok((task, true)))
             })

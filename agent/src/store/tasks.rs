@@ -5,7 +5,7 @@
 //! inside one [`Store::write`](super::Store::write): a workflow step can change
 //! a machine and its task atomically.
 
-use dv_protocol::envelope::Actor;
+use dv_protocol::envelope::{Actor, Envelope};
 use dv_protocol::{Event, EventBody, Message, Task, TaskId, TaskState};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -14,6 +14,17 @@ use super::{StoreError, outbox};
 /// Stores a new task and its `task.evt.created` event. Returns the event
 /// message as recorded in the outbox.
 pub fn create(conn: &Connection, task: &Task, actor: &Actor) -> Result<Message<Event>, StoreError> {
+    create_caused(conn, task, actor, None)
+}
+
+/// [`create`], the event caused by `cause` (the command that asked for the
+/// task): it carries the command's id as causation and its correlation id.
+pub fn create_caused(
+    conn: &Connection,
+    task: &Task,
+    actor: &Actor,
+    cause: Option<&Envelope>,
+) -> Result<Message<Event>, StoreError> {
     let now = super::now_nanos();
     conn.prepare_cached(
         "INSERT INTO task (id, kind, state, body, created_at, updated_at)
@@ -26,11 +37,14 @@ pub fn create(conn: &Connection, task: &Task, actor: &Actor) -> Result<Message<E
         to_json(task)?,
         now
     ])?;
-    let message = Message::from_event(
+    let mut message = Message::from_event(
         task.site.clone(),
         actor.clone(),
         Event::new(EventBody::TaskCreated { task: task.clone() }),
     );
+    if let Some(cause) = cause {
+        message = message.caused_by(cause);
+    }
     outbox::record(conn, &message)?;
     Ok(message)
 }

@@ -1,0 +1,318 @@
+//! Inventory, tasks, commands and events across every site, read from the
+//! replica's read model; provisioning commands routed to the machine's site.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use dv_protocol::{Command, Machine, Message, SiteName};
+use serde::Deserialize;
+
+use super::audit::Correlation;
+use super::auth::Caller;
+use super::{ApiError, AppState, problem};
+use crate::readmodel::{self, ReadModelError};
+
+/// How long a command publish keeps retrying (a stream leader election
+/// takes about 5 s after a node dies).
+const PUBLISH_DEADLINE: Duration = Duration::from_secs(20);
+
+fn failed(e: &ReadModelError) -> Response {
+    tracing::error!(error = %e, "read model query failed");
+    problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// `?site=`
+#[derive(Debug, Deserialize)]
+pub(super) struct SiteQuery {
+    site: Option<String>,
+}
+
+fn site_filter(q: &SiteQuery) -> Result<Option<SiteName>, ApiError> {
+    q.site
+        .as_deref()
+        .map(|s| {
+            SiteName::new(s).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("site {s:?} is not a site name: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `GET /v1/sites`
+pub(super) async fn sites(State(state): State<AppState>) -> Response {
+    let counts = match state.model.with(|c| readmodel::site_counts(c)).await {
+        Ok(c) => c,
+        Err(e) => return failed(&e),
+    };
+    let beats = state.progress.beats();
+    let sites: Vec<serde_json::Value> = state
+        .config
+        .sites
+        .iter()
+        .map(|site| {
+            let (events, last_event_at) = counts
+                .iter()
+                .find(|(s, _, _)| s == site.as_str())
+                .map(|(_, n, at)| (*n, Some(at.clone())))
+                .unwrap_or((0, None));
+            serde_json::json!({
+                "name": site,
+                "events": events,
+                "last_event_at": last_event_at,
+                "heartbeat": beats.get(site.as_str()),
+            })
+        })
+        .collect();
+    Json(sites).into_response()
+}
+
+/// `GET /v1/machines`
+pub(super) async fn machines(
+    State(state): State<AppState>,
+    Query(q): Query<SiteQuery>,
+) -> Response {
+    let site = match site_filter(&q) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    match state
+        .model
+        .with(move |c| readmodel::machines(c, site.as_ref()))
+        .await
+    {
+        Ok(m) => Json(m).into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn one_machine(state: &AppState, key: &str) -> Result<Machine, ApiError> {
+    let lookup = key.to_owned();
+    let found = state
+        .model
+        .with(move |c| readmodel::machines_matching(c, &lookup))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match found.len() {
+        0 => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no machine at any site has the id, serial or MAC {key:?}"),
+        )),
+        1 => Ok(found
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "machine vanished"))?),
+        _ => {
+            let at: Vec<String> = found
+                .iter()
+                .map(|m| format!("{} at {}", m.id, m.site))
+                .collect();
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "{key:?} matches several machines ({}); use the machine id",
+                    at.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// `GET /v1/machines/{key}`
+pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    match one_machine(&state, &key).await {
+        Ok(m) => Json(m).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+/// `POST /v1/machines/{key}/provision`
+pub(super) async fn provision(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(correlation): Extension<Correlation>,
+    Path(key): Path<String>,
+) -> Response {
+    send(&state, &caller, correlation, &key, |machine| {
+        Command::ProvisionMachine { machine }
+    })
+    .await
+}
+
+/// `POST /v1/machines/{key}/deprovision`
+pub(super) async fn deprovision(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(correlation): Extension<Correlation>,
+    Path(key): Path<String>,
+) -> Response {
+    send(&state, &caller, correlation, &key, |machine| {
+        Command::DeprovisionMachine { machine }
+    })
+    .await
+}
+
+async fn send(
+    state: &AppState,
+    caller: &Caller,
+    correlation: Correlation,
+    key: &str,
+    make: impl FnOnce(dv_protocol::MachineId) -> Command,
+) -> Response {
+    let machine = match one_machine(state, key).await {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    if !state.config.sites.contains(&machine.site) {
+        return problem(
+            StatusCode::CONFLICT,
+            format!(
+                "machine {} is at site {}, which this hub does not federate",
+                machine.id, machine.site
+            ),
+        );
+    }
+    let command = make(machine.id);
+    let mut message = Message::command(machine.site.clone(), caller.0.clone(), command);
+    message.envelope.correlation_id = correlation.0;
+    match publish_command(state, &message).await {
+        Ok(seq) => {
+            metrics::counter!("dv_hub_commands_sent_total", "action" => message.body.action())
+                .increment(1);
+            tracing::info!(command = %message.envelope.id, site = %machine.site, machine = %machine.id, action = message.body.action(), seq, "command queued for site");
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "command": message.envelope.id.to_string(),
+                    "site": machine.site,
+                    "machine": machine.id,
+                    "action": message.body.action(),
+                    "subject": message.body.subject(&machine.site).as_str(),
+                    "correlation_id": correlation.0.to_string(),
+                    "stream_seq": seq,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the hub's command stream did not store the command; retry: {e}"),
+        ),
+    }
+}
+
+/// Publishes to `DV_HUB_CMD` and waits for the ack, retrying the same
+/// message (same `Nats-Msg-Id`: stored once) until the deadline.
+pub(crate) async fn publish_command(
+    state: &AppState,
+    message: &Message<Command>,
+) -> Result<u64, String> {
+    let payload = dv_protocol::codec::encode(message).map_err(|e| e.to_string())?;
+    let subject = message.body.subject(&message.envelope.site).into_string();
+    let mut headers = async_nats::HeaderMap::new();
+    for (name, value) in message.headers() {
+        headers.insert(name, value.as_str());
+    }
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < PUBLISH_DEADLINE {
+        let attempt = async {
+            let ack = state
+                .js
+                .publish_with_headers(subject.clone(), headers.clone(), payload.clone().into())
+                .await
+                .map_err(|e| e.to_string())?;
+            ack.await.map_err(|e| e.to_string())
+        };
+        match attempt.await {
+            Ok(ack) if ack.stream == crate::streams::COMMANDS => return Ok(ack.sequence),
+            Ok(ack) => {
+                last = format!(
+                    "stored by stream {} instead of {}",
+                    ack.stream,
+                    crate::streams::COMMANDS
+                )
+            }
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(last)
+}
+
+/// `GET /v1/commands/{id}`
+pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let lookup = id.clone();
+    match state
+        .model
+        .with(move |c| readmodel::command(c, &lookup))
+        .await
+    {
+        Ok(Some(c)) => Json(c).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no command {id:?} (a command just sent appears within a moment)"),
+        ),
+        Err(e) => failed(&e),
+    }
+}
+
+/// `GET /v1/tasks`
+pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQuery>) -> Response {
+    let site = match site_filter(&q) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    match state
+        .model
+        .with(move |c| readmodel::tasks(c, site.as_ref()))
+        .await
+    {
+        Ok(t) => Json(t).into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+/// `GET /v1/tasks/{id}`
+pub(super) async fn task(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let lookup = id.clone();
+    match state.model.with(move |c| readmodel::task(c, &lookup)).await {
+        Ok(Some(t)) => Json(t).into_response(),
+        Ok(None) => problem(StatusCode::NOT_FOUND, format!("no task {id:?} at any site")),
+        Err(e) => failed(&e),
+    }
+}
+
+/// `?site=&after=&limit=`
+#[derive(Debug, Deserialize)]
+pub(super) struct EventQuery {
+    site: Option<String>,
+    #[serde(default)]
+    after: u64,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/events`
+pub(super) async fn events(State(state): State<AppState>, Query(q): Query<EventQuery>) -> Response {
+    let site = match site_filter(&SiteQuery {
+        site: q.site.clone(),
+    }) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let after = q.after;
+    match state
+        .model
+        .with(move |c| readmodel::events(c, site.as_ref(), after, limit))
+        .await
+    {
+        Ok(e) => Json(e).into_response(),
+        Err(e) => failed(&e),
+    }
+}

@@ -1,0 +1,370 @@
+//! `hub.toml`: one file describes the whole hub: its three nats-server
+//! nodes, its `dv-hub` replicas and the sites it federates. Every replica
+//! and every node reads the same file and picks its own entry by name, so
+//! the topology is generated from configuration, never written by hand per
+//! node (`dv-hub nats-config --node hub-2`).
+//!
+//! ```toml
+//! [hub]
+//! data_dir = "/var/lib/dv-hub"
+//! token_file = "/etc/dv-hub/token"
+//!
+//! [[nats]]
+//! name = "hub-1"
+//! client = "127.0.0.1:4222"
+//! cluster = "127.0.0.1:6222"
+//! leaf = "0.0.0.0:7422"
+//!
+//! [[replicas]]
+//! name = "hub-1"
+//! listen = "127.0.0.1:7443"
+//!
+//! [[sites]]
+//! name = "osl-1"
+//! ```
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use dv_protocol::SiteName;
+use serde::Deserialize;
+
+/// The JetStream domain of the hub cluster; sites reach the hub's streams
+/// through `$JS.hub.API`.
+pub const HUB_DOMAIN: &str = "hub";
+
+/// Why `hub.toml` was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or does not fit the schema.
+    #[error("{path}: {detail}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (line and column included).
+        detail: String,
+    },
+    /// A value parses but breaks a rule.
+    #[error("{path}: {field}: {detail}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The offending field.
+        field: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+}
+
+/// The whole hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where the replicas keep their read models (one subdirectory each)
+    /// and the nodes their JetStream stores, unless a node says otherwise.
+    pub data_dir: PathBuf,
+    /// The file holding the API token; `None` only when `insecure_no_token`
+    /// is set, for a loopback lab.
+    pub token_file: Option<PathBuf>,
+    /// The nats-server nodes of the hub cluster.
+    pub nats: Vec<NatsNode>,
+    /// The `dv-hub` replicas.
+    pub replicas: Vec<Replica>,
+    /// The sites federated by this hub.
+    pub sites: Vec<SiteName>,
+}
+
+/// One nats-server node of the hub cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsNode {
+    /// `server_name`; unique.
+    pub name: String,
+    /// The client listener the replicas connect to.
+    pub client: SocketAddr,
+    /// The cluster (route) listener.
+    pub cluster: SocketAddr,
+    /// The leaf-node listener sites connect to.
+    pub leaf: SocketAddr,
+    /// The address sites are told to reconnect to (`host:port`); default
+    /// `leaf`. Set it to the name sites must use behind NAT or a proxy.
+    #[serde(default)]
+    pub leaf_advertise: Option<String>,
+    /// The HTTP monitoring listener, if any.
+    #[serde(default)]
+    pub monitor: Option<SocketAddr>,
+    /// The JetStream store; default `<data_dir>/nats/<name>`.
+    #[serde(default)]
+    pub store_dir: Option<PathBuf>,
+}
+
+/// One `dv-hub` replica.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replica {
+    /// Its name; unique.
+    pub name: String,
+    /// Where it serves the API.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    hub: RawHub,
+    #[serde(default)]
+    nats: Vec<NatsNode>,
+    #[serde(default)]
+    replicas: Vec<Replica>,
+    #[serde(default)]
+    sites: Vec<RawSite>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHub {
+    data_dir: PathBuf,
+    #[serde(default)]
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure_no_token: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: String,
+}
+
+impl HubConfig {
+    /// Reads and validates `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates `text` (read from `path`, for messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let invalid = |field: &str, detail: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            detail,
+        };
+        if raw.nats.is_empty() {
+            return Err(invalid(
+                "nats",
+                "at least one [[nats]] node is needed (three for a replicated hub)".into(),
+            ));
+        }
+        if raw.nats.len() == 2 {
+            return Err(invalid(
+                "nats",
+                "two nodes cannot elect a leader after losing one; use one or three".into(),
+            ));
+        }
+        unique(raw.nats.iter().map(|n| n.name.as_str()))
+            .map_err(|name| invalid("nats.name", format!("{name:?} appears twice")))?;
+        for node in &raw.nats {
+            dv_protocol::validate_token("node name", &node.name).map_err(|e| {
+                invalid(
+                    "nats.name",
+                    format!(
+                        "{:?}: {e} (it becomes a server name and a directory)",
+                        node.name
+                    ),
+                )
+            })?;
+        }
+        if raw.replicas.is_empty() {
+            return Err(invalid(
+                "replicas",
+                "at least one [[replicas]] entry is needed".into(),
+            ));
+        }
+        unique(raw.replicas.iter().map(|r| r.name.as_str()))
+            .map_err(|name| invalid("replicas.name", format!("{name:?} appears twice")))?;
+        for replica in &raw.replicas {
+            dv_protocol::validate_token("replica name", &replica.name)
+                .map_err(|e| invalid("replicas.name", format!("{:?}: {e}", replica.name)))?;
+        }
+        let mut sites = Vec::with_capacity(raw.sites.len());
+        for site in raw.sites {
+            let name = SiteName::new(&site.name)
+                .map_err(|e| invalid("sites.name", format!("{:?}: {e}", site.name)))?;
+            if name.is_hub() {
+                return Err(invalid(
+                    "sites.name",
+                    "\"hub\" is the hub's own name, not a site".into(),
+                ));
+            }
+            sites.push(name);
+        }
+        unique(sites.iter().map(SiteName::as_str))
+            .map_err(|name| invalid("sites.name", format!("{name:?} appears twice")))?;
+        let token_file = match (raw.hub.token_file, raw.hub.insecure_no_token) {
+            (Some(f), false) => Some(f),
+            (None, true) => None,
+            (Some(_), true) => {
+                return Err(invalid(
+                    "hub.insecure_no_token",
+                    "set either token_file or insecure_no_token, not both".into(),
+                ));
+            }
+            (None, false) => {
+                return Err(invalid(
+                    "hub.token_file",
+                    "the API requires a token: name the file holding it \
+                     (or set insecure_no_token = true for a loopback lab)"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Self {
+            data_dir: raw.hub.data_dir,
+            token_file,
+            nats: raw.nats,
+            replicas: raw.replicas,
+            sites,
+        })
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&NatsNode> {
+        self.nats.iter().find(|n| n.name == name)
+    }
+
+    /// The replica called `name`.
+    pub fn replica(&self, name: &str) -> Option<&Replica> {
+        self.replicas.iter().find(|r| r.name == name)
+    }
+
+    /// A node's JetStream store.
+    pub fn store_dir(&self, node: &NatsNode) -> PathBuf {
+        node.store_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("nats").join(&node.name))
+    }
+
+    /// A replica's own directory (its read model).
+    pub fn replica_dir(&self, replica: &Replica) -> PathBuf {
+        self.data_dir.join("replicas").join(&replica.name)
+    }
+
+    /// The client URLs of every node, for the replicas' NATS client.
+    pub fn client_urls(&self) -> Vec<String> {
+        self.nats
+            .iter()
+            .map(|n| format!("nats://{}", n.client))
+            .collect()
+    }
+
+    /// How many copies the hub's streams and KV buckets keep.
+    pub fn stream_replicas(&self) -> usize {
+        self.nats.len().min(3)
+    }
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(name.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// A three-node hub with two sites, for tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) const THREE: &str = r#"
+[hub]
+data_dir = "/var/lib/dv-hub"
+token_file = "/etc/dv-hub/token"
+
+[[nats]]
+name = "hub-1"
+client = "127.0.0.1:4222"
+cluster = "127.0.0.1:6222"
+leaf = "127.0.0.1:7422"
+[[nats]]
+name = "hub-2"
+client = "127.0.0.1:4223"
+cluster = "127.0.0.1:6223"
+leaf = "127.0.0.1:7423"
+[[nats]]
+name = "hub-3"
+client = "127.0.0.1:4224"
+cluster = "127.0.0.1:6224"
+leaf = "127.0.0.1:7424"
+
+[[replicas]]
+name = "r1"
+listen = "127.0.0.1:7443"
+
+[[sites]]
+name = "osl-1"
+[[sites]]
+name = "bgo-1"
+"#;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::tests_support::THREE;
+    use super::*;
+
+    fn parse(text: &str) -> Result<HubConfig, ConfigError> {
+        HubConfig::parse(text, Path::new("hub.toml"))
+    }
+
+    #[test]
+    fn a_three_node_hub_parses() {
+        let c = parse(THREE).unwrap();
+        assert_eq!(c.nats.len(), 3);
+        assert_eq!(c.stream_replicas(), 3);
+        assert_eq!(c.sites[1].as_str(), "bgo-1");
+        assert_eq!(
+            c.store_dir(c.node("hub-2").unwrap()),
+            Path::new("/var/lib/dv-hub/nats/hub-2")
+        );
+        assert_eq!(c.client_urls()[2], "nats://127.0.0.1:4224");
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let two = THREE.replacen("name = \"hub-3\"", "name = \"hub-2\"", 1);
+        let e = parse(&two).unwrap_err().to_string();
+        assert!(e.contains("nats.name") && e.contains("twice"), "{e}");
+        let hub_site = THREE.replace("name = \"bgo-1\"", "name = \"hub\"");
+        let e = parse(&hub_site).unwrap_err().to_string();
+        assert!(e.contains("sites.name"), "{e}");
+        let no_token = THREE.replace("token_file = \"/etc/dv-hub/token\"", "");
+        let e = parse(&no_token).unwrap_err().to_string();
+        assert!(e.contains("hub.token_file"), "{e}");
+        let typo = THREE.replace("data_dir", "datadir");
+        let e = parse(&typo).unwrap_err().to_string();
+        assert!(e.contains("datadir"), "{e}");
+        let bad_site = THREE.replace("osl-1", "Osl_1");
+        let e = parse(&bad_site).unwrap_err().to_string();
+        assert!(e.contains("sites.name"), "{e}");
+    }
+}

@@ -1,0 +1,153 @@
+//! The `dv-hub` binary: `serve` one replica, or print a hub node's
+//! nats-server configuration (`nats-config`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dv_hub::config::HubConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dv-hub",
+    version,
+    about = "The Dataverket hub: every site's inventory, tasks and commands"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run one hub replica.
+    ///
+    /// Example: dv-hub serve --config /etc/dv-hub/hub.toml --replica hub-1
+    Serve {
+        /// hub.toml
+        #[arg(long, default_value = "/etc/dv-hub/hub.toml")]
+        config: PathBuf,
+        /// Which [[replicas]] entry this process is.
+        #[arg(long)]
+        replica: String,
+        /// Where to keep the read model (default <data_dir>/replicas/<name>).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Print the nats-server configuration of one hub node.
+    ///
+    /// Example: dv-hub nats-config --config hub.toml --node hub-2 > hub-2.conf
+    NatsConfig {
+        /// hub.toml
+        #[arg(long, default_value = "/etc/dv-hub/hub.toml")]
+        config: PathBuf,
+        /// Which [[nats]] node.
+        #[arg(long)]
+        node: String,
+    },
+    /// Check hub.toml and exit (0 when valid).
+    CheckConfig {
+        /// hub.toml
+        #[arg(long, default_value = "/etc/dv-hub/hub.toml")]
+        config: PathBuf,
+    },
+}
+
+fn load(path: &std::path::Path) -> Result<HubConfig, ExitCode> {
+    HubConfig::from_file(path).map_err(|e| {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        eprintln!("dv-hub: {text}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::CheckConfig { config } => match load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} nats nodes, {} replicas, {} sites)",
+                    config.display(),
+                    c.nats.len(),
+                    c.replicas.len(),
+                    c.sites.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Cmd::NatsConfig { config, node } => {
+            let c = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let Some(n) = c.node(&node) else {
+                let names: Vec<&str> = c.nats.iter().map(|n| n.name.as_str()).collect();
+                eprintln!(
+                    "dv-hub: {} has no [[nats]] node {node:?}; it lists {}",
+                    config.display(),
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            };
+            print!("{}", dv_hub::nats_config::render(&c, n));
+            ExitCode::SUCCESS
+        }
+        Cmd::Serve {
+            config,
+            replica,
+            data_dir,
+        } => {
+            init_logging();
+            let c = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let metrics =
+                match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        eprintln!("dv-hub: cannot install the metrics recorder: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("dv-hub: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = dv_hub::serve::Options { replica, data_dir };
+            match runtime.block_on(dv_hub::serve::run(c, options, metrics)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "dv-hub stopped");
+                    eprintln!("dv-hub: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
