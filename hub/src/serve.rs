@@ -112,8 +112,10 @@ pub async fn run(
             Ok(()) => break,
             Err(e) => {
                 attempt += 1;
-                if attempt == 1 {
-                    tracing::warn!(error = %e, "hub streams not ready; retrying");
+                // The first failure, then one in ten: a cluster still
+                // electing is normal, a misconfiguration must stay visible.
+                if attempt % 10 == 1 {
+                    tracing::warn!(error = %e, attempt, "hub streams not ready; retrying");
                 }
                 tokio::select! {
                     () = cancel.cancelled() => return Ok(()),

