@@ -48,9 +48,27 @@ pub struct Progress {
     /// Last applied command-stream sequence.
     pub commands: AtomicU64,
     beats: Mutex<BTreeMap<String, SiteBeat>>,
+    /// Per site: the highest sequence of its own event stream that reached
+    /// the hub's (from each sourced message's `Nats-Stream-Source` header).
+    source_seqs: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Progress {
+    /// The highest sequence of `site`'s event stream that the hub holds.
+    pub fn source_seq(&self, site: &str) -> u64 {
+        self.source_seqs
+            .lock()
+            .map(|m| m.get(site).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn saw_source_seq(&self, site: &str, seq: u64) {
+        if let Ok(mut m) = self.source_seqs.lock() {
+            let e = m.entry(site.to_owned()).or_default();
+            *e = (*e).max(seq);
+        }
+    }
+
     /// Every site's latest beat, with its age.
     pub fn beats(&self) -> BTreeMap<String, SiteBeat> {
         let mut beats = self.beats.lock().map(|b| b.clone()).unwrap_or_default();
@@ -95,7 +113,7 @@ async fn follow(
         let from = position.load(Ordering::Acquire) + 1;
         let result = tokio::select! {
             () = cancel.cancelled() => return,
-            r = consume(js, stream, from, model, position) => r,
+            r = consume(js, stream, from, model, progress, position) => r,
         };
         if let Err(e) = result {
             failures += 1;
@@ -118,6 +136,7 @@ async fn consume(
     name: &'static str,
     from: u64,
     model: &ReadModel,
+    progress: &Progress,
     position: &AtomicU64,
 ) -> Result<(), String> {
     let stream = js.get_stream(name).await.map_err(|e| e.to_string())?;
@@ -152,7 +171,12 @@ async fn consume(
             last = Some(seq);
             if name == streams::EVENTS {
                 match codec::decode::<Event>(&message.payload) {
-                    Ok(m) => events.push((seq, m)),
+                    Ok(m) => {
+                        if let Some(sseq) = source_sequence(&message) {
+                            progress.saw_source_seq(m.envelope.site.as_str(), sseq);
+                        }
+                        events.push((seq, m));
+                    }
                     Err(e) => reject(name, seq, &e.to_string()),
                 }
             } else {
@@ -172,6 +196,13 @@ async fn consume(
         }
     }
     Err("the consumer's message stream ended".to_owned())
+}
+
+/// The origin stream's sequence of a sourced message: the second field of
+/// its `Nats-Stream-Source` header (`<source> <seq> ...`).
+fn source_sequence(message: &jetstream::Message) -> Option<u64> {
+    let header = message.headers.as_ref()?.get("Nats-Stream-Source")?;
+    header.as_str().split_whitespace().nth(1)?.parse().ok()
 }
 
 fn reject(stream: &str, seq: u64, why: &str) {

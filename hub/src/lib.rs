@@ -10,8 +10,10 @@
 //! | [`config`] | `hub.toml`: nodes, replicas, sites |
 //! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration |
 //! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
+//! | [`publish`] | acknowledged publishes that ride out leader elections |
 //! | [`readmodel`] | the SQLite read model and its queries |
 //! | [`ingest`] | ordered consumers that keep the read model current; heartbeats |
+//! | [`sources`] | restarts event sourcing that stalled while a site is reachable |
 //! | [`api`] | the `/v1` REST API, token auth, audit |
 //! | [`serve`] | one replica's lifecycle |
 //!
@@ -21,6 +23,8 @@ pub mod api;
 pub mod config;
 pub mod ingest;
 pub mod nats_config;
+pub mod publish;
 pub mod readmodel;
 pub mod serve;
+pub mod sources;
 pub mod streams;

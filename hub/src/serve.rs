@@ -134,8 +134,16 @@ pub async fn run(
         progress.clone(),
         cancel.clone(),
     ));
+    let config = Arc::new(config);
+    let supervisor = tokio::spawn(crate::sources::supervise(
+        client.clone(),
+        js.clone(),
+        config.clone(),
+        progress.clone(),
+        cancel.clone(),
+    ));
     let state = AppState {
-        config: Arc::new(config),
+        config,
         replica: replica.name.clone(),
         model,
         progress,
@@ -153,6 +161,7 @@ pub async fn run(
         .context("serving the API")?;
     cancel.cancel();
     let _ = ingest.await;
+    let _ = supervisor.await;
     signals.abort();
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
     tracing::info!("hub replica stopped");

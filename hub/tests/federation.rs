@@ -67,10 +67,11 @@ fn wait_hub_machines(hub: &Hub, replica: usize, site: &str, n: usize, limit: Dur
     });
     assert!(
         ok.is_some(),
-        "replica r{} has {} machines of {site}, expected {n}; log:\n{}",
+        "replica r{} has {} machines of {site}, expected {n}; log:\n{}\n{}",
         replica + 1,
         hub_machines(hub, replica, site).len(),
-        hub.replica_log(replica)
+        hub.replica_log(replica),
+        hub.diagnose()
     );
 }
 
@@ -285,6 +286,11 @@ fn sites_report_up_commands_flow_down_and_a_cut_uplink_loses_nothing() {
         "a task appeared through a cut link: {pending}"
     );
 
+    // Keep the link down long enough for nats-server to back off its
+    // retries of the source (10 s x failures apart): the hub must still
+    // resume soon after the site is back, not minutes later.
+    std::thread::sleep(Duration::from_secs(45));
+
     // Heal: the hub catches up and the waiting command is carried out.
     osl.uplink.heal();
     for replica in 0..3 {
@@ -331,4 +337,96 @@ fn sites_report_up_commands_flow_down_and_a_cut_uplink_loses_nothing() {
     // provision x2 (attempt + outcome each); the refused calls are not
     // audited (no token, nothing done).
     assert_eq!(audit, 4, "audit records");
+}
+
+/// POSTs a provision command for `key` to the first replica that answers,
+/// starting at `start`; the command id once a replica acknowledged it.
+fn provision_any(hub: &Hub, start: usize, key: &str) -> Result<(usize, String), String> {
+    let n = hub.replicas.len();
+    let mut said = String::new();
+    for k in 0..n {
+        let r = (start + k) % n;
+        if hub.replicas[r].is_none() {
+            continue;
+        }
+        let base = hub.api(r);
+        let (code, body) = Api::with_token(&base, &hub.token)
+            .post_json(&format!("/v1/machines/{key}/provision"), "");
+        if code == 202 {
+            if let Some(id) = body["command"].as_str() {
+                return Ok((r, id.to_owned()));
+            }
+        }
+        said.push_str(&format!("r{}: {code} {body}; ", r + 1));
+    }
+    Err(said)
+}
+
+#[test]
+fn a_hub_node_and_a_replica_killed_during_writes_lose_no_acknowledged_write() {
+    let Some(nats) = nats_server_bin("a_hub_node_and_a_replica_killed_during_writes") else {
+        return;
+    };
+    let (hub_bin, agent_bin) = (workspace_bin("dv-hub"), workspace_bin("dv-agent"));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let mut hub = Hub::start(&nats, &hub_bin, &dir.path().join("hub"), 3, 3, &["osl-1"]);
+    let osl = Site::start(&nats, &agent_bin, &dir.path().join("osl-1"), "osl-1", &hub);
+    import(&osl, &inventory("OSL", 0x10, 1, 2));
+    wait_hub_machines(&hub, 0, "osl-1", 2, Duration::from_secs(30));
+
+    // Commands through the API (round robin over the replicas) and events
+    // from the site, while a hub node and then a replica are SIGKILLed.
+    let mut acked = Vec::new();
+    let mut unanswered = Vec::new();
+    for i in 0..30u32 {
+        if i == 8 {
+            hub.kill_node(0);
+        }
+        if i == 16 {
+            hub.kill_replica(0);
+        }
+        if i % 5 == 0 {
+            import(&osl, &inventory("OSL", 0x10, 3 + i, 1));
+        }
+        match provision_any(&hub, i as usize, "OSL-1") {
+            Ok((_, id)) => acked.push(id),
+            Err(said) => unanswered.push(said),
+        }
+    }
+    assert!(
+        unanswered.is_empty(),
+        "no replica took these writes: {unanswered:#?}"
+    );
+    assert_eq!(acked.len(), 30);
+
+    // Every acknowledged command is at the hub, on both surviving replicas.
+    for replica in [1, 2] {
+        let base = hub.api(replica);
+        let api = Api::with_token(&base, &hub.token);
+        for id in &acked {
+            let seen = wait_for(Duration::from_secs(30), || {
+                (api.get(&format!("/v1/commands/{id}")).0 == 200).then_some(())
+            });
+            assert!(
+                seen.is_some(),
+                "replica r{} lost command {id}; health {}; log:\n{}",
+                replica + 1,
+                api.get("/v1/health").1,
+                hub.replica_log(replica)
+            );
+        }
+    }
+    // The site carried each command out once: one task per command.
+    let tasks = wait_for(Duration::from_secs(60), || {
+        let (_, tasks) = Api::new(&osl.api()).get("/v1/tasks");
+        let n = tasks.as_array()?.len();
+        (n >= acked.len()).then_some(n)
+    });
+    assert_eq!(tasks, Some(acked.len()), "tasks at the site");
+    // Events reached the hub exactly once through the node's death.
+    wait_caught_up(&rt, &hub, &osl, Duration::from_secs(60));
+    let n = assert_exactly_once(&rt, &hub, &osl);
+    assert!(n >= 2 + 6, "{n} events");
+    wait_hub_machines(&hub, 2, "osl-1", 8, Duration::from_secs(30));
 }

@@ -241,6 +241,23 @@ impl Hub {
         }
     }
 
+    /// What the live nodes say about their streams, sources and leaf
+    /// links: for a failed assertion's message.
+    pub fn diagnose(&self) -> String {
+        let mut out = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(n) = n {
+                out.push_str(&format!(
+                    "--- hub-{} /leafz:\n{}\n--- /jsz?streams=true&config=true:\n{}\n",
+                    i + 1,
+                    n.monitor("/leafz"),
+                    n.monitor("/jsz?streams=true&config=true")
+                ));
+            }
+        }
+        out
+    }
+
     /// Replica `i`'s log so far.
     pub fn replica_log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.join(format!("r{}.log", i + 1))).unwrap_or_default()

@@ -83,24 +83,43 @@ async fn consume(
     provisioner: &Arc<Provisioner>,
     backoff: &mut Backoff,
 ) -> Result<(), FederationError> {
-    let name = streams::command_stream(site);
     let fail = |e: &dyn std::fmt::Display| FederationError::Consumer {
         detail: e.to_string(),
     };
-    // Created again if the server lost it (a fresh store).
-    let stream = js
-        .get_or_create_stream(streams::command_stream_config(site, federated))
-        .await
-        .map_err(|e| fail(&e))?;
-    let consumer = stream
-        .get_or_create_consumer(
-            streams::COMMAND_CONSUMER,
-            streams::command_consumer_config(),
-        )
-        .await
-        .map_err(|e| fail(&e))?;
+    let consumer = if federated {
+        // The hub owns DV_HUB_CMD; the consumer (and its position) live there.
+        let hub = jetstream::with_domain(js.client(), streams::HUB_DOMAIN);
+        let stream = hub
+            .get_stream(streams::HUB_COMMAND_STREAM)
+            .await
+            .map_err(|e| fail(&e))?;
+        let config = streams::hub_command_consumer_config(site);
+        let name = config.durable_name.clone().unwrap_or_default();
+        stream
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|e| fail(&e))?
+    } else {
+        // Created again if the server lost it (a fresh store).
+        let stream = js
+            .get_or_create_stream(streams::command_stream_config(site))
+            .await
+            .map_err(|e| fail(&e))?;
+        stream
+            .get_or_create_consumer(
+                streams::COMMAND_CONSUMER,
+                streams::command_consumer_config(),
+            )
+            .await
+            .map_err(|e| fail(&e))?
+    };
+    let name = if federated {
+        streams::HUB_COMMAND_STREAM.to_owned()
+    } else {
+        streams::command_stream(site)
+    };
     let mut messages = consumer.messages().await.map_err(|e| fail(&e))?;
-    tracing::info!(stream = %name, consumer = streams::COMMAND_CONSUMER, "command consumer ready");
+    tracing::info!(stream = %name, federated, "command consumer ready");
     while let Some(next) = messages.next().await {
         let message = next.map_err(|e| fail(&e))?;
         backoff.reset();

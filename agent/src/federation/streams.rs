@@ -4,13 +4,19 @@
 //! - `DV_EVT_<SITE>`: every event of the site (`dv.<site>.*.evt.>`, task
 //!   events included), file storage, deduplicated on `Nats-Msg-Id` over
 //!   [`DUPLICATE_WINDOW`]. The hub's streams source it across the leaf link.
-//! - `DV_CMD_<SITE>`: commands to the site (`dv.<site>.*.cmd.>`), read by the
-//!   agent's durable consumer [`COMMAND_CONSUMER`]; work-queue retention,
-//!   so an acknowledged (or terminated) command leaves the stream. A
-//!   federated site (`nats.hub` set) gives it no subjects of its own: it
-//!   *sources* this site's commands from the hub's `DV_HUB_CMD` through
-//!   `$JS.hub.API`, so a command issued while the leaf link is down arrives
-//!   when it comes back. A standalone site listens on the subjects.
+//! - `DV_CMD_<SITE>`, a standalone site's commands (`dv.<site>.*.cmd.>`),
+//!   read by the agent's durable consumer [`COMMAND_CONSUMER`]; work-queue
+//!   retention, so an acknowledged (or terminated) command leaves the
+//!   stream.
+//! - A federated site (`nats.hub` set) has no command stream: its agent
+//!   reads its commands straight from the hub's `DV_HUB_CMD` (R3, in the
+//!   hub's domain, through `$JS.hub.API`) with the durable consumer
+//!   `dv-agent-<site>` ([`hub_command_consumer_config`]). The consumer's
+//!   position lives at the hub, so a command issued while the leaf link is
+//!   down is delivered when it returns, within the agent's own retry
+//!   back-off (at most 5 s). Stream *sourcing* would do the same but
+//!   nats-server retries a failed source 10 s x failures apart, up to
+//!   2 min, so after a long cut commands would wait minutes (ADR 0011).
 //!
 //! Stream names are upper case (NATS convention); a site name is a
 //! lower-case DNS label, so `-` is the only other character and both names
@@ -78,29 +84,12 @@ pub const HUB_COMMAND_STREAM: &str = "DV_HUB_CMD";
 /// The hub's JetStream domain.
 pub const HUB_DOMAIN: &str = "hub";
 
-/// The command stream's configuration: sourced from the hub when
-/// `federated`, listening on the site's command subjects otherwise.
-pub fn command_stream_config(site: &SiteName, federated: bool) -> stream::Config {
-    let own = subject::site_commands(site).into_string();
-    let (subjects, sources) = if federated {
-        let source = stream::Source {
-            name: HUB_COMMAND_STREAM.to_owned(),
-            filter_subject: Some(own),
-            external: Some(stream::External {
-                api_prefix: format!("$JS.{HUB_DOMAIN}.API"),
-                delivery_prefix: None,
-            }),
-            ..Default::default()
-        };
-        (Vec::new(), Some(vec![source]))
-    } else {
-        (vec![own], None)
-    };
+/// The command stream's configuration (a standalone site).
+pub fn command_stream_config(site: &SiteName) -> stream::Config {
     stream::Config {
         name: command_stream(site),
         description: Some(format!("Commands to site {site}")),
-        subjects,
-        sources,
+        subjects: vec![subject::site_commands(site).into_string()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::WorkQueue,
         discard: stream::DiscardPolicy::Old,
@@ -123,16 +112,30 @@ pub fn command_consumer_config() -> consumer::pull::Config {
     }
 }
 
-/// Creates both streams, or updates them to this build's settings.
+/// A federated site's durable consumer on the hub's `DV_HUB_CMD`, in the
+/// hub's domain: `dv-agent-<site>`, filtered to this site's commands.
+pub fn hub_command_consumer_config(site: &SiteName) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(format!("{COMMAND_CONSUMER}-{site}")),
+        description: Some(format!("site {site}'s agent: its commands")),
+        filter_subject: subject::site_commands(site).into_string(),
+        ..command_consumer_config()
+    }
+}
+
+/// Creates the site's streams, or updates them to this build's settings: the
+/// event stream, and the command stream unless the site is `federated` (then
+/// commands are read from the hub's stream, see [`hub_command_consumer_config`]).
 pub(crate) async fn ensure(
     js: &jetstream::Context,
     site: &SiteName,
     federated: bool,
 ) -> Result<(), FederationError> {
-    for config in [
-        event_stream_config(site),
-        command_stream_config(site, federated),
-    ] {
+    let mut configs = vec![event_stream_config(site)];
+    if !federated {
+        configs.push(command_stream_config(site));
+    }
+    for config in configs {
         let name = config.name.clone();
         js.create_or_update_stream(config)
             .await
@@ -155,15 +158,9 @@ mod tests {
         assert_eq!(event_stream(&site), "DV_EVT_OSL-1");
         assert_eq!(command_stream(&site), "DV_CMD_OSL-1");
         assert_eq!(event_stream_config(&site).subjects, ["dv.osl-1.*.evt.>"]);
-        assert_eq!(
-            command_stream_config(&site, false).subjects,
-            ["dv.osl-1.*.cmd.>"]
-        );
-        let federated = command_stream_config(&site, true);
-        assert!(federated.subjects.is_empty());
-        let source = &federated.sources.unwrap()[0];
-        assert_eq!(source.name, "DV_HUB_CMD");
-        assert_eq!(source.filter_subject.as_deref(), Some("dv.osl-1.*.cmd.>"));
-        assert_eq!(source.external.as_ref().unwrap().api_prefix, "$JS.hub.API");
+        assert_eq!(command_stream_config(&site).subjects, ["dv.osl-1.*.cmd.>"]);
+        let hub = hub_command_consumer_config(&site);
+        assert_eq!(hub.durable_name.as_deref(), Some("dv-agent-osl-1"));
+        assert_eq!(hub.filter_subject, "dv.osl-1.*.cmd.>");
     }
 }

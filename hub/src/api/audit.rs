@@ -77,12 +77,14 @@ pub async fn publish(state: &AppState, record: &AuditRecord) -> Result<(), Strin
         "completed"
     };
     let subject = format!("dv.hub.audit.evt.call.{verb}");
-    let ack = state
-        .js
-        .publish_with_headers(subject, headers, payload.into())
-        .await
-        .map_err(|e| e.to_string())?;
-    ack.await.map_err(|e| e.to_string())?;
+    crate::publish::acked(
+        &state.js,
+        &subject,
+        &headers,
+        payload.into(),
+        crate::streams::AUDIT,
+    )
+    .await?;
     Ok(())
 }
 

@@ -1,7 +1,6 @@
 //! Inventory, tasks, commands and events across every site, read from the
 //! replica's read model; provisioning commands routed to the machine's site.
 
-use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -14,10 +13,6 @@ use super::audit::Correlation;
 use super::auth::Caller;
 use super::{ApiError, AppState, problem};
 use crate::readmodel::{self, ReadModelError};
-
-/// How long a command publish keeps retrying (a stream leader election
-/// takes about 5 s after a node dies).
-const PUBLISH_DEADLINE: Duration = Duration::from_secs(20);
 
 fn failed(e: &ReadModelError) -> Response {
     tracing::error!(error = %e, "read model query failed");
@@ -206,8 +201,7 @@ async fn send(
     }
 }
 
-/// Publishes to `DV_HUB_CMD` and waits for the ack, retrying the same
-/// message (same `Nats-Msg-Id`: stored once) until the deadline.
+/// Publishes to `DV_HUB_CMD` and waits for the ack ([`crate::publish`]).
 pub(crate) async fn publish_command(
     state: &AppState,
     message: &Message<Command>,
@@ -218,31 +212,14 @@ pub(crate) async fn publish_command(
     for (name, value) in message.headers() {
         headers.insert(name, value.as_str());
     }
-    let start = Instant::now();
-    let mut last = String::new();
-    while start.elapsed() < PUBLISH_DEADLINE {
-        let attempt = async {
-            let ack = state
-                .js
-                .publish_with_headers(subject.clone(), headers.clone(), payload.clone().into())
-                .await
-                .map_err(|e| e.to_string())?;
-            ack.await.map_err(|e| e.to_string())
-        };
-        match attempt.await {
-            Ok(ack) if ack.stream == crate::streams::COMMANDS => return Ok(ack.sequence),
-            Ok(ack) => {
-                last = format!(
-                    "stored by stream {} instead of {}",
-                    ack.stream,
-                    crate::streams::COMMANDS
-                )
-            }
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err(last)
+    crate::publish::acked(
+        &state.js,
+        &subject,
+        &headers,
+        payload.into(),
+        crate::streams::COMMANDS,
+    )
+    .await
 }
 
 /// `GET /v1/commands/{id}`
