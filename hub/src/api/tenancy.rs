@@ -1064,7 +1064,24 @@ pub(super) async fn replace_quota(
                 kv::update(&state.tenancy, &key, &quota, expected).await
             };
             match written {
-                Ok(revision) => Ok(with_etag(StatusCode::OK, &quota, revision)),
+                Ok(revision) => {
+                    // As for a create: a project deleted meanwhile must not
+                    // leave a quota behind for a later project of its name.
+                    let project = project_parent(&t, &p);
+                    if matches!(
+                        kv::get::<serde_json::Value>(&state.tenancy, &project.key).await,
+                        Ok(None)
+                    ) {
+                        if let Err(e) = kv::delete(&state.tenancy, &key, revision).await {
+                            tracing::warn!(error = %e, key, "could not take back the quota of a deleted project");
+                        }
+                        return Err(ApiError::new(
+                            StatusCode::NOT_FOUND,
+                            format!("{} was deleted while its quota was being set", project.label),
+                        ));
+                    }
+                    Ok(with_etag(StatusCode::OK, &quota, revision))
+                }
                 Err(KvError::Exists { .. } | KvError::Stale { .. }) => {
                     Err(stale::<Quota>(&state, &key, &label, precondition, Some(0)).await)
                 }
