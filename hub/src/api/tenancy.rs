@@ -242,8 +242,7 @@ fn project_parent(t: &TenantName, p: &ProjectName) -> Parent {
     }
 }
 
-/// 404 naming the first parent that does not exist; its revision for each
-/// that does.
+/// 404 naming the first parent (outermost first) that does not exist.
 async fn require_parents(state: &AppState, parents: &[Parent]) -> Result<(), ApiError> {
     for parent in parents {
         if kv::get::<serde_json::Value>(&state.tenancy, &parent.key)
