@@ -28,7 +28,7 @@ const BATCH: usize = 512;
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// The latest heartbeat of a site.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SiteBeat {
     /// When the hub received it (RFC 3339).
     pub received_at: String,

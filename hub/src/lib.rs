@@ -10,11 +10,12 @@
 //! | [`config`] | `hub.toml`: nodes, replicas, sites |
 //! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration |
 //! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
+//! | [`kv`] | the `dv_tenancy` KV bucket: tenants, projects, environments, quotas; revision-checked writes |
 //! | [`publish`] | acknowledged publishes that ride out leader elections |
 //! | [`readmodel`] | the SQLite read model and its queries |
 //! | [`ingest`] | ordered consumers that keep the read model current; heartbeats |
 //! | [`sources`] | restarts event sourcing that stalled while a site is reachable |
-//! | [`api`] | the `/v1` REST API, token auth, audit |
+//! | [`api`] | the `/v1` REST API, its OpenAPI document, token auth, audit |
 //! | [`serve`] | one replica's lifecycle |
 //!
 //! The design: `docs/adr/0011-hub.md`.
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod config;
 pub mod ingest;
+pub mod kv;
 pub mod nats_config;
 pub mod publish;
 pub mod readmodel;

@@ -1,5 +1,6 @@
-//! The `dv-hub` binary: `serve` one replica, or print a hub node's
-//! nats-server configuration (`nats-config`).
+//! The `dv-hub` binary: `serve` one replica, print a hub node's
+//! nats-server configuration (`nats-config`) or the API's OpenAPI document
+//! (`openapi`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,11 @@ enum Cmd {
         #[arg(long)]
         node: String,
     },
+    /// Print the API's OpenAPI document (JSON); docs/api/hub-openapi.json
+    /// is this output.
+    ///
+    /// Example: dv-hub openapi > docs/api/hub-openapi.json
+    Openapi,
     /// Check hub.toml and exit (0 when valid).
     CheckConfig {
         /// hub.toml
@@ -69,6 +75,16 @@ fn load(path: &std::path::Path) -> Result<HubConfig, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Openapi => match dv_hub::api::openapi().to_pretty_json() {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("dv-hub: cannot render the OpenAPI document: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::CheckConfig { config } => match load(&config) {
             Ok(c) => {
                 println!(

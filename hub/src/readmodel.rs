@@ -81,7 +81,7 @@ CREATE TABLE position (stream TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 ";
 
 /// One event as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventRow {
     /// Position in the hub's event stream.
     pub stream_seq: u64,
@@ -106,7 +106,7 @@ pub struct EventRow {
 }
 
 /// A command as the hub recorded it, with the task it started.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CommandRow {
     /// The command id.
     pub id: String,
@@ -127,7 +127,7 @@ pub struct CommandRow {
 }
 
 /// How far the read model is.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Positions {
     /// Last applied sequence of the event stream.
     pub events: u64,

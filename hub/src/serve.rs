@@ -1,7 +1,8 @@
 //! `dv-hub serve`: one replica. It connects to every hub node (the client
-//! fails over between them), makes sure the hub's streams exist, recreates
-//! its read model and rebuilds it from the streams, then serves the API
-//! while ingestion keeps the model current. SIGINT or SIGTERM stop it.
+//! fails over between them), makes sure the hub's streams and KV buckets
+//! exist, recreates its read model and rebuilds it from the streams, then
+//! serves the API while ingestion keeps the model current. SIGINT or
+//! SIGTERM stop it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -107,9 +108,17 @@ pub async fn run(
 
     // The cluster may still be electing its meta leader: keep trying.
     let mut attempt = 0u32;
-    loop {
-        match streams::ensure(&js, &config).await {
-            Ok(()) => break,
+    let tenancy = loop {
+        let ready = async {
+            streams::ensure(&js, &config)
+                .await
+                .map_err(|e| e.to_string())?;
+            crate::kv::ensure_tenancy(&js, &config)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match ready.await {
+            Ok(store) => break store,
             Err(e) => {
                 attempt += 1;
                 // The first failure, then one in ten: a cluster still
@@ -123,8 +132,8 @@ pub async fn run(
                 }
             }
         }
-    }
-    tracing::info!(replica = %replica.name, sites = config.sites.len(), "hub streams ready");
+    };
+    tracing::info!(replica = %replica.name, sites = config.sites.len(), "hub streams and KV ready");
 
     let progress = Arc::new(Progress::default());
     let ingest = tokio::spawn(ingest::run(
@@ -148,6 +157,7 @@ pub async fn run(
         model,
         progress,
         js,
+        tenancy,
         client: client.clone(),
         metrics,
         started: Instant::now(),

@@ -352,10 +352,8 @@ fn provision_any(hub: &Hub, start: usize, key: &str) -> Result<(usize, String), 
         let base = hub.api(r);
         let (code, body) = Api::with_token(&base, &hub.token)
             .post_json(&format!("/v1/machines/{key}/provision"), "");
-        if code == 202 {
-            if let Some(id) = body["command"].as_str() {
-                return Ok((r, id.to_owned()));
-            }
+        if let (202, Some(id)) = (code, body["command"].as_str()) {
+            return Ok((r, id.to_owned()));
         }
         said.push_str(&format!("r{}: {code} {body}; ", r + 1));
     }

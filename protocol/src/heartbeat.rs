@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// One beat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Heartbeat {
     /// The agent's version (`CARGO_PKG_VERSION`).
     pub version: String,
     /// When this agent process started.
     #[serde(with = "crate::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: OffsetDateTime,
     /// Events in the outbox not yet acknowledged by the site's stream.
     pub outbox_pending: u64,

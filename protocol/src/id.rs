@@ -100,6 +100,14 @@ macro_rules! typed_id {
                 write!(f, "{}({})", stringify!($name), self.0.hyphenated())
             }
         }
+
+        crate::schema::string_schema!(
+            $name,
+            concat!("A ", $kind, ": a UUID (v7 when Dataverket minted it), hyphenated lower-case text."),
+            None,
+            Some("uuid"),
+            "0190a5c4-8c1e-7d2a-9f00-5e3c1b2a4d6f"
+        );
     };
 }
 

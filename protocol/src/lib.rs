@@ -22,7 +22,7 @@
 //! | [`token`] | name tokens: `SiteName`, `ServiceName`, tenant/project names; the lower-case DNS-label rule |
 //! | [`dns_name`] | `DnsName`: canonical fully qualified names |
 //! | [`mac`] | `MacAddr` |
-//! | [`resource`] | sites, racks, machines, BMCs, networks/VLANs, prefixes, leases, DNS records, tasks |
+//! | [`resource`] | sites, racks, machines, BMCs, networks/VLANs, prefixes, leases, DNS records, tasks; tenants, projects, environments, quotas |
 //! | [`event`] | `Event` / `EventBody`: facts, each with a fixed subject |
 //! | [`command`] | `Command`: requests to a site, each with a fixed subject |
 //! | [`heartbeat`] | `Heartbeat`: an agent's periodic liveness beat |
@@ -30,6 +30,7 @@
 //! | [`envelope`] | `Envelope`, `Message<T>`, `Actor`, NATS headers |
 //! | [`codec`] | `encode` / `decode`: a version byte plus postcard |
 //! | [`timestamp`] | the serde form of timestamps (RFC 3339 text / Unix nanoseconds) |
+//! | [`schema`] | OpenAPI schemas (utoipa `ToSchema`) of the types the APIs return |
 //!
 //! Each module has its own error enum (`TokenError`, `SubjectError`,
 //! `CodecError`, ...). Display texts name what failed; an underlying cause is
@@ -68,6 +69,7 @@ pub mod heartbeat;
 pub mod id;
 pub mod mac;
 pub mod resource;
+pub mod schema;
 pub mod subject;
 pub mod timestamp;
 pub mod token;
@@ -88,8 +90,9 @@ pub use resource::{
     Lease, LeaseRef, LeaseState, Machine, MachineRole, MachineState, Network, NetworkError,
     NetworkPurpose, Prefix, Rack, ResourceRef, Site, SiteError, Task, TaskKind, TaskState, VlanId,
 };
+pub use resource::{Environment, EnvironmentKind, Project, Quota, TenancyError, Tenant};
 pub use subject::{ParsedSubject, Subject, SubjectError, SubjectFilter};
 pub use token::{
-    CredentialRef, HUB, NetworkName, ProjectName, ServiceName, SiteName, TenantName, TokenError,
-    validate_token,
+    CredentialRef, EnvironmentName, HUB, NetworkName, ProjectName, ServiceName, SiteName,
+    TenantName, TokenError, validate_token,
 };

@@ -135,6 +135,14 @@ macro_rules! token_type {
             }
         }
 
+        crate::schema::string_schema!(
+            $name,
+            concat!("A ", $kind, ": 1 to 63 lower-case letters, digits and '-', not starting or ending with '-'."),
+            Some(crate::schema::TOKEN_PATTERN),
+            None,
+            "lab-1"
+        );
+
         // Deserializing validates, so a token read from a message or a config
         // file is as trustworthy as one built with `new`.
         impl<'de> Deserialize<'de> for $name {
@@ -169,6 +177,11 @@ token_type!(
     /// `Dv-Project` header.
     ProjectName,
     "project name"
+);
+token_type!(
+    /// An environment inside a project: `prod`, `staging`, `dev-alice`.
+    EnvironmentName,
+    "environment name"
 );
 token_type!(
     /// A network's short name inside its site: `prov`, `oob`, `tenant-20`.

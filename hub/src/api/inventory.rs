@@ -1,7 +1,6 @@
 //! Inventory, tasks, commands and events across every site, read from the
 //! replica's read model; provisioning commands routed to the machine's site.
 
-
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
@@ -40,6 +39,10 @@ fn site_filter(q: &SiteQuery) -> Result<Option<SiteName>, ApiError> {
 }
 
 /// `GET /v1/sites`
+#[utoipa::path(
+    get, path = "/v1/sites", tag = "inventory",
+    responses((status = 200, description = "The configured sites, their last heartbeat and events", body = Vec<super::SiteStatus>)),
+)]
 pub(super) async fn sites(State(state): State<AppState>) -> Response {
     let counts = match state.model.with(|c| readmodel::site_counts(c)).await {
         Ok(c) => c,
@@ -68,6 +71,14 @@ pub(super) async fn sites(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /v1/machines`
+#[utoipa::path(
+    get, path = "/v1/machines", tag = "inventory",
+    params(("site" = Option<String>, Query, description = "Only this site")),
+    responses(
+        (status = 200, description = "Machines of every site (or one)", body = Vec<Machine>),
+        (status = 400, description = "Not a site name", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn machines(
     State(state): State<AppState>,
     Query(q): Query<SiteQuery>,
@@ -119,6 +130,15 @@ async fn one_machine(state: &AppState, key: &str) -> Result<Machine, ApiError> {
 }
 
 /// `GET /v1/machines/{key}`
+#[utoipa::path(
+    get, path = "/v1/machines/{key}", tag = "inventory",
+    params(("key" = String, Path, description = "Machine id, serial or MAC")),
+    responses(
+        (status = 200, description = "The machine", body = Machine),
+        (status = 404, description = "No machine has that key", body = super::ErrorBody),
+        (status = 409, description = "Several machines match; use the id", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<String>) -> Response {
     match one_machine(&state, &key).await {
         Ok(m) => Json(m).into_response(),
@@ -127,6 +147,16 @@ pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<Strin
 }
 
 /// `POST /v1/machines/{key}/provision`
+#[utoipa::path(
+    post, path = "/v1/machines/{key}/provision", tag = "inventory",
+    params(("key" = String, Path, description = "Machine id, serial or MAC")),
+    responses(
+        (status = 202, description = "The command is queued for the machine's site", body = super::CommandAccepted),
+        (status = 404, description = "No machine has that key", body = super::ErrorBody),
+        (status = 409, description = "Several machines match, or its site is not federated", body = super::ErrorBody),
+        (status = 503, description = "The command or audit stream did not store it", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn provision(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -140,6 +170,16 @@ pub(super) async fn provision(
 }
 
 /// `POST /v1/machines/{key}/deprovision`
+#[utoipa::path(
+    post, path = "/v1/machines/{key}/deprovision", tag = "inventory",
+    params(("key" = String, Path, description = "Machine id, serial or MAC")),
+    responses(
+        (status = 202, description = "The command is queued for the machine's site", body = super::CommandAccepted),
+        (status = 404, description = "No machine has that key", body = super::ErrorBody),
+        (status = 409, description = "Several machines match, or its site is not federated", body = super::ErrorBody),
+        (status = 503, description = "The command or audit stream did not store it", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn deprovision(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -223,6 +263,14 @@ pub(crate) async fn publish_command(
 }
 
 /// `GET /v1/commands/{id}`
+#[utoipa::path(
+    get, path = "/v1/commands/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Command id")),
+    responses(
+        (status = 200, description = "The command and the task it started", body = readmodel::CommandRow),
+        (status = 404, description = "No such command (yet)", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let lookup = id.clone();
     match state
@@ -240,6 +288,14 @@ pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String
 }
 
 /// `GET /v1/tasks`
+#[utoipa::path(
+    get, path = "/v1/tasks", tag = "inventory",
+    params(("site" = Option<String>, Query, description = "Only this site")),
+    responses(
+        (status = 200, description = "Tasks of every site (or one)", body = Vec<dv_protocol::Task>),
+        (status = 400, description = "Not a site name", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQuery>) -> Response {
     let site = match site_filter(&q) {
         Ok(s) => s,
@@ -256,6 +312,14 @@ pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQue
 }
 
 /// `GET /v1/tasks/{id}`
+#[utoipa::path(
+    get, path = "/v1/tasks/{id}", tag = "inventory",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = dv_protocol::Task),
+        (status = 404, description = "No such task at any site", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn task(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let lookup = id.clone();
     match state.model.with(move |c| readmodel::task(c, &lookup)).await {
@@ -275,6 +339,18 @@ pub(super) struct EventQuery {
 }
 
 /// `GET /v1/events`
+#[utoipa::path(
+    get, path = "/v1/events", tag = "inventory",
+    params(
+        ("site" = Option<String>, Query, description = "Only this site"),
+        ("after" = Option<u64>, Query, description = "Only events after this hub stream sequence"),
+        ("limit" = Option<u32>, Query, description = "At most this many (default 1000, at most 10000)"),
+    ),
+    responses(
+        (status = 200, description = "Events in hub stream order", body = Vec<readmodel::EventRow>),
+        (status = 400, description = "Not a site name", body = super::ErrorBody),
+    ),
+)]
 pub(super) async fn events(State(state): State<AppState>, Query(q): Query<EventQuery>) -> Response {
     let site = match site_filter(&SiteQuery {
         site: q.site.clone(),

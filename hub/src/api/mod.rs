@@ -12,12 +12,24 @@
 //! - `GET /v1/tasks[?site=]`, `GET /v1/tasks/{id}`.
 //! - `GET /v1/events[?site=&after=&limit=]`.
 //!
+//! - `/v1/tenants[/{t}[/projects[/{p}[/environments[/{e}]|/quota]]]]`:
+//!   tenancy, with ETags and `If-Match` ([`tenancy`]).
+//!
 //! Every other endpoint requires `Authorization: Bearer <token>` ([`auth`]);
 //! every mutating call is recorded in the audit stream ([`audit`]).
+//!
+//! Routes and their OpenAPI description are declared together
+//! (utoipa-axum's `routes!`), so a route cannot exist undocumented;
+//! [`openapi`] is the document `dv-hub openapi` prints and
+//! `docs/api/hub-openapi.json` holds. Its schemas are the protocol types'
+//! own (`dv_protocol::Machine`, `Task`, `Tenant`, ...): each agent's
+//! `/v1/machines` and `/v1/tasks` serialize the same types, so the hub's
+//! document describes their bodies too.
 
 pub mod audit;
 pub mod auth;
 mod inventory;
+mod tenancy;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,8 +39,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::HubConfig;
 use crate::ingest::Progress;
@@ -47,6 +63,8 @@ pub struct AppState {
     pub progress: Arc<Progress>,
     /// The hub's JetStream (commands, audit).
     pub js: jetstream::Context,
+    /// The tenancy KV bucket ([`crate::kv::TENANCY`]).
+    pub tenancy: jetstream::kv::Store,
     /// The NATS client.
     pub client: async_nats::Client,
     /// Renders `/metrics`.
@@ -57,21 +75,88 @@ pub struct AppState {
     pub token_sha256: Option<[u8; 32]>,
 }
 
+/// The OpenAPI document's frame: title, security scheme, tags. The paths
+/// and schemas come from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dataverket hub API",
+        version = "1",
+        description = "The hub's public REST API: every site's inventory, tasks and commands; \
+                       tenants, projects, environments and quotas. See docs/api.md."
+    ),
+    modifiers(&BearerToken),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "hub", description = "Health and metrics (no token)"),
+        (name = "inventory", description = "Sites, machines, tasks, commands and events of every site"),
+        (name = "tenancy", description = "Tenants, projects, environments and quotas (ETag / If-Match)"),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the `bearer` security scheme every protected path refers to.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The hub token (the file hub.toml names as token_file)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The error body of every `/v1` endpoint ([`problem`]).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong and what to do about it.
+    pub error: String,
+}
+
+/// Routes without a token.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(metrics_text))
+}
+
+/// Routes behind the token and the audit trail.
+fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(inventory::sites))
+        .routes(routes!(inventory::machines))
+        .routes(routes!(inventory::machine))
+        .routes(routes!(inventory::provision))
+        .routes(routes!(inventory::deprovision))
+        .routes(routes!(inventory::command))
+        .routes(routes!(inventory::tasks))
+        .routes(routes!(inventory::task))
+        .routes(routes!(inventory::events))
+        .merge(tenancy::routes())
+}
+
+/// The hub's OpenAPI document (`dv-hub openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public_routes())
+        .merge(protected_routes())
+        .into_openapi()
+}
+
 /// The hub's router.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/v1/sites", get(inventory::sites))
-        .route("/v1/machines", get(inventory::machines))
-        .route("/v1/machines/{key}", get(inventory::machine))
-        .route("/v1/machines/{key}/provision", post(inventory::provision))
-        .route(
-            "/v1/machines/{key}/deprovision",
-            post(inventory::deprovision),
-        )
-        .route("/v1/commands/{id}", get(inventory::command))
-        .route("/v1/tasks", get(inventory::tasks))
-        .route("/v1/tasks/{id}", get(inventory::task))
-        .route("/v1/events", get(inventory::events))
+    let (protected, _) = protected_routes().split_for_parts();
+    let protected = protected
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit::record,
@@ -80,13 +165,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require,
         ));
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/metrics", get(metrics_text))
-        .merge(protected)
-        .with_state(state)
+    let (public, _) = public_routes().split_for_parts();
+    public.merge(protected).with_state(state)
 }
 
+/// The replica's health: its NATS link and how far its read model is.
+#[utoipa::path(
+    get, path = "/v1/health", tag = "hub", security(()),
+    responses(
+        (status = 200, description = "Connected to NATS", body = Health),
+        (status = 503, description = "Not connected to NATS", body = Health),
+    ),
+)]
 async fn health(State(state): State<AppState>) -> Response {
     let connected = matches!(
         state.client.connection_state(),
@@ -112,6 +202,11 @@ async fn health(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Prometheus metrics.
+#[utoipa::path(
+    get, path = "/metrics", tag = "hub", security(()),
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")),
+)]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
@@ -122,11 +217,63 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// `GET /v1/health`'s body (built with `json!` in [`health`]; this type
+/// describes it for the OpenAPI document).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok` or `degraded`.
+    pub status: String,
+    /// The replica's name.
+    pub replica: String,
+    /// `connected` or `disconnected`.
+    pub nats: String,
+    /// How far the read model is.
+    pub read_model: crate::readmodel::Positions,
+    /// Seconds since the replica started.
+    pub uptime_seconds: u64,
+}
+
+/// One entry of `GET /v1/sites` (built with `json!` in the handler; this
+/// type describes it for the OpenAPI document).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SiteStatus {
+    /// The site.
+    pub name: dv_protocol::SiteName,
+    /// Events the read model holds from it.
+    pub events: u64,
+    /// When its latest event happened (RFC 3339).
+    pub last_event_at: Option<String>,
+    /// Its latest heartbeat, if one arrived since this replica started.
+    pub heartbeat: Option<crate::ingest::SiteBeat>,
+}
+
+/// The 202 answer of `POST /v1/machines/{key}/provision|deprovision`
+/// (built with `json!` in the handler; this type describes it).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CommandAccepted {
+    /// The command id (`GET /v1/commands/{id}`).
+    pub command: String,
+    /// The machine's site.
+    pub site: dv_protocol::SiteName,
+    /// The machine.
+    pub machine: dv_protocol::MachineId,
+    /// `provision` or `deprovision`.
+    pub action: String,
+    /// The NATS subject it was sent on.
+    pub subject: String,
+    /// The call's correlation id.
+    pub correlation_id: String,
+    /// Its sequence in `DV_HUB_CMD`.
+    pub stream_seq: u64,
+}
+
 /// A refused or failed call: its status and what to tell the caller.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
     detail: String,
+    /// The current ETag, for a 412.
+    etag: Option<u64>,
 }
 
 impl ApiError {
@@ -134,13 +281,26 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
+            etag: None,
         }
+    }
+
+    /// Names the record's current revision in an `ETag` header.
+    pub(crate) fn with_etag(mut self, revision: u64) -> Self {
+        self.etag = Some(revision);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        problem(self.status, self.detail)
+        let mut response = problem(self.status, self.detail);
+        if let Some(revision) = self.etag
+            && let Ok(v) = axum::http::HeaderValue::from_str(&format!("\"{revision}\""))
+        {
+            response.headers_mut().insert(axum::http::header::ETAG, v);
+        }
+        response
     }
 }
 

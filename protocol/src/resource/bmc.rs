@@ -11,7 +11,7 @@ use crate::id::{BmcId, MachineId};
 use crate::token::{CredentialRef, SiteName};
 
 /// The management protocol a BMC speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BmcProtocol {
     /// DMTF Redfish over HTTPS.
@@ -39,7 +39,8 @@ impl fmt::Display for BmcProtocol {
     }
 }
 
-/// Where a BMC is: an IP address or a DNS name.
+/// Where a BMC is: an IP address or a DNS name. (Its OpenAPI schema is
+/// written by hand in [`crate::schema`]: utoipa has none for `IpAddr`.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BmcHost {
@@ -60,7 +61,7 @@ impl fmt::Display for BmcHost {
 }
 
 /// A BMC's network address. Displayed as `host:port` (`[v6]:port` for IPv6).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BmcAddress {
     /// The host.
     pub host: BmcHost,
@@ -75,7 +76,7 @@ impl fmt::Display for BmcAddress {
 }
 
 /// Everything needed to talk to a BMC, short of the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BmcEndpoint {
     /// Where it is.
     pub address: BmcAddress,
@@ -100,7 +101,7 @@ impl BmcEndpoint {
 }
 
 /// A BMC known to a site, with the machine it manages once that is known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Bmc {
     /// The BMC's id.
     pub id: BmcId,

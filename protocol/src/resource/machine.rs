@@ -17,7 +17,7 @@ use crate::token::SiteName;
 ///                                 +------ deprovisioning <---+------------+
 /// any state -> failed (an operator or a retry task takes it on from there)
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MachineState {
     /// Seen (DHCP, BMC scan or import), nothing verified yet.
@@ -61,7 +61,7 @@ impl fmt::Display for MachineState {
 }
 
 /// What a machine is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MachineRole {
     /// Not decided yet.
@@ -89,7 +89,7 @@ impl fmt::Display for MachineRole {
 }
 
 /// A physical machine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Machine {
     /// The machine's id.
     pub id: MachineId,

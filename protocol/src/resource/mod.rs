@@ -16,6 +16,7 @@
 //! | `lease.rs` | [`Lease`], [`LeaseState`], [`LeaseRef`] |
 //! | `dns.rs` | [`DnsRecord`], [`DnsRecordData`] |
 //! | `task.rs` | [`Task`], [`TaskKind`], [`TaskState`], [`DependencyKind`] |
+//! | `tenancy.rs` | [`Tenant`], [`Project`], [`Environment`], [`Quota`] |
 //!
 //! All enums are externally tagged (serde's default): postcard is not
 //! self-describing and cannot decode internally or adjacently tagged enums.
@@ -29,6 +30,7 @@ mod machine;
 mod network;
 mod site;
 mod task;
+mod tenancy;
 
 use std::fmt;
 
@@ -41,6 +43,10 @@ pub use machine::{Machine, MachineRole, MachineState};
 pub use network::{Network, NetworkError, NetworkPurpose, Prefix, VlanId};
 pub use site::{Rack, Site, SiteError};
 pub use task::{DependencyKind, Task, TaskKind, TaskState};
+pub use tenancy::{
+    Environment, EnvironmentKind, MAX_DESCRIPTION, MAX_DISPLAY_NAME, Project, Quota, TenancyError,
+    Tenant,
+};
 
 use crate::id::{BmcId, DnsRecordId, LeaseId, MachineId, NetworkId, PrefixId, RackId, TaskId};
 use crate::token::SiteName;

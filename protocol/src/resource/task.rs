@@ -10,7 +10,7 @@ use crate::resource::ResourceRef;
 use crate::token::SiteName;
 
 /// How a blocked task depends on what it waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyKind {
     /// The task cannot make any progress until the dependency is there
@@ -36,7 +36,7 @@ impl fmt::Display for DependencyKind {
 }
 
 /// Where a task is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Accepted, not started.
@@ -95,7 +95,7 @@ impl fmt::Display for TaskState {
 }
 
 /// What a task does, and to what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// Collect hardware inventory through the BMC and an inspection boot.
@@ -156,7 +156,7 @@ impl fmt::Display for TaskKind {
 }
 
 /// A durable workflow task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
     /// The task's id.
     pub id: TaskId,
@@ -168,9 +168,11 @@ pub struct Task {
     pub state: TaskState,
     /// When it was created.
     #[serde(with = "crate::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     /// When its state last changed.
     #[serde(with = "crate::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
 }
 
