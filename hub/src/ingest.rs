@@ -24,6 +24,9 @@ use crate::streams;
 
 /// Largest batch applied in one transaction.
 const BATCH: usize = 512;
+/// How long a consumer may deliver nothing before the stream is asked
+/// whether it should have.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// Longest pause between consumer restarts.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
@@ -139,7 +142,7 @@ async fn consume(
     progress: &Progress,
     position: &AtomicU64,
 ) -> Result<(), String> {
-    let stream = js.get_stream(name).await.map_err(|e| e.to_string())?;
+    let mut stream = js.get_stream(name).await.map_err(|e| e.to_string())?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
@@ -151,7 +154,28 @@ async fn consume(
         .map_err(|e| e.to_string())?;
     let messages = consumer.messages().await.map_err(|e| e.to_string())?;
     let mut chunks = messages.ready_chunks(BATCH);
-    while let Some(chunk) = chunks.next().await {
+    loop {
+        let chunk = match tokio::time::timeout(IDLE_CHECK, chunks.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_idle) => {
+                // Quiet is normal; quiet while the stream has moved on is
+                // a consumer that died with its node without an error.
+                let last = stream
+                    .info()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .state
+                    .last_sequence;
+                let at = position.load(Ordering::Acquire);
+                if last > at {
+                    return Err(format!(
+                        "the consumer stalled at {at} while the stream is at {last}"
+                    ));
+                }
+                continue;
+            }
+        };
         let mut events = Vec::new();
         let mut commands = Vec::new();
         let mut last = None;

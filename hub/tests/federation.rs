@@ -16,12 +16,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 use dv_tests::api::Api;
 use dv_tests::hub::{Hub, Site, workspace_bin};
 use dv_tests::nats::nats_server_bin;
 use dv_tests::wait_for;
-use futures::StreamExt;
 use serde_json::Value;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -75,28 +74,28 @@ fn wait_hub_machines(hub: &Hub, replica: usize, site: &str, n: usize, limit: Dur
     );
 }
 
-/// `(Nats-Msg-Id, Dv-Site)` of every message in `stream`, in stream order.
+/// `(Nats-Msg-Id, Dv-Site)` of every message in `stream`, in stream order,
+/// read one by one (no consumer to stall when a node has just died).
 async fn stream_ids(url: &str, domain: &str, stream: &str) -> Vec<(String, String)> {
     let client = async_nats::connect(url).await.unwrap();
     let js = jetstream::with_domain(client, domain);
     let mut s = js.get_stream(stream).await.unwrap();
-    let n = s.info().await.unwrap().state.messages as usize;
-    let consumer = s
-        .create_consumer(consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let headers = m.headers.clone().unwrap_or_default();
-        let get = |h: &str| headers.get(h).map(|v| v.to_string()).unwrap_or_default();
+    let state = s.info().await.unwrap().state.clone();
+    let mut out = Vec::with_capacity(state.messages as usize);
+    for seq in state.first_sequence..=state.last_sequence {
+        let m = match s.get_raw_message(seq).await {
+            Ok(m) => m,
+            // Deleted sequences (none expected here) are gaps, not failures.
+            Err(_) => continue,
+        };
+        let get = |h: &str| m.headers.get(h).map(|v| v.to_string()).unwrap_or_default();
         out.push((get("Nats-Msg-Id"), get("Dv-Site")));
     }
+    assert_eq!(
+        out.len() as u64,
+        state.messages,
+        "{stream}: missing messages"
+    );
     out
 }
 
