@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `DV_HUB_EVT` | every site's events | no subjects of its own: it *sources* each site's `DV_EVT_<SITE>` through `$JS.<site>.API` across the leaf link, so a cut link only delays events |
 //! | `DV_HUB_CMD` | commands to sites | subjects `dv.*.*.cmd.>`; each site's `DV_CMD_<SITE>` sources its own subjects from here, now or when it reconnects |
-//! | `DV_HUB_AUDIT` | every mutating API call | subjects `dv.hub.audit.>`, append-only (deny delete and purge) |
+//! | `DV_HUB_AUDIT` | every mutating API call | subjects `dv.hub.audit.*` (one token: the phase), append-only (deny delete and purge) |
 //!
 //! Having no subjects on `DV_HUB_EVT` matters: a site's plain publishes
 //! cross the leaf link while it is up, and a stream listening on
@@ -28,8 +28,10 @@ pub const COMMANDS: &str = "DV_HUB_CMD";
 pub const AUDIT: &str = "DV_HUB_AUDIT";
 /// The subjects of every command to any site.
 pub const COMMAND_SUBJECTS: &str = "dv.*.*.cmd.>";
-/// The audit stream's subjects.
-pub const AUDIT_SUBJECTS: &str = "dv.hub.audit.>";
+/// The audit stream's subjects: exactly four tokens. `dv.hub.audit.>`
+/// would overlap `dv.*.*.cmd.>` (`dv.hub.audit.cmd.x` matches both) and
+/// nats-server refuses overlapping streams (error 10065).
+pub const AUDIT_SUBJECTS: &str = "dv.hub.audit.*";
 /// How long the hub keeps events (the read model is rebuilt from them).
 pub const EVENT_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How long a command waits for its site.
