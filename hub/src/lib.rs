@@ -8,19 +8,23 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | `hub.toml`: nodes, replicas, sites |
-//! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration |
+//! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration, its TLS and per-site users |
+//! | [`pki`] | `dv-hub pki init`: the hub CA, node/replica certificates, site identities |
 //! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
 //! | [`readmodel`] | the SQLite read model and its queries |
 //! | [`ingest`] | ordered consumers that keep the read model current; heartbeats |
 //! | [`api`] | the `/v1` REST API, token auth, audit |
 //! | [`serve`] | one replica's lifecycle |
+//! | [`tls`] | the API's HTTPS listener |
 //!
-//! The design: `docs/adr/0011-hub.md`.
+//! The design: `docs/adr/0011-hub.md`; its security: `docs/adr/0012-hub-security.md`.
 
 pub mod api;
 pub mod config;
 pub mod ingest;
 pub mod nats_config;
+pub mod pki;
 pub mod readmodel;
 pub mod serve;
 pub mod streams;
+pub mod tls;
