@@ -11,6 +11,9 @@
 //!   *sources* this site's commands from the hub's `DV_HUB_CMD` through
 //!   `$JS.hub.API`, so a command issued while the leaf link is down arrives
 //!   when it comes back. A standalone site listens on the subjects.
+//!   The source delivers to `dv.<site>.site.src.S.<id>`
+//!   ([`command_delivery_prefix`]), under the site's own subjects, which is
+//!   what the site's least-privilege user on the hub may receive (ADR 0012).
 //!
 //! Stream names are upper case (NATS convention); a site name is a
 //! lower-case DNS label, so `-` is the only other character and both names
@@ -78,6 +81,14 @@ pub const HUB_COMMAND_STREAM: &str = "DV_HUB_CMD";
 /// The hub's JetStream domain.
 pub const HUB_DOMAIN: &str = "hub";
 
+/// Where the hub delivers this site's commands: under the site's own
+/// subjects rather than the shared default `$JS.S.<id>`, so the site's hub
+/// user needs no right to anything other sites receive. `src` in the kind
+/// position keeps the deliveries out of every stream's subjects.
+pub fn command_delivery_prefix(site: &SiteName) -> String {
+    format!("dv.{site}.site.src")
+}
+
 /// The command stream's configuration: sourced from the hub when
 /// `federated`, listening on the site's command subjects otherwise.
 pub fn command_stream_config(site: &SiteName, federated: bool) -> stream::Config {
@@ -88,7 +99,7 @@ pub fn command_stream_config(site: &SiteName, federated: bool) -> stream::Config
             filter_subject: Some(own),
             external: Some(stream::External {
                 api_prefix: format!("$JS.{HUB_DOMAIN}.API"),
-                delivery_prefix: None,
+                delivery_prefix: Some(command_delivery_prefix(site)),
             }),
             ..Default::default()
         };
@@ -165,5 +176,9 @@ mod tests {
         assert_eq!(source.name, "DV_HUB_CMD");
         assert_eq!(source.filter_subject.as_deref(), Some("dv.osl-1.*.cmd.>"));
         assert_eq!(source.external.as_ref().unwrap().api_prefix, "$JS.hub.API");
+        assert_eq!(
+            source.external.as_ref().unwrap().delivery_prefix.as_deref(),
+            Some("dv.osl-1.site.src")
+        );
     }
 }
