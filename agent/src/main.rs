@@ -150,11 +150,16 @@ fn nats_config(file: &std::path::Path, hub: &[String]) -> ExitCode {
             }
         }
     }
-    print!(
-        "{}",
-        dv_agent::federation::leaf_config::render(&config, nats, &urls)
-    );
-    ExitCode::SUCCESS
+    match dv_agent::federation::leaf_config::render(&config, nats, &urls) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", telemetry::error_chain(&e));
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn config_failure(e: &ConfigError) -> ExitCode {

@@ -21,6 +21,11 @@
 //!
 //! [[sites]]
 //! name = "osl-1"
+//!
+//! # Optional: TLS on every listener and per-site NATS users, from the
+//! # files `dv-hub pki init` wrote (relative to this file's directory).
+//! [tls]
+//! dir = "pki"
 //! ```
 
 use std::collections::BTreeSet;
@@ -82,6 +87,25 @@ pub struct HubConfig {
     pub replicas: Vec<Replica>,
     /// The sites federated by this hub.
     pub sites: Vec<SiteName>,
+    /// `[tls]`: when set, TLS on every listener and NATS users with
+    /// passwords (see [`crate::pki`]); when absent, everything is plain.
+    pub tls: Option<Tls>,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The directory `dv-hub pki init` wrote, absolute (a relative `dir` is
+    /// taken from `hub.toml`'s directory, so nats-server, started
+    /// elsewhere, finds the same files).
+    pub dir: PathBuf,
+}
+
+impl Tls {
+    /// Where each file is.
+    pub fn layout(&self) -> crate::pki::Layout {
+        crate::pki::Layout::new(&self.dir)
+    }
 }
 
 /// One nats-server node of the hub cluster.
@@ -128,6 +152,14 @@ struct Raw {
     replicas: Vec<Replica>,
     #[serde(default)]
     sites: Vec<RawSite>,
+    #[serde(default)]
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,12 +268,28 @@ impl HubConfig {
                 ));
             }
         };
+        let tls = match raw.tls {
+            Some(t) if t.dir.as_os_str().is_empty() => {
+                return Err(invalid(
+                    "tls.dir",
+                    "name the directory `dv-hub pki init` wrote".into(),
+                ));
+            }
+            Some(t) => {
+                let joined = path.parent().unwrap_or(Path::new("")).join(&t.dir);
+                Some(Tls {
+                    dir: std::path::absolute(&joined).unwrap_or(joined),
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             data_dir: raw.hub.data_dir,
             token_file,
             nats: raw.nats,
             replicas: raw.replicas,
             sites,
+            tls,
         })
     }
 
@@ -347,6 +395,18 @@ mod tests {
             Path::new("/var/lib/dv-hub/nats/hub-2")
         );
         assert_eq!(c.client_urls()[2], "nats://127.0.0.1:4224");
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn tls_dir_is_relative_to_the_file() {
+        let text = format!("{THREE}\n[tls]\ndir = \"pki\"\n");
+        let c = HubConfig::parse(&text, Path::new("/etc/dv-hub/hub.toml")).unwrap();
+        assert_eq!(c.tls.unwrap().dir, Path::new("/etc/dv-hub/pki"));
+        let e = parse(&format!("{THREE}\n[tls]\ndir = \"\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls.dir"), "{e}");
     }
 
     #[test]

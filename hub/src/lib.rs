@@ -8,7 +8,8 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | `hub.toml`: nodes, replicas, sites |
-//! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration |
+//! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration, its TLS and per-site users |
+//! | [`pki`] | `dv-hub pki init`: the hub CA, node/replica certificates, site identities |
 //! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
 //! | [`kv`] | the `dv_tenancy` KV bucket: tenants, projects, environments, quotas; revision-checked writes |
 //! | [`publish`] | acknowledged publishes that ride out leader elections |
@@ -17,16 +18,19 @@
 //! | [`sources`] | restarts event sourcing that stalled while a site is reachable |
 //! | [`api`] | the `/v1` REST API, its OpenAPI document, token auth, audit |
 //! | [`serve`] | one replica's lifecycle |
+//! | [`tls`] | the API's HTTPS listener |
 //!
-//! The design: `docs/adr/0011-hub.md`.
+//! The design: `docs/adr/0011-hub.md`; its security: `docs/adr/0012-hub-security.md`.
 
 pub mod api;
 pub mod config;
 pub mod ingest;
 pub mod kv;
 pub mod nats_config;
+pub mod pki;
 pub mod publish;
 pub mod readmodel;
 pub mod serve;
 pub mod sources;
 pub mod streams;
+pub mod tls;

@@ -1,6 +1,6 @@
 //! The `dv-hub` binary: `serve` one replica, print a hub node's
-//! nats-server configuration (`nats-config`) or the API's OpenAPI document
-//! (`openapi`).
+//! nats-server configuration (`nats-config`), print the API's OpenAPI
+//! document (`openapi`), or create the hub's PKI (`pki init`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +51,11 @@ enum Cmd {
     ///
     /// Example: dv-hub openapi > docs/api/hub-openapi.json
     Openapi,
+    /// The hub's certificate authority and identities.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCmd,
+    },
     /// Check hub.toml and exit (0 when valid).
     CheckConfig {
         /// hub.toml
@@ -59,15 +64,39 @@ enum Cmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PkiCmd {
+    /// Create a CA and, signed by it, a certificate for every nats node and
+    /// replica, and a NATS user (password, client certificate) per site.
+    ///
+    /// Example: dv-hub pki init --config hub.toml --out /etc/dv-hub/pki
+    Init {
+        /// hub.toml
+        #[arg(long, default_value = "/etc/dv-hub/hub.toml")]
+        config: PathBuf,
+        /// The directory to write (then name it in hub.toml's [tls] dir).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing CA (re-issues everything; every site needs
+        /// its new files).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 fn load(path: &std::path::Path) -> Result<HubConfig, ExitCode> {
     HubConfig::from_file(path).map_err(|e| {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        eprintln!("dv-hub: {text}");
+        eprintln!("dv-hub: {}", error_chain(&e));
         ExitCode::from(2)
     })
 }
@@ -112,8 +141,52 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             };
-            print!("{}", dv_hub::nats_config::render(&c, n));
-            ExitCode::SUCCESS
+            match dv_hub::nats_config::render(&c, n) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dv-hub: {}", error_chain(&e));
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Pki {
+            command: PkiCmd::Init { config, out, force },
+        } => {
+            let c = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match dv_hub::pki::init(&c, &out, force) {
+                Ok(written) => {
+                    println!(
+                        "{}: CA, {} node and {} replica certificates, {} site identities ({} files)",
+                        out.display(),
+                        c.nats.len(),
+                        c.replicas.len(),
+                        c.sites.len(),
+                        written.files.len()
+                    );
+                    if c.tls.is_none() {
+                        println!(
+                            "hub.toml has no [tls] yet: add `[tls]\ndir = \"{}\"` to use it",
+                            out.display()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dv-hub: {}", error_chain(&e));
+                    // 2: refused (an existing CA), as for a bad config.
+                    ExitCode::from(if matches!(e, dv_hub::pki::PkiError::CaExists(_)) {
+                        2
+                    } else {
+                        1
+                    })
+                }
+            }
         }
         Cmd::Serve {
             config,

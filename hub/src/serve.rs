@@ -3,6 +3,10 @@
 //! exist, recreates its read model and rebuilds it from the streams, then
 //! serves the API while ingestion keeps the model current. SIGINT or
 //! SIGTERM stop it.
+//!
+//! With `[tls]` the client speaks TLS to the nodes (trusting only the hub
+//! CA) as user `dv-hub`, and the API is HTTPS with the replica's
+//! certificate; without it both are plain.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,7 +38,21 @@ pub struct Options {
 /// A NATS client of the hub cluster, connecting in the background.
 pub async fn connect(config: &HubConfig, name: &str) -> anyhow::Result<async_nats::Client> {
     let urls = config.client_urls();
-    let opts = async_nats::ConnectOptions::new()
+    let opts = match &config.tls {
+        None => async_nats::ConnectOptions::new(),
+        Some(tls) => {
+            let layout = tls.layout();
+            let password = crate::pki::read_secret(&layout.hub_password())
+                .context("[tls]: the replicas' NATS password")?;
+            async_nats::ConnectOptions::with_user_and_password(
+                crate::pki::HUB_USER.to_owned(),
+                password.expose().to_owned(),
+            )
+            .require_tls(true)
+            .add_root_certificates(layout.ca_cert())
+        }
+    };
+    let opts = opts
         .name(format!("dv-hub {name}"))
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -97,6 +115,20 @@ pub async fn run(
         .unwrap_or_else(|| config.replica_dir(&replica));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let model = ReadModel::recreate(&dir.join("readmodel.sqlite"))?;
+    // Loaded before anything binds: a missing certificate stops the start.
+    let config_tls = match &config.tls {
+        None => None,
+        Some(tls) => {
+            let layout = tls.layout();
+            Some(
+                crate::pki::server_config(
+                    &layout.api_cert(&replica.name),
+                    &layout.api_key(&replica.name),
+                )
+                .context("[tls]: the replica's API certificate")?,
+            )
+        }
+    };
     let listener = tokio::net::TcpListener::bind(replica.listen)
         .await
         .with_context(|| format!("binding the API to {}", replica.listen))?;
@@ -163,12 +195,26 @@ pub async fn run(
         started: Instant::now(),
         token_sha256,
     };
-    tracing::info!(listen = %replica.listen, replica = %replica.name, "hub API serving");
     let shutdown = cancel.clone();
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .context("serving the API")?;
+    let router = api::router(state);
+    match &config_tls {
+        None => {
+            tracing::info!(listen = %replica.listen, replica = %replica.name, "hub API serving (plain HTTP)");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+                .context("serving the API")?;
+        }
+        Some(server_config) => {
+            let listener = crate::tls::TlsListener::new(listener, server_config.clone())
+                .context("the API's TLS listener")?;
+            tracing::info!(listen = %replica.listen, replica = %replica.name, "hub API serving (HTTPS)");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+                .context("serving the API")?;
+        }
+    }
     cancel.cancel();
     let _ = ingest.await;
     let _ = supervisor.await;

@@ -5,8 +5,14 @@
 //! | name | what | how |
 //! | --- | --- | --- |
 //! | `DV_HUB_EVT` | every site's events | no subjects of its own: it *sources* each site's `DV_EVT_<SITE>` through `$JS.<site>.API` across the leaf link, so a cut link only delays events |
-//! | `DV_HUB_CMD` | commands to sites | subjects `dv.*.*.cmd.>`; each site's `DV_CMD_<SITE>` sources its own subjects from here, now or when it reconnects |
+//! | `DV_HUB_CMD` | commands to sites | subjects `dv.*.*.cmd.>`; each site's agent reads its own with the durable consumer `dv-agent-<site>` (filtered to `dv.<site>.*.cmd.>`), now or when it reconnects |
 //! | `DV_HUB_AUDIT` | every mutating API call | subjects `dv.hub.audit.evt.>`, append-only (deny delete and purge) |
+//!
+//! Each source delivers under the site's own subjects
+//! (`dv.<site>.hub.src.S.<id>`, [`site_delivery_prefix`]) rather than the
+//! server's default `$JS.S.<id>`, which every site would share: this way a
+//! site's least-privilege NATS user (ADR 0012: `dv.<site>.>`) covers its
+//! deliveries, and no site can read or forge another's.
 //!
 //! Having no subjects on `DV_HUB_EVT` matters: a site's plain publishes
 //! cross the leaf link while it is up, and a stream listening on
@@ -54,6 +60,14 @@ pub fn site_event_stream(site: &SiteName) -> String {
     format!("DV_EVT_{}", site.as_str().to_ascii_uppercase())
 }
 
+/// Where the hub's source of `site`'s events is delivered: under the
+/// site's own subjects, so its leaf user may publish there and no other
+/// site may. The fourth token `src` is neither `evt` nor `cmd`, so no
+/// stream captures the deliveries.
+pub fn site_delivery_prefix(site: &SiteName) -> String {
+    format!("dv.{site}.hub.src")
+}
+
 /// The aggregated event stream's configuration: one source per site.
 pub fn events_config(config: &HubConfig) -> stream::Config {
     stream::Config {
@@ -67,7 +81,7 @@ pub fn events_config(config: &HubConfig) -> stream::Config {
                     name: site_event_stream(site),
                     external: Some(stream::External {
                         api_prefix: format!("$JS.{site}.API"),
-                        delivery_prefix: None,
+                        delivery_prefix: Some(site_delivery_prefix(site)),
                     }),
                     ..Default::default()
                 })
@@ -154,6 +168,15 @@ mod tests {
         assert_eq!(
             sources[1].external.as_ref().unwrap().api_prefix,
             "$JS.bgo-1.API"
+        );
+        assert_eq!(
+            sources[1]
+                .external
+                .as_ref()
+                .unwrap()
+                .delivery_prefix
+                .as_deref(),
+            Some("dv.bgo-1.hub.src")
         );
         assert_eq!(events.num_replicas, 3);
         assert_eq!(commands_config(&c).subjects, [COMMAND_SUBJECTS]);

@@ -126,6 +126,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
             n,
             site.as_ref().map(|s| &s.name),
             site.as_ref().map(|s| s.data_dir.as_path()),
+            base_dir,
         )
         .map(Some),
         None => Some(None),

@@ -99,6 +99,31 @@ pub struct Nats {
     /// The leaf node's JetStream store (`nats.store_dir` under
     /// `site.data_dir`), for `dv-agent nats-config`.
     pub store_dir: PathBuf,
+    /// The leaf node's NATS user on the hub (`nats.hub_user`,
+    /// `nats.hub_password_file`), for `dv-agent nats-config`.
+    pub hub_credentials: Option<HubCredentials>,
+    /// TLS on the leaf link to the hub (`nats.hub_ca`, `nats.hub_cert`,
+    /// `nats.hub_key`), for `dv-agent nats-config`.
+    pub hub_tls: Option<HubTls>,
+}
+
+/// The site's NATS user on the hub's leaf-node listener (ADR 0012).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubCredentials {
+    /// `nats.hub_user`, default `site-<site>`.
+    pub user: String,
+    /// `nats.hub_password_file`, absolute; read when the leaf node's
+    /// config is rendered, never kept in the agent.
+    pub password_file: PathBuf,
+}
+
+/// TLS on the leaf link to the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubTls {
+    /// `nats.hub_ca`: the hub CA the leaf node verifies the hub against.
+    pub ca: PathBuf,
+    /// `nats.hub_cert` and `nats.hub_key`: a client certificate, if any.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl Nats {

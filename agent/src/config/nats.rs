@@ -1,18 +1,22 @@
 //! `[nats]`: the site's local leaf-node nats-server the agent federates
 //! through. Absent means no federation: the outbox just grows.
 //!
-//! Credentials and TLS are not configurable yet (the leaf node listens on
-//! loopback only); `tls://` URLs are refused with that reason.
+//! The agent's own connection to the leaf node stays plain and
+//! unauthenticated: the leaf node listens on loopback only, so `tls://`
+//! URLs are refused with that reason. The leaf node's link to the hub can
+//! carry a NATS user and TLS (`hub_user`, `hub_password_file`, `hub_ca`,
+//! `hub_cert`, `hub_key`; ADR 0012); only `dv-agent nats-config` uses
+//! them. Their paths are relative to the config file, like `data_dir`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dv_protocol::SiteName;
 
 use super::error::Report;
 use super::values::{duration, label, socket};
-use super::{Nats, wire};
+use super::{HubCredentials, HubTls, Nats, wire};
 
 /// `nats.url` when unset: the leaf node's client port on loopback.
 pub(crate) const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
@@ -34,6 +38,7 @@ pub(crate) fn nats(
     w: &wire::Nats,
     site: Option<&SiteName>,
     data_dir: Option<&Path>,
+    base_dir: &Path,
 ) -> Option<Nats> {
     let url = check(
         report,
@@ -73,13 +78,102 @@ pub(crate) fn nats(
     } else {
         data_dir.map(|d| d.join(store_dir))
     };
+    let file = |report: &mut Report, field: &str, text: &Option<String>| match text {
+        None => Some(None),
+        Some(t) if t.is_empty() => check(report, field, Err("the path is empty".to_owned())),
+        Some(t) => {
+            // Relative to the file, then absolute, as site.data_dir.
+            let joined = base_dir.join(t);
+            Some(Some(std::path::absolute(&joined).unwrap_or(joined)))
+        }
+    };
+    let password_file = file(report, "nats.hub_password_file", &w.hub_password_file);
+    let ca = file(report, "nats.hub_ca", &w.hub_ca);
+    let cert = file(report, "nats.hub_cert", &w.hub_cert);
+    let key = file(report, "nats.hub_key", &w.hub_key);
+    let user = match (&w.hub_user, &w.hub_password_file) {
+        (Some(u), Some(_)) => check(report, "nats.hub_user", hub_user(u)),
+        (Some(_), None) => check(
+            report,
+            "nats.hub_user",
+            Err("a user needs its password: set hub_password_file too".to_owned()),
+        ),
+        // The user `dv-hub pki init` creates for the site.
+        (None, _) => site.map(|s| format!("site-{s}")),
+    };
+    // Checked before the credentials so both get reported.
+    let hub_tls = hub_tls(report, ca?, cert?, key?);
+    let hub_credentials = match password_file? {
+        Some(password_file) => Some(HubCredentials {
+            user: user?,
+            password_file,
+        }),
+        None => None,
+    };
     Some(Nats {
         client: url?,
         domain: domain?,
         hub: hub.into_iter().collect::<Option<_>>()?,
         heartbeat_interval: heartbeat?,
         store_dir: store_dir?,
+        hub_credentials,
+        hub_tls: hub_tls?,
     })
+}
+
+/// `hub_ca` with an optional `hub_cert` + `hub_key` pair.
+fn hub_tls(
+    report: &mut Report,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Option<Option<HubTls>> {
+    let identity = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return check(
+                report,
+                "nats.hub_key",
+                Err("hub_cert needs its key: set hub_key too".to_owned()),
+            );
+        }
+        (None, Some(_)) => {
+            return check(
+                report,
+                "nats.hub_cert",
+                Err("hub_key needs its certificate: set hub_cert too".to_owned()),
+            );
+        }
+    };
+    match (ca, identity) {
+        (Some(ca), identity) => Some(Some(HubTls { ca, identity })),
+        (None, None) => Some(None),
+        (None, Some(_)) => check(
+            report,
+            "nats.hub_ca",
+            Err(
+                "a client certificate is presented only over TLS: set hub_ca to the hub CA"
+                    .to_owned(),
+            ),
+        ),
+    }
+}
+
+/// A user name that can stand in a `nats-leaf://user:password@host` URL
+/// unescaped: letters, digits, `-`, `_`, `.`.
+fn hub_user(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?}: a NATS user here is letters, digits, '-', '_' and '.' (e.g. site-osl-1)"
+        ))
+    }
 }
 
 /// `nats://<ip>:<port>`: the local leaf node's client listener.
@@ -113,7 +207,7 @@ pub fn leaf_url(text: &str) -> Result<String, String> {
         Some(("nats-leaf" | "nats", rest)) => rest,
         Some(("tls", _)) => {
             return Err(format!(
-                "{text:?}: TLS leaf connections are not supported yet (a documented TODO)"
+                "{text:?}: write nats-leaf://; TLS on the leaf link comes from nats.hub_ca"
             ));
         }
         _ => return Err(format!("{text:?} is not a nats-leaf://<host>:<port> URL")),

@@ -111,6 +111,26 @@ impl Config {
                     none_or(&n.hub),
                     humantime::format_duration(n.heartbeat_interval)
                 );
+                if let Some(c) = &n.hub_credentials {
+                    let _ = writeln!(
+                        out,
+                        "nats: hub user {} (password from {})",
+                        c.user,
+                        c.password_file.display()
+                    );
+                }
+                if let Some(t) = &n.hub_tls {
+                    let _ = writeln!(
+                        out,
+                        "nats: TLS to the hub, CA {}{}",
+                        t.ca.display(),
+                        if t.identity.is_some() {
+                            ", with a client certificate"
+                        } else {
+                            ""
+                        }
+                    );
+                }
             }
             None => {
                 let _ = writeln!(out, "nats: off (no [nats]; events stay in the outbox)");

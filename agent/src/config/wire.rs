@@ -41,6 +41,11 @@ pub(crate) struct Nats {
     pub hub: Vec<String>,
     pub heartbeat_interval: Option<String>,
     pub store_dir: Option<String>,
+    pub hub_user: Option<String>,
+    pub hub_password_file: Option<String>,
+    pub hub_ca: Option<String>,
+    pub hub_cert: Option<String>,
+    pub hub_key: Option<String>,
 }
 
 /// `[provision]`

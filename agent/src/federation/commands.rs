@@ -87,18 +87,16 @@ async fn consume(
         detail: e.to_string(),
     };
     let consumer = if federated {
-        // The hub owns DV_HUB_CMD; the consumer (and its position) live there.
+        // The hub owns DV_HUB_CMD; the consumer (and its position) live
+        // there. Create-or-update by name: the site's hub user may touch no
+        // other consumer and read no stream info (ADR 0012).
         let hub = jetstream::with_domain(js.client(), streams::HUB_DOMAIN);
-        let stream = hub
-            .get_stream(streams::HUB_COMMAND_STREAM)
-            .await
-            .map_err(|e| fail(&e))?;
-        let config = streams::hub_command_consumer_config(site);
-        let name = config.durable_name.clone().unwrap_or_default();
-        stream
-            .get_or_create_consumer(&name, config)
-            .await
-            .map_err(|e| fail(&e))?
+        hub.create_consumer_on_stream(
+            streams::hub_command_consumer_config(site),
+            streams::HUB_COMMAND_STREAM,
+        )
+        .await
+        .map_err(|e| fail(&e))?
     } else {
         // Created again if the server lost it (a fresh store).
         let stream = js

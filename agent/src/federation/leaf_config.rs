@@ -4,11 +4,46 @@
 //! JetStream domain (`nats.domain`), its store (`nats.store_dir`) and the
 //! leaf remote to the hub (`nats.hub`, or `--hub`).
 //!
-//! Credentials and TLS on the leaf link are a TODO (see docs/config.md).
+//! The remote carries the site's NATS user on the hub when
+//! `nats.hub_password_file` is set (as `user:password@` in each URL: the
+//! leaf remote has no separate user/password fields) and TLS when
+//! `nats.hub_ca` is (`tls { ca_file }`, plus the client certificate of
+//! `nats.hub_cert`/`hub_key`). The password is read now and written into
+//! the text, so with credentials the output is a secret: write it 0600.
+//! What the user may do on the hub: ADR 0012.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Nats};
+
+/// How long the leaf node's TLS handshake with the hub may take, seconds.
+const TLS_TIMEOUT_SECS: u32 = 5;
+
+/// Why the configuration could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeafConfigError {
+    /// The password file could not be read.
+    #[error("nats.hub_password_file: cannot read {path}")]
+    Password {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The password is empty or cannot stand in a URL unescaped.
+    #[error(
+        "nats.hub_password_file: {path}: {detail} (use the password file `dv-hub pki init` wrote)"
+    )]
+    BadPassword {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: &'static str,
+    },
+}
 
 /// The leaf node's memory budget for JetStream.
 const MAX_MEMORY_STORE: &str = "64MB";
@@ -18,8 +53,12 @@ const MAX_FILE_STORE: &str = "2GB";
 
 /// The configuration text; `hub` (already validated `nats-leaf://` URLs)
 /// replaces `nats.hub` when not empty.
-pub fn render(config: &Config, nats: &Nats, hub: &[String]) -> String {
+pub fn render(config: &Config, nats: &Nats, hub: &[String]) -> Result<String, LeafConfigError> {
     let hub = if hub.is_empty() { &nats.hub[..] } else { hub };
+    let userinfo = match &nats.hub_credentials {
+        None => None,
+        Some(c) => Some(format!("{}:{}@", c.user, read_password(&c.password_file)?)),
+    };
     let site = &config.site.name;
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -46,14 +85,65 @@ pub fn render(config: &Config, nats: &Nats, hub: &[String]) -> String {
             "# No hub configured (nats.hub or --hub): a standalone site server."
         );
     } else {
-        let urls: Vec<String> = hub.iter().map(|u| quote(u)).collect();
+        let urls: Vec<String> = hub
+            .iter()
+            .map(|u| match &userinfo {
+                // Validated URLs all start with the scheme.
+                Some(info) => quote(&u.replacen("nats-leaf://", &format!("nats-leaf://{info}"), 1)),
+                None => quote(u),
+            })
+            .collect();
         let _ = writeln!(out, "leafnodes {{");
         let _ = writeln!(out, "  remotes: [");
-        let _ = writeln!(out, "    {{ urls: [ {} ] }}", urls.join(", "));
+        match &nats.hub_tls {
+            None => {
+                let _ = writeln!(out, "    {{ urls: [ {} ] }}", urls.join(", "));
+            }
+            Some(tls) => {
+                let path = |p: &Path| quote(&p.display().to_string());
+                let _ = writeln!(out, "    {{");
+                let _ = writeln!(out, "      urls: [ {} ]", urls.join(", "));
+                let _ = writeln!(out, "      tls {{");
+                let _ = writeln!(out, "        ca_file: {}", path(&tls.ca));
+                if let Some((cert, key)) = &tls.identity {
+                    let _ = writeln!(out, "        cert_file: {}", path(cert));
+                    let _ = writeln!(out, "        key_file: {}", path(key));
+                }
+                let _ = writeln!(out, "        timeout: {TLS_TIMEOUT_SECS}");
+                let _ = writeln!(out, "      }}");
+                let _ = writeln!(out, "    }}");
+            }
+        }
         let _ = writeln!(out, "  ]");
         let _ = writeln!(out, "}}");
     }
-    out
+    Ok(out)
+}
+
+/// The password, trimmed; it must be URL-safe as it is (what `dv-hub pki
+/// init` generates: hex), because it goes into the remote's URL.
+fn read_password(path: &Path) -> Result<String, LeafConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LeafConfigError::Password {
+        path: path.to_owned(),
+        source,
+    })?;
+    let password = text.trim();
+    let bad = |detail| LeafConfigError::BadPassword {
+        path: path.to_owned(),
+        detail,
+    };
+    if password.is_empty() {
+        return Err(bad("the file is empty"));
+    }
+    if !password
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    {
+        return Err(bad(
+            "only letters, digits and -_.~ can stand in the leaf URL unescaped",
+        ));
+    }
+    Ok(password.to_owned())
 }
 
 /// A double-quoted nats-server config string. Every value here is already
@@ -85,14 +175,15 @@ mod tests {
              [[dns.hosts]]\nname = \"p-01\"\ninterfaces = [{{ segment = \"lab\", address = \"10.77.0.1\" }}]\n\n\
              [nats]\n{nats}\n"
         );
-        Config::parse(&text, std::path::Path::new("/etc/dv/agent.toml")).unwrap()
+        Config::parse(&text, Path::new("/etc/dv/agent.toml")).unwrap()
     }
 
     #[test]
     fn renders_listen_domain_store_and_remotes() {
         let c = config("hub = [\"nats-leaf://hub-1.example:7422\"]");
-        let text = render(&c, c.nats.as_ref().unwrap(), &[]);
+        let text = render(&c, c.nats.as_ref().unwrap(), &[]).unwrap();
         assert!(text.contains("server_name: \"dv-site-lab\"\n"), "{text}");
+        assert!(!text.contains("tls"), "{text}");
         assert!(text.contains("listen: \"127.0.0.1:4222\"\n"), "{text}");
         assert!(text.contains("  domain: \"lab\"\n"), "{text}");
         assert!(
@@ -107,7 +198,8 @@ mod tests {
             &c,
             c.nats.as_ref().unwrap(),
             &["nats-leaf://10.0.0.1:7422".to_owned()],
-        );
+        )
+        .unwrap();
         assert!(over.contains("nats-leaf://10.0.0.1:7422"), "{over}");
         assert!(!over.contains("hub-1.example"), "{over}");
     }
@@ -115,8 +207,42 @@ mod tests {
     #[test]
     fn without_a_hub_there_is_no_leafnodes_block() {
         let c = config("");
-        let text = render(&c, c.nats.as_ref().unwrap(), &[]);
+        let text = render(&c, c.nats.as_ref().unwrap(), &[]).unwrap();
         assert!(!text.contains("leafnodes"), "{text}");
         assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+
+    #[test]
+    fn credentials_and_tls_go_into_the_remote() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("password");
+        std::fs::write(&password, "00ff11aa\n").unwrap();
+        let c = config(&format!(
+            "hub = [\"nats-leaf://hub-1.example:7422\", \"nats-leaf://10.0.0.2:7422\"]\n\
+             hub_password_file = \"{}\"\nhub_ca = \"/etc/dv/hub-ca.pem\"\n\
+             hub_cert = \"/etc/dv/leaf.pem\"\nhub_key = \"/etc/dv/leaf-key.pem\"",
+            password.display()
+        ));
+        let text = render(&c, c.nats.as_ref().unwrap(), &[]).unwrap();
+        assert!(
+            text.contains(
+                "urls: [ \"nats-leaf://site-lab:00ff11aa@hub-1.example:7422\", \
+                 \"nats-leaf://site-lab:00ff11aa@10.0.0.2:7422\" ]"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("ca_file: \"/etc/dv/hub-ca.pem\""), "{text}");
+        assert!(text.contains("cert_file: \"/etc/dv/leaf.pem\""), "{text}");
+        assert!(
+            text.contains("key_file: \"/etc/dv/leaf-key.pem\""),
+            "{text}"
+        );
+
+        std::fs::write(&password, "with space@x").unwrap();
+        let e = render(&c, c.nats.as_ref().unwrap(), &[]).unwrap_err();
+        assert!(e.to_string().contains("unescaped"), "{e}");
+        std::fs::remove_file(&password).unwrap();
+        let e = render(&c, c.nats.as_ref().unwrap(), &[]).unwrap_err();
+        assert!(e.to_string().contains("hub_password_file"), "{e}");
     }
 }

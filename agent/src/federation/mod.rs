@@ -120,6 +120,9 @@ pub async fn connect(nats: &Nats, site: &SiteName) -> Result<async_nats::Client,
     let url = nats.url();
     async_nats::ConnectOptions::new()
         .name(format!("dv-agent {site}"))
+        // Replies (pulled commands among them) under the site's own
+        // subjects, which its least-privilege hub user may receive.
+        .custom_inbox_prefix(format!("dv.{site}.inbox"))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(REQUEST_TIMEOUT)

@@ -97,6 +97,44 @@ fn bad_hub_urls_and_intervals_are_all_reported() {
 }
 
 #[test]
+fn hub_credentials_and_tls_paths_are_relative_to_the_file() {
+    let config = load(&with(
+        "hub = [\"nats-leaf://hub-1.example:7422\"]\nhub_password_file = \"kit/password\"\n\
+         hub_ca = \"/etc/dv/ca.pem\"",
+    ))
+    .unwrap();
+    let nats = config.nats.clone().unwrap();
+    let credentials = nats.hub_credentials.unwrap();
+    assert_eq!(credentials.user, "site-lab");
+    assert!(credentials.password_file.is_absolute());
+    assert!(credentials.password_file.ends_with("kit/password"));
+    let tls = nats.hub_tls.unwrap();
+    assert_eq!(tls.ca, std::path::Path::new("/etc/dv/ca.pem"));
+    assert!(tls.identity.is_none());
+    assert!(config.summary().contains("nats: hub user site-lab"));
+    assert!(config.summary().contains("nats: TLS to the hub"));
+    // Neither set: a plain, anonymous leaf link, as before.
+    let plain = load(&with("")).unwrap().nats.unwrap();
+    assert_eq!((plain.hub_credentials, plain.hub_tls), (None, None));
+}
+
+#[test]
+fn hub_credential_and_tls_combinations_are_checked() {
+    let found = problems(&with(
+        "hub_user = \"x\"\nhub_cert = \"c.pem\"\nhub_key = \"k.pem\"",
+    ));
+    let mut fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["nats.hub_ca", "nats.hub_user"], "{found:?}");
+    let found = problems(&with(
+        "hub_password_file = \"p\"\nhub_user = \"a:b@c\"\nhub_ca = \"ca.pem\"\nhub_cert = \"c.pem\"",
+    ));
+    let mut fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["nats.hub_key", "nats.hub_user"], "{found:?}");
+}
+
+#[test]
 fn unknown_keys_are_refused() {
     let found = problems(&with("creds = \"x.creds\""));
     assert_eq!(found.len(), 1, "{found:?}");
