@@ -49,6 +49,7 @@ CREATE TABLE event (
   correlation_id TEXT NOT NULL,
   causation_id TEXT,
   occurred_at TEXT NOT NULL,
+  applied_at TEXT NOT NULL,
   body TEXT NOT NULL
 );
 CREATE INDEX event_site ON event (site, stream_seq);
@@ -101,6 +102,9 @@ pub struct EventRow {
     pub causation_id: Option<String>,
     /// When the site recorded it (RFC 3339).
     pub occurred_at: String,
+    /// When this replica's read model applied it (RFC 3339): minus
+    /// `occurred_at`, the event's journey from the site's commit.
+    pub applied_at: String,
     /// The event body.
     pub body: serde_json::Value,
 }
@@ -226,8 +230,8 @@ fn apply_event(
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO event (stream_seq, id, site, subject, kind, actor, correlation_id,
-               causation_id, occurred_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+               causation_id, occurred_at, applied_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             seq as i64,
@@ -239,6 +243,7 @@ fn apply_event(
             env.correlation_id.to_string(),
             env.causation_id.map(|c| c.to_string()),
             rfc3339(env.occurred_at),
+            rfc3339(time::OffsetDateTime::now_utc()),
             serde_json::to_string(body)?,
         ])?;
     if inserted == 0 {
@@ -486,7 +491,7 @@ pub fn events(
 ) -> Result<Vec<EventRow>, ReadModelError> {
     let mut stmt = conn.prepare_cached(
         "SELECT stream_seq, id, site, subject, kind, actor, correlation_id, causation_id,
-           occurred_at, body
+           occurred_at, applied_at, body
          FROM event WHERE stream_seq > ?1 AND (?2 IS NULL OR site = ?2)
          ORDER BY stream_seq LIMIT ?3",
     )?;
@@ -504,9 +509,10 @@ pub fn events(
                     correlation_id: r.get(6)?,
                     causation_id: r.get(7)?,
                     occurred_at: r.get(8)?,
+                    applied_at: r.get(9)?,
                     body: serde_json::Value::Null,
                 },
-                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
             ))
         },
     )?;

@@ -264,26 +264,23 @@ impl Hub {
     }
 }
 
-/// A site: its leaf node (through a cuttable uplink) and its agent.
+/// A site's leaf node, through a cuttable uplink to the hub, configured by
+/// `dv-agent nats-config`; no agent (a bench publishes into its streams).
 #[derive(Debug)]
-pub struct Site {
+pub struct Leaf {
     /// The site name.
     pub name: String,
-    /// The agent.
-    pub agent: RunningAgent,
     /// The site's leaf-node nats-server.
     pub nats: NatsServer,
     /// The uplink to the hub.
     pub uplink: Proxy,
-    /// The site's directory.
-    pub dir: PathBuf,
+    /// The agent's `[nats]` section that matches this leaf node.
+    pub nats_section: String,
 }
 
-impl Site {
-    /// Starts site `name` in `dir`: an uplink proxy to `hub`'s leaf
-    /// listeners, the leaf node from `dv-agent nats-config`, and the agent
-    /// (API only) federating through it.
-    pub fn start(nats_bin: &Path, agent_bin: &Path, dir: &Path, name: &str, hub: &Hub) -> Site {
+impl Leaf {
+    /// Starts site `name`'s uplink proxy and leaf node in `dir`.
+    pub fn start(nats_bin: &Path, agent_bin: &Path, dir: &Path, name: &str, hub: &Hub) -> Leaf {
         std::fs::create_dir_all(dir).unwrap();
         let uplink = Proxy::start(hub.leaf_addrs()).unwrap();
         let port = free_port();
@@ -307,15 +304,45 @@ impl Site {
         let file = dir.join("leaf.conf");
         std::fs::write(&file, &out.stdout).unwrap();
         let nats = NatsServer::start_file(nats_bin, &file, port);
-        let agent = crate::agent::start_api_only_for(agent_bin, dir, name, &nats_section)
+        Leaf {
+            name: name.to_owned(),
+            nats,
+            uplink,
+            nats_section,
+        }
+    }
+}
+
+/// A site: its leaf node (through a cuttable uplink) and its agent.
+#[derive(Debug)]
+pub struct Site {
+    /// The site name.
+    pub name: String,
+    /// The agent.
+    pub agent: RunningAgent,
+    /// The site's leaf-node nats-server.
+    pub nats: NatsServer,
+    /// The uplink to the hub.
+    pub uplink: Proxy,
+    /// The site's directory.
+    pub dir: PathBuf,
+}
+
+impl Site {
+    /// Starts site `name` in `dir`: an uplink proxy to `hub`'s leaf
+    /// listeners, the leaf node from `dv-agent nats-config`, and the agent
+    /// (API only) federating through it.
+    pub fn start(nats_bin: &Path, agent_bin: &Path, dir: &Path, name: &str, hub: &Hub) -> Site {
+        let leaf = Leaf::start(nats_bin, agent_bin, dir, name, hub);
+        let agent = crate::agent::start_api_only_for(agent_bin, dir, name, &leaf.nats_section)
             .unwrap_or_else(|(code, log)| {
                 panic!("agent {name} exited {code:?}:\n{}", log.join("\n"))
             });
         Site {
             name: name.to_owned(),
             agent,
-            nats,
-            uplink,
+            nats: leaf.nats,
+            uplink: leaf.uplink,
             dir: dir.to_owned(),
         }
     }

@@ -1,0 +1,325 @@
+//! Fan-in benchmark: events per second from many sites into the hub's read
+//! model, and each event's journey from the site's commit to the read model
+//! (p50, p99).
+//!
+//! The topology is the real one, from the same configuration path as the
+//! tests: a three-node hub cluster (`dv-hub nats-config`), one `dv-hub`
+//! replica, and `SITES` leaf nodes (`dv-agent nats-config`), each with its
+//! `DV_EVT_<SITE>` stream. A publisher stands in for each site's agent
+//! outbox: it publishes codec-encoded `Message<Event>`s with `Nats-Msg-Id`
+//! and waits for the site stream's acks, as the agent does.
+//!
+//! Two phases:
+//! 1. **Burst**: `EVENTS` events per site as fast as the sites take them.
+//!    Reported: the rate at which the hub's stream `DV_HUB_EVT` received
+//!    them (JetStream sourcing alone, the reference) and the rate at which
+//!    the read model applied them, and their ratio.
+//! 2. **Steady**: `RATE` events per second per site for `SECONDS`: the
+//!    commit-to-read-model latency (`applied_at - occurred_at`, same clock).
+//!
+//! Run with `scripts/bench-hub.sh` (release build). Prints figures; asserts
+//! nothing about speed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use dv_protocol::{Actor, Event, EventBody, MacAddr, Message, SiteName, codec};
+use dv_tests::api::Api;
+use dv_tests::hub::{Hub, Leaf, workspace_bin};
+use dv_tests::nats::nats_server_bin;
+use dv_tests::wait_for;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn site_name(i: u64) -> String {
+    format!("site-{i:02}")
+}
+
+/// One event from `site`, stamped now.
+fn event(site: &SiteName, n: u64) -> (String, Vec<u8>, String) {
+    let mac: MacAddr = format!(
+        "52:54:00:{:02x}:{:02x}:{:02x}",
+        n >> 16 & 0xff,
+        n >> 8 & 0xff,
+        n & 0xff
+    )
+    .parse()
+    .unwrap();
+    let message = Message::from_event(
+        site.clone(),
+        Actor::agent(site),
+        Event::new(EventBody::MachineBootReported {
+            mac,
+            ip: None,
+            stage: "bench".into(),
+            detail: format!("n={n}"),
+        }),
+    );
+    let subject = message.body.subject(site).into_string();
+    (
+        subject,
+        codec::encode(&message).unwrap(),
+        message.envelope.id.to_string(),
+    )
+}
+
+/// Publishes `count` events to the site's stream, `window` in flight.
+async fn publish(url: String, site: SiteName, first: u64, count: u64, per_second: Option<u64>) {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = jetstream::with_domain(client, site.as_str());
+    let start = Instant::now();
+    let mut pending = Vec::with_capacity(256);
+    for n in first..first + count {
+        if let Some(rate) = per_second {
+            let due = start + Duration::from_secs_f64((n - first) as f64 / rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let (subject, payload, id) = event(&site, n);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id.as_str());
+        let ack = js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .unwrap();
+        pending.push(ack);
+        if pending.len() >= 256 || per_second.is_some() {
+            for ack in pending.drain(..) {
+                ack.await.unwrap();
+            }
+        }
+    }
+    for ack in pending {
+        ack.await.unwrap();
+    }
+}
+
+fn hub_events(rt: &tokio::runtime::Runtime, hub: &Hub) -> u64 {
+    let url = hub.client_urls()[0].clone();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.ok()?;
+        let js = jetstream::with_domain(client, "hub");
+        Some(
+            js.get_stream("DV_HUB_EVT")
+                .await
+                .ok()?
+                .info()
+                .await
+                .ok()?
+                .state
+                .messages,
+        )
+    })
+    .unwrap_or(0)
+}
+
+fn model_events(hub: &Hub) -> u64 {
+    let base = hub.api(0);
+    let (_, health) = Api::new(&base).get("/v1/health");
+    health["read_model"]["event_count"].as_u64().unwrap_or(0)
+}
+
+fn parse(t: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// Latencies (ms) of the read model's events after stream position `after`.
+fn latencies(hub: &Hub, after: u64) -> Vec<f64> {
+    let base = hub.api(0);
+    let api = Api::with_token(&base, &hub.token);
+    let mut out = Vec::new();
+    let mut at = after;
+    loop {
+        let (code, page) = api.get(&format!("/v1/events?after={at}&limit=10000"));
+        assert_eq!(code, 200, "{page}");
+        let rows = page.as_array().unwrap();
+        if rows.is_empty() {
+            return out;
+        }
+        for r in rows {
+            at = r["stream_seq"].as_u64().unwrap();
+            let journey = parse(r["applied_at"].as_str().unwrap())
+                - parse(r["occurred_at"].as_str().unwrap());
+            out.push(journey.as_seconds_f64() * 1000.0);
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let sites = env("SITES", 10);
+    let events = env("EVENTS", 2000);
+    let rate = env("RATE", 50);
+    let seconds = env("SECONDS", 10);
+    let Some(nats) = nats_server_bin("fan-in benchmark") else {
+        return;
+    };
+    let (hub_bin, agent_bin) = (workspace_bin("dv-hub"), workspace_bin("dv-agent"));
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..sites).map(site_name).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    eprintln!("starting a 3-node hub, 1 replica and {sites} leaf sites ...");
+    let hub = Hub::start(&nats, &hub_bin, &dir.path().join("hub"), 3, 1, &refs);
+    let leaves: Vec<Leaf> = names
+        .iter()
+        .map(|n| Leaf::start(&nats, &agent_bin, &dir.path().join(n), n, &hub))
+        .collect();
+    for leaf in &leaves {
+        let site = SiteName::new(&leaf.name).unwrap();
+        rt.block_on(async {
+            let client = async_nats::connect(leaf.nats.url()).await.unwrap();
+            let js = jetstream::with_domain(client, site.as_str());
+            js.create_or_update_stream(dv_agent::federation::streams::event_stream_config(&site))
+                .await
+                .unwrap();
+        });
+    }
+    // Warm-up: one event per site, until every source delivers.
+    rt.block_on(async {
+        let tasks: Vec<_> = leaves
+            .iter()
+            .map(|l| {
+                tokio::spawn(publish(
+                    l.nats.url(),
+                    SiteName::new(&l.name).unwrap(),
+                    0,
+                    1,
+                    None,
+                ))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let warm = wait_for(Duration::from_secs(180), || {
+        (model_events(&hub) >= sites).then_some(())
+    });
+    assert!(
+        warm.is_some(),
+        "the sources did not start: {}",
+        hub.diagnose()
+    );
+    let base = model_events(&hub);
+
+    // Phase 1: burst.
+    let total = sites * events;
+    let start = Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = leaves
+            .iter()
+            .map(|l| {
+                tokio::spawn(publish(
+                    l.nats.url(),
+                    SiteName::new(&l.name).unwrap(),
+                    1,
+                    events,
+                    None,
+                ))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let published = start.elapsed();
+    let mut in_stream = None;
+    let mut in_model = None;
+    let limit = Instant::now() + Duration::from_secs(600);
+    while (in_stream.is_none() || in_model.is_none()) && Instant::now() < limit {
+        if in_stream.is_none() && hub_events(&rt, &hub) >= base + total {
+            in_stream = Some(start.elapsed());
+        }
+        if in_model.is_none() && model_events(&hub) >= base + total {
+            in_model = Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (Some(in_stream), Some(in_model)) = (in_stream, in_model) else {
+        panic!("the hub did not receive every event in 10 minutes");
+    };
+    let burst_positions = base + total;
+
+    // Phase 2: steady rate, latency.
+    let steady_each = rate * seconds;
+    rt.block_on(async {
+        let tasks: Vec<_> = leaves
+            .iter()
+            .map(|l| {
+                tokio::spawn(publish(
+                    l.nats.url(),
+                    SiteName::new(&l.name).unwrap(),
+                    1 + events,
+                    steady_each,
+                    Some(rate),
+                ))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let steady_total = burst_positions + sites * steady_each;
+    let done = wait_for(Duration::from_secs(120), || {
+        (model_events(&hub) >= steady_total).then_some(())
+    });
+    assert!(done.is_some(), "the steady phase did not arrive");
+    let mut lat = latencies(&hub, burst_positions);
+    lat.sort_by(f64::total_cmp);
+    let mut burst_lat = latencies(&hub, sites);
+    burst_lat.truncate(total as usize);
+    burst_lat.sort_by(f64::total_cmp);
+
+    let rate_of = |d: Duration| total as f64 / d.as_secs_f64();
+    println!("fan-in: {sites} sites x {events} events = {total} events (burst)");
+    println!(
+        "  sites accepted all in        {:>8.2} s  {:>9.0} events/s",
+        published.as_secs_f64(),
+        rate_of(published)
+    );
+    println!(
+        "  DV_HUB_EVT (sourcing) has all {:>8.2} s  {:>9.0} events/s   <- JetStream alone",
+        in_stream.as_secs_f64(),
+        rate_of(in_stream)
+    );
+    println!(
+        "  read model applied all        {:>8.2} s  {:>9.0} events/s   ratio {:.2}",
+        in_model.as_secs_f64(),
+        rate_of(in_model),
+        rate_of(in_model) / rate_of(in_stream)
+    );
+    println!(
+        "  burst latency commit->model   p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+        percentile(&burst_lat, 0.5),
+        percentile(&burst_lat, 0.99),
+        burst_lat.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "steady: {sites} sites x {rate}/s for {seconds} s = {} events",
+        sites * steady_each
+    );
+    println!(
+        "  latency commit->model         p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (n={})",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN),
+        lat.len()
+    );
+}
