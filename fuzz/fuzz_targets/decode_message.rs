@@ -1,4 +1,6 @@
-//! Decodes arbitrary bytes as `Message<Event>` and `Message<Task>`.
+//! Decodes arbitrary bytes as `Message<Event>`, `Message<Task>`,
+//! `Message<Command>` and `Message<Heartbeat>` (what the agent and the hub
+//! read off NATS).
 //!
 //! Decoding must never panic. When it succeeds, the message must be a stable
 //! point of the codec: encoding it again and decoding that gives the same
@@ -8,7 +10,7 @@
 
 use std::fmt::Debug;
 
-use dv_protocol::{Event, Task, codec};
+use dv_protocol::{Command, Event, Heartbeat, Task, codec};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,4 +27,6 @@ fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     check::<Event>(data);
     check::<Task>(data);
+    check::<Command>(data);
+    check::<Heartbeat>(data);
 });

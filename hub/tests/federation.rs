@@ -426,4 +426,31 @@ fn a_hub_node_and_a_replica_killed_during_writes_lose_no_acknowledged_write() {
     let n = assert_exactly_once(&rt, &hub, &osl);
     assert!(n >= 2 + 6, "{n} events");
     wait_hub_machines(&hub, 2, "osl-1", 8, Duration::from_secs(30));
+
+    // The killed replica comes back: it rebuilds its read model from the
+    // streams and holds what the others hold.
+    let r1 = hub.start_replica(0);
+    hub.replicas[0] = Some(r1);
+    let events_at = |r: usize| {
+        let b = hub.api(r);
+        Api::with_token(&b, &hub.token)
+            .get("/v1/events?limit=10000")
+            .1
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let rebuilt = wait_for(Duration::from_secs(30), || {
+        (events_at(0) == events_at(1)).then_some(())
+    });
+    assert!(
+        rebuilt.is_some(),
+        "r1 rebuilt {} events, r2 has {}",
+        events_at(0),
+        events_at(1)
+    );
+    for id in &acked {
+        let base = hub.api(0);
+        let (code, _) = Api::with_token(&base, &hub.token).get(&format!("/v1/commands/{id}"));
+        assert_eq!(code, 200, "the rebuilt r1 misses command {id}");
+    }
 }
