@@ -37,7 +37,7 @@ use serde::Deserialize;
 
 /// The JetStream domain of the hub cluster; sites reach the hub's streams
 /// through `$JS.hub.API`.
-pub const HUB_DOMAIN: &str = "hub";
+pub const HUB_DOMAIN: &str = dv_protocol::jetstream::HUB_DOMAIN;
 
 /// Why `hub.toml` was refused.
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use dv_protocol::SiteName;
+use dv_protocol::jetstream::conf_quote as quote;
 
 use crate::config::{HUB_DOMAIN, HubConfig, NatsNode};
 use crate::pki::{self, PkiError};
@@ -57,6 +58,7 @@ pub struct SitePermissions {
 pub fn site_permissions(site: &SiteName) -> SitePermissions {
     let own = format!("dv.{site}.>");
     let site_stream = crate::streams::site_event_stream(site);
+    let consumer = dv_protocol::jetstream::hub_command_consumer(site);
     SitePermissions {
         publish: vec![
             // Events, heartbeats, and the deliveries of the hub's source
@@ -74,18 +76,18 @@ pub fn site_permissions(site: &SiteName) -> SitePermissions {
                 crate::streams::COMMANDS
             ),
             format!(
-                "$JS.{HUB_DOMAIN}.API.CONSUMER.MSG.NEXT.{}.dv-agent-{site}",
+                "$JS.{HUB_DOMAIN}.API.CONSUMER.MSG.NEXT.{}.{consumer}",
                 crate::streams::COMMANDS
             ),
             format!(
-                "$JS.{HUB_DOMAIN}.API.CONSUMER.INFO.{}.dv-agent-{site}",
+                "$JS.{HUB_DOMAIN}.API.CONSUMER.INFO.{}.{consumer}",
                 crate::streams::COMMANDS
             ),
             // Acks, in both reply-subject forms (with and without domain
             // and account hash).
-            format!("$JS.ACK.{}.dv-agent-{site}.>", crate::streams::COMMANDS),
+            format!("$JS.ACK.{}.{consumer}.>", crate::streams::COMMANDS),
             format!(
-                "$JS.ACK.{HUB_DOMAIN}.*.{}.dv-agent-{site}.>",
+                "$JS.ACK.{HUB_DOMAIN}.*.{}.{consumer}.>",
                 crate::streams::COMMANDS
             ),
         ],
@@ -275,20 +277,6 @@ fn authorization(out: &mut String, s: &Secured) {
     }
     let _ = writeln!(out, "  ]");
     let _ = writeln!(out, "}}");
-}
-
-/// A double-quoted nats-server config string (`"` and `\` escaped).
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

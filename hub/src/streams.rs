@@ -27,11 +27,11 @@ use dv_protocol::SiteName;
 use crate::config::HubConfig;
 
 /// The aggregated event stream.
-pub const EVENTS: &str = "DV_HUB_EVT";
+pub const EVENTS: &str = dv_protocol::jetstream::HUB_EVENTS;
 /// The command stream sites source from.
-pub const COMMANDS: &str = "DV_HUB_CMD";
+pub const COMMANDS: &str = dv_protocol::jetstream::HUB_COMMANDS;
 /// The audit stream.
-pub const AUDIT: &str = "DV_HUB_AUDIT";
+pub const AUDIT: &str = dv_protocol::jetstream::HUB_AUDIT;
 /// The subjects of every command to any site.
 pub const COMMAND_SUBJECTS: &str = "dv.*.*.cmd.>";
 /// The audit stream's subjects.
@@ -57,7 +57,7 @@ pub struct StreamError {
 
 /// A site's event stream, in its own domain (the agent creates it).
 pub fn site_event_stream(site: &SiteName) -> String {
-    format!("DV_EVT_{}", site.as_str().to_ascii_uppercase())
+    dv_protocol::jetstream::site_events(site)
 }
 
 /// Where the hub's source of `site`'s events is delivered: under the

@@ -26,6 +26,7 @@
 //! | [`event`] | `Event` / `EventBody`: facts, each with a fixed subject |
 //! | [`command`] | `Command`: requests to a site, each with a fixed subject |
 //! | [`heartbeat`] | `Heartbeat`: an agent's periodic liveness beat |
+//! | [`jetstream`] | stream, consumer and domain names the agent and the hub share |
 //! | [`subject`] | `dv.<site>.<service>.cmd.<action>` and friends: builders, filters, parser |
 //! | [`envelope`] | `Envelope`, `Message<T>`, `Actor`, NATS headers |
 //! | [`codec`] | `encode` / `decode`: a version byte plus postcard |
@@ -67,6 +68,7 @@ pub mod envelope;
 pub mod event;
 pub mod heartbeat;
 pub mod id;
+pub mod jetstream;
 pub mod mac;
 pub mod resource;
 pub mod schema;

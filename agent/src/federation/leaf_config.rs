@@ -15,6 +15,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use dv_protocol::jetstream::conf_quote as quote;
+
 use crate::config::{Config, Nats};
 
 /// How long the leaf node's TLS handshake with the hub may take, seconds.
@@ -146,22 +148,6 @@ fn read_password(path: &Path) -> Result<String, LeafConfigError> {
     Ok(password.to_owned())
 }
 
-/// A double-quoted nats-server config string. Every value here is already
-/// validated (addresses, tokens, URLs); paths may hold anything, so `"` and
-/// `\` are escaped.
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -209,7 +195,6 @@ mod tests {
         let c = config("");
         let text = render(&c, c.nats.as_ref().unwrap(), &[]).unwrap();
         assert!(!text.contains("leafnodes"), "{text}");
-        assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
+use dv_protocol::jetstream as names;
 use dv_protocol::{SiteName, subject};
 
 use super::FederationError;
@@ -42,7 +43,7 @@ pub const EVENT_MAX_BYTES: i64 = 1 << 30;
 /// How long an unhandled command waits before it expires.
 pub const COMMAND_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The agent's durable pull consumer on the command stream.
-pub const COMMAND_CONSUMER: &str = "dv-agent";
+pub const COMMAND_CONSUMER: &str = names::SITE_COMMAND_CONSUMER;
 /// How often a command is delivered before the server gives up on it.
 pub const COMMAND_MAX_DELIVER: i64 = 20;
 /// How long a delivered command may stay unacknowledged before redelivery.
@@ -50,12 +51,12 @@ pub const COMMAND_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// `DV_EVT_<SITE>`
 pub fn event_stream(site: &SiteName) -> String {
-    format!("DV_EVT_{}", site.as_str().to_ascii_uppercase())
+    names::site_events(site)
 }
 
 /// `DV_CMD_<SITE>`
 pub fn command_stream(site: &SiteName) -> String {
-    format!("DV_CMD_{}", site.as_str().to_ascii_uppercase())
+    names::site_commands(site)
 }
 
 /// The event stream's configuration.
@@ -80,9 +81,9 @@ pub fn event_stream_config(site: &SiteName) -> stream::Config {
 }
 
 /// The hub's command stream, in the hub's JetStream domain.
-pub const HUB_COMMAND_STREAM: &str = "DV_HUB_CMD";
+pub const HUB_COMMAND_STREAM: &str = names::HUB_COMMANDS;
 /// The hub's JetStream domain.
-pub const HUB_DOMAIN: &str = "hub";
+pub const HUB_DOMAIN: &str = names::HUB_DOMAIN;
 
 /// The command stream's configuration (a standalone site).
 pub fn command_stream_config(site: &SiteName) -> stream::Config {
@@ -116,7 +117,7 @@ pub fn command_consumer_config() -> consumer::pull::Config {
 /// hub's domain: `dv-agent-<site>`, filtered to this site's commands.
 pub fn hub_command_consumer_config(site: &SiteName) -> consumer::pull::Config {
     consumer::pull::Config {
-        durable_name: Some(format!("{COMMAND_CONSUMER}-{site}")),
+        durable_name: Some(names::hub_command_consumer(site)),
         description: Some(format!("site {site}'s agent: its commands")),
         filter_subject: subject::site_commands(site).into_string(),
         ..command_consumer_config()
