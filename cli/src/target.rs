@@ -171,7 +171,7 @@ fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Err
         .map(|c| format!(" (context {})", c.name))
         .unwrap_or_default();
     match e {
-        E::Unreachable { .. } => {
+        E::Unreachable { source, .. } => {
             let hint = match (kind, context) {
                 (Kind::Agent, None) => "is dv-agent running there? Point dvce at it with --agent URL or DV_AGENT=URL, or use a context (dv context list).".to_owned(),
                 (Kind::Agent, Some(c)) => format!("is dv-agent running there? Check the URL of context {} (dv context show {}).", c.name, c.name),
@@ -180,7 +180,8 @@ fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Err
             eprintln!(
                 "error: cannot reach the {} at {base}{named}: {}\nhint: {hint}",
                 kind.as_str(),
-                chain(e)
+                // The transport's own text names the URL it called.
+                chain(source)
             );
             ExitCode::from(EXIT_UNREACHABLE)
         }
