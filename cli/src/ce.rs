@@ -1,14 +1,17 @@
-//! `dvce`: machines and the inventory of one site.
+//! `dvce`: machines (of every site through a hub, or of one site through
+//! its agent) and a site's inventory file.
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use comfy_table::Table;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::client::{CallError, Client};
+use dv_protocol::SiteName;
+use dv_sdk::Accepted;
+
 use crate::output::{self, Format};
-use crate::{EXIT_API, EXIT_UNREACHABLE};
+use crate::target::{Failure, Global, Target, run_with};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -19,7 +22,8 @@ Examples:
   dvce machine power SN-0001 on
   dvce machine boot SN-0001 pxe
   dvce machine repin SN-0001 --sha256 3F:9A:...   (trust the BMC's new TLS certificate)
-  dvce machine provision SN-0001 --wait
+  dvce machine provision SN-0001 --wait   (through a hub: follows the command to the site's task)
+  dvce --context osl-1 machine list -o yaml
   dvce machine deprovision SN-0001 --wait
   dv ce machine list            (the same, through dv)";
 
@@ -28,29 +32,21 @@ Examples:
 #[command(name = "dvce", version, about = "Machines, BMCs and inventory", after_help = EXAMPLES)]
 pub struct Dvce {
     #[command(flatten)]
-    global: Global,
+    pub(crate) global: Global,
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
-/// Options every command against an agent takes.
+/// `dv ce` (the global options are `dv`'s).
 #[derive(Debug, Args)]
-pub(crate) struct Global {
-    /// The site agent's API.
-    #[arg(
-        long,
-        env = "DV_AGENT",
-        default_value = "http://127.0.0.1:8680",
-        global = true
-    )]
-    pub(crate) agent: String,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "auto", global = true)]
-    pub(crate) output: Format,
+#[command(after_help = EXAMPLES)]
+pub struct CeArgs {
+    #[command(subcommand)]
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Machines: list, show, approve, power, next boot, BMC certificate re-pin.
     #[command(subcommand)]
     Machine(Machine),
@@ -60,9 +56,13 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-enum Machine {
-    /// Every machine of the site.
-    List,
+pub(crate) enum Machine {
+    /// Every machine: of every site (hub), or of the agent's site.
+    List {
+        /// Only this site (hub).
+        #[arg(long)]
+        site: Option<String>,
+    },
     /// One machine (by id, serial or MAC), with its discovery facts.
     Show {
         /// Id, serial or MAC.
@@ -83,7 +83,8 @@ enum Machine {
     },
     /// Provision the machine (allocate, PXE, power cycle, install, disk,
     /// ready) as a task; with --wait, follow it and exit 4 if it fails, 5
-    /// if it is blocked.
+    /// if it is blocked. Through a hub, the command goes to the machine's
+    /// site, and --wait follows it until the site's task ends.
     Provision {
         /// Id, serial or MAC.
         key: String,
@@ -121,7 +122,7 @@ enum Machine {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum PowerAction {
+pub(crate) enum PowerAction {
     On,
     ForceOff,
     GracefulShutdown,
@@ -129,14 +130,14 @@ enum PowerAction {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum BootTarget {
+pub(crate) enum BootTarget {
     Pxe,
     Disk,
     UefiHttp,
 }
 
 #[derive(Debug, Subcommand)]
-enum Inventory {
+pub(crate) enum Inventory {
     /// Import a YAML inventory file (every problem in it is listed; a file
     /// with problems changes nothing).
     Import {
@@ -147,149 +148,123 @@ enum Inventory {
     Export,
 }
 
-/// Runs a parsed `dvce` command.
-pub fn run(cmd: Dvce) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start: {e}");
-            return ExitCode::from(EXIT_API);
-        }
-    };
-    let client = match Client::new(&cmd.global.agent) {
-        Ok(c) => c,
-        Err(e) => return report(&cmd.global.agent, e),
-    };
-    let format = cmd.global.output;
-    match runtime.block_on(execute(&client, cmd.command, format)) {
-        Ok(code) => code,
-        Err(e) => report(client.base(), e),
-    }
+/// Runs a `dvce` command against the target `global` chooses.
+pub fn run(command: Command, global: &Global) -> ExitCode {
+    run_with(global, async |target, format| {
+        execute(target, command, format).await
+    })
 }
 
-pub(crate) fn report(base: &str, e: CallError) -> ExitCode {
-    match e {
-        CallError::Unreachable(why) => {
-            eprintln!(
-                "error: cannot reach the agent at {base}: {why}\n\
-                 hint: is dv-agent running there? Point dvce at it with --agent URL or DV_AGENT=URL."
-            );
-            ExitCode::from(EXIT_UNREACHABLE)
-        }
-        CallError::Refused { status, message } => {
-            eprintln!("error ({status}): {message}");
-            ExitCode::from(EXIT_API)
-        }
-    }
-}
-
-async fn execute(client: &Client, command: Command, format: Format) -> Result<ExitCode, CallError> {
+async fn execute(target: &Target, command: Command, format: Format) -> Result<ExitCode, Failure> {
+    let client = &target.client;
     match command {
         Command::Machine(Machine::Provision { key, wait }) => {
-            return start_task(client, &key, "provision", wait, format).await;
+            let accepted = client.machine_provision(&key).await?;
+            return accepted_task(target, accepted, &key, "provision", wait, format).await;
         }
         Command::Machine(Machine::Deprovision { key, wait }) => {
-            return start_task(client, &key, "deprovision", wait, format).await;
+            let accepted = client.machine_deprovision(&key).await?;
+            return accepted_task(target, accepted, &key, "deprovision", wait, format).await;
         }
-        Command::Machine(Machine::List) => {
-            let v = client.get("/v1/machines").await?;
-            output::print(&v, format, machine_table);
+        Command::Machine(Machine::List { site }) => {
+            let site = site
+                .map(|s| {
+                    SiteName::new(&s)
+                        .map_err(|e| Failure::Config(format!("{s:?} is not a site name: {e}")))
+                })
+                .transpose()?;
+            let machines = client.machine_list(site.as_ref()).await?;
+            output::print_typed(&machines, format, machine_table);
         }
         Command::Machine(Machine::Show { key }) => {
-            let v = client.get(&format!("/v1/machines/{key}")).await?;
-            output::print(&v, format, output::fields);
+            let machine = client.machine_get(&key).await?;
+            output::print_typed(&machine, format, output::fields);
         }
         Command::Machine(Machine::Approve { key }) => {
-            let v = client
-                .post_json(&format!("/v1/machines/{key}/approve"), &json!({}))
-                .await?;
-            output::print(&v, format, output::fields);
+            target.needs_agent("dvce machine approve")?;
+            let machine = client.machine_approve(&key).await?;
+            output::print_typed(&machine, format, output::fields);
         }
         Command::Machine(Machine::Power { key, action: None }) => {
-            let v = client.get(&format!("/v1/machines/{key}/power")).await?;
+            target.needs_agent("dvce machine power")?;
+            let v = client.machine_power(&key).await?;
             output::print(&v, format, output::fields);
         }
         Command::Machine(Machine::Power {
             key,
             action: Some(a),
         }) => {
+            target.needs_agent("dvce machine power")?;
             let action = match a {
                 PowerAction::On => "on",
                 PowerAction::ForceOff => "force_off",
                 PowerAction::GracefulShutdown => "graceful_shutdown",
                 PowerAction::ForceRestart => "force_restart",
             };
-            let v = client
-                .post_json(
-                    &format!("/v1/machines/{key}/power"),
-                    &json!({ "action": action }),
-                )
-                .await?;
+            let v = client.machine_set_power(&key, action).await?;
             output::print(&v, format, output::fields);
         }
-        Command::Machine(Machine::Boot { key, target }) => {
-            let target = match target {
+        Command::Machine(Machine::Boot { key, target: boot }) => {
+            target.needs_agent("dvce machine boot")?;
+            let boot = match boot {
                 BootTarget::Pxe => "pxe",
                 BootTarget::Disk => "disk",
                 BootTarget::UefiHttp => "uefi_http",
             };
-            let v = client
-                .post_json(
-                    &format!("/v1/machines/{key}/boot"),
-                    &json!({ "target": target }),
-                )
-                .await?;
+            let v = client.machine_boot(&key, boot).await?;
             output::print(&v, format, output::fields);
         }
         Command::Machine(Machine::Repin { key, sha256 }) => {
-            let body = match sha256 {
-                Some(f) => json!({ "sha256": f }),
-                None => json!({}),
-            };
-            let v = client
-                .post_json(&format!("/v1/machines/{key}/bmc/repin"), &body)
-                .await?;
+            target.needs_agent("dvce machine repin")?;
+            let v = client.machine_repin(&key, sha256.as_deref()).await?;
             output::print(&v, format, output::fields);
         }
         Command::Inventory(Inventory::Import { file }) => {
-            let text = std::fs::read_to_string(&file).map_err(|e| CallError::Refused {
-                status: 0,
-                message: format!("cannot read {}: {e}", file.display()),
-            })?;
-            let v = client
-                .post_text("/v1/inventory", text, "application/yaml")
-                .await?;
+            target.needs_agent("dvce inventory import")?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::Config(format!("cannot read {}: {e}", file.display())))?;
+            let v = client.inventory_import(text).await?;
             output::print(&v, format, output::fields);
         }
         Command::Inventory(Inventory::Export) => {
-            print!("{}", client.get_text("/v1/inventory").await?);
+            target.needs_agent("dvce inventory export")?;
+            print!("{}", client.inventory_export().await?);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts a machine task (`provision`, `deprovision`) and, with `wait`,
-/// follows it.
-async fn start_task(
-    client: &Client,
+/// What provision or deprovision answered; with `wait`, follows the task
+/// (through the hub's command first when the target is a hub).
+async fn accepted_task(
+    target: &Target,
+    accepted: Accepted,
     key: &str,
     what: &str,
     wait: bool,
     format: Format,
-) -> Result<ExitCode, CallError> {
-    let v = client
-        .post_json(&format!("/v1/machines/{key}/{what}"), &json!({}))
-        .await?;
-    let id = output::cell(&v["id"]);
-    if wait {
-        eprintln!("task {id}: {what} {key}");
-        return crate::task::watch(client, &id).await;
+) -> Result<ExitCode, Failure> {
+    match accepted {
+        Accepted::Task(task) if wait => {
+            eprintln!("task {}: {what} {key}", task.id);
+            crate::task::watch(&target.client, &task.id.to_string()).await
+        }
+        Accepted::Task(task) => {
+            output::print_typed(&task, format, output::fields);
+            Ok(ExitCode::SUCCESS)
+        }
+        Accepted::Command(command) if wait => {
+            eprintln!(
+                "command {}: {what} {key} (machine {}) sent to site {}",
+                command.command, command.machine, command.site
+            );
+            crate::task::follow_command(&target.client, &command).await
+        }
+        Accepted::Command(command) => {
+            output::print_typed(&command, format, output::fields);
+            Ok(ExitCode::SUCCESS)
+        }
     }
-    output::print(&v, format, output::fields);
-    Ok(ExitCode::SUCCESS)
 }
 
 fn machine_table(v: &Value) -> Table {

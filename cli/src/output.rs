@@ -1,5 +1,7 @@
 //! How results are printed: a table on a terminal, JSON otherwise, or what
 //! `-o` asks for. Colours are never used off a terminal (there are none yet).
+//! Typed answers are printed through their JSON form, so `-o json` is
+//! exactly the API's body.
 
 use std::io::IsTerminal;
 
@@ -41,6 +43,17 @@ pub fn print(value: &Value, format: Format, table: impl FnOnce(&Value) -> Table)
         ),
         Format::Yaml => print!("{}", yaml_serde::to_string(value).unwrap_or_default()),
     }
+}
+
+/// Prints a typed API answer as `format` (tables are drawn from its JSON
+/// form, which is the API's own).
+pub fn print_typed<T: serde::Serialize>(
+    value: &T,
+    format: Format,
+    table: impl FnOnce(&Value) -> Table,
+) {
+    let v = serde_json::to_value(value).unwrap_or(Value::Null);
+    print(&v, format, table);
 }
 
 /// A value as a cell: strings bare, null empty, the rest as JSON.

@@ -2,21 +2,32 @@
 //! live until it ends.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use comfy_table::Table;
 use serde_json::Value;
 
-use crate::client::{CallError, Client};
-use crate::output::{self, Format};
-use crate::{EXIT_API, EXIT_TASK_BLOCKED, EXIT_TASK_FAILED};
+use dv_protocol::api::{CommandAccepted, CommandRecord, TaskDetail};
+use dv_protocol::{SiteName, TaskState};
+use dv_sdk::{Client, TaskQuery};
 
-/// `dv task`.
+use crate::output::{self, Format};
+use crate::target::{Failure, Global, Target, run_with};
+use crate::{EXIT_TASK_BLOCKED, EXIT_TASK_FAILED};
+
+const EXAMPLES: &str = "\
+Examples:
+  dv task list --state blocked
+  dv task list --site osl-1 -o json    (hub)
+  dv task show 0198c2a4-...
+  dv task watch 0198c2a4-...           (exit 0 succeeded, 4 failed, 5 blocked)
+  dv task retry 0198c2a4-...           (agent)";
+
+/// `dv task` (the global options are `dv`'s).
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct TaskArgs {
-    #[command(flatten)]
-    global: crate::ce::Global,
     #[command(subcommand)]
     command: TaskCommand,
 }
@@ -26,10 +37,13 @@ enum TaskCommand {
     /// Tasks, oldest first.
     List {
         /// Only tasks in this state (pending, running, blocked, failed, succeeded).
-        #[arg(long)]
+        #[arg(long, value_parser = STATES)]
         state: Option<String>,
+        /// Only this site's tasks (hub).
+        #[arg(long)]
+        site: Option<String>,
     },
-    /// One task and the steps it ran, with their times.
+    /// One task; from an agent, with the steps it ran and their times.
     Show {
         /// The task id.
         id: String,
@@ -40,118 +54,192 @@ enum TaskCommand {
         /// The task id.
         id: String,
     },
-    /// Run a blocked task's step again (once its dependency is fixed).
+    /// Run a blocked task's step again (once its dependency is fixed), and
+    /// follow it (agent).
     Retry {
         /// The task id.
         id: String,
     },
 }
 
+const STATES: [&str; 5] = ["pending", "running", "blocked", "failed", "succeeded"];
+
 /// Runs `dv task`.
-pub fn run(args: TaskArgs) -> ExitCode {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return ExitCode::from(EXIT_API);
-    };
-    let client = match Client::new(&args.global.agent) {
-        Ok(c) => c,
-        Err(e) => return crate::ce::report(&args.global.agent, e),
-    };
-    let format = args.global.output;
-    match runtime.block_on(execute(&client, args.command, format)) {
-        Ok(code) => code,
-        Err(e) => crate::ce::report(client.base(), e),
-    }
+pub fn run(args: TaskArgs, global: &Global) -> ExitCode {
+    run_with(global, async |target, format| {
+        execute(target, args.command, format).await
+    })
 }
 
-async fn execute(client: &Client, cmd: TaskCommand, format: Format) -> Result<ExitCode, CallError> {
+async fn execute(target: &Target, cmd: TaskCommand, format: Format) -> Result<ExitCode, Failure> {
+    let client = &target.client;
     match cmd {
-        TaskCommand::List { state } => {
-            let path = match state {
-                Some(s) => format!("/v1/tasks?state={s}"),
-                None => "/v1/tasks".to_owned(),
+        TaskCommand::List { state, site } => {
+            let site = site
+                .map(|s| {
+                    SiteName::new(&s)
+                        .map_err(|e| Failure::Config(format!("{s:?} is not a site name: {e}")))
+                })
+                .transpose()?;
+            let query = TaskQuery {
+                site,
+                state: state.clone(),
             };
-            let v = client.get(&path).await?;
-            output::print(&v, format, task_table);
+            let mut tasks = client.task_list(&query).await?;
+            // The hub does not filter by state; filtering here as well
+            // keeps the answer the same from both.
+            if let Some(s) = &state {
+                tasks.retain(|t| t.state.name() == s);
+            }
+            output::print_typed(&tasks, format, task_table);
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::Show { id } => {
-            let v = client.get(&format!("/v1/tasks/{id}")).await?;
-            output::print(&v, format, steps_table);
+            let view = client.task_get(&id).await?;
+            match &view.steps {
+                Some(steps) => {
+                    let detail = TaskDetail {
+                        task: view.task.clone(),
+                        steps: steps.clone(),
+                    };
+                    output::print_typed(&detail, format, steps_table);
+                }
+                None => output::print_typed(&view.task, format, output::fields),
+            }
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::Watch { id } => watch(client, &id).await,
         TaskCommand::Retry { id } => {
-            client
-                .post_json(&format!("/v1/tasks/{id}/retry"), &serde_json::json!({}))
-                .await?;
+            target.needs_agent("dv task retry")?;
+            client.task_retry(&id).await?;
             watch(client, &id).await
         }
     }
 }
 
-/// Follows task `id`, printing each step as it starts and ends, until the
-/// task ends or blocks. Bounded only by the task itself (every step has its
-/// own timeout in the agent); an unreachable agent ends the watch.
-pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, CallError> {
+/// How often a followed task or command is read again.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Follows a command the hub sent until the site started its task, then the
+/// task. A command waits at the hub while its site is disconnected, so this
+/// waits as long as it takes (Ctrl-C stops waiting; the command stays).
+pub async fn follow_command(
+    client: &Client,
+    command: &CommandAccepted,
+) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match client.command_get(&command.command).await {
+            Ok(CommandRecord {
+                task: Some(task), ..
+            }) => {
+                eprintln!("task {}: started at site {}", task.id, task.site);
+                return watch(client, &task.id.to_string()).await;
+            }
+            // Not read back by the replica yet, or no task yet.
+            Ok(_) | Err(dv_sdk::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !told && started.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "waiting for site {} to start the task (a disconnected site gets the command when it reconnects; \
+                 Ctrl-C stops waiting, the command stays queued: dv task list --site {})",
+                command.site, command.site
+            );
+            told = true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Follows task `id` until it ends or blocks: from an agent, each step as
+/// it starts and ends; from the hub (no step logs), each change of state.
+/// Bounded only by the task itself (every step has its own timeout in the
+/// agent); an unreachable server ends the watch.
+pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, Failure> {
     let mut printed = 0usize;
     let mut running_printed: Option<i64> = None;
+    let mut last_state: Option<TaskState> = None;
     loop {
-        let v = client.get(&format!("/v1/tasks/{id}")).await?;
-        let steps = v["steps"].as_array().cloned().unwrap_or_default();
-        for s in &steps[printed.min(steps.len())..] {
-            let seq = s["seq"].as_i64().unwrap_or(0);
-            if s["finished_at"].is_null() {
-                if running_printed != Some(seq) {
+        let view = client.task_get(id).await?;
+        match &view.steps {
+            Some(steps) => {
+                for s in &steps[printed.min(steps.len())..] {
+                    let Some(finished_at) = &s.finished_at else {
+                        if running_printed != Some(s.seq) {
+                            println!("{}  {:<14} running", s.started_at, s.step);
+                            running_printed = Some(s.seq);
+                        }
+                        break;
+                    };
+                    if running_printed != Some(s.seq) {
+                        println!("{}  {:<14} running", s.started_at, s.step);
+                    }
+                    let detail = s
+                        .detail
+                        .as_deref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default();
                     println!(
-                        "{}  {:<14} running",
-                        output::cell(&s["started_at"]),
-                        output::cell(&s["step"])
+                        "{finished_at}  {:<14} {}{detail}",
+                        s.step,
+                        s.outcome.as_deref().unwrap_or_default()
                     );
-                    running_printed = Some(seq);
+                    printed += 1;
+                    running_printed = None;
                 }
-                break;
             }
-            if running_printed != Some(seq) {
-                println!(
-                    "{}  {:<14} running",
-                    output::cell(&s["started_at"]),
-                    output::cell(&s["step"])
+            None => {
+                if last_state.as_ref() != Some(&view.task.state) {
+                    println!(
+                        "{}  {}",
+                        view.task
+                            .updated_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                        state_line(&view.task.state)
+                    );
+                    last_state = Some(view.task.state.clone());
+                }
+            }
+        }
+        match &view.task.state {
+            TaskState::Succeeded => {
+                println!("task {id} succeeded");
+                return Ok(ExitCode::SUCCESS);
+            }
+            TaskState::Failed { reason } => {
+                eprintln!("task {id} failed: {reason}");
+                return Ok(ExitCode::from(EXIT_TASK_FAILED));
+            }
+            TaskState::Blocked { dependency, kind } => {
+                let retry = match &view.steps {
+                    Some(_) => format!("dv task retry {id}"),
+                    None => format!(
+                        "dv --agent <site {} agent URL> task retry {id}",
+                        view.task.site
+                    ),
+                };
+                eprintln!(
+                    "task {id} is blocked on {dependency} ({} dependency)\nhint: fix it, then run: {retry}",
+                    kind
                 );
+                return Ok(ExitCode::from(EXIT_TASK_BLOCKED));
             }
-            let detail = match &s["detail"] {
-                Value::Null => String::new(),
-                d => format!(": {}", output::cell(d)),
-            };
-            println!(
-                "{}  {:<14} {}{detail}",
-                output::cell(&s["finished_at"]),
-                output::cell(&s["step"]),
-                output::cell(&s["outcome"])
-            );
-            printed += 1;
-            running_printed = None;
+            TaskState::Pending | TaskState::Running { .. } => {}
         }
-        let state = &v["task"]["state"];
-        if state == "succeeded" {
-            println!("task {id} succeeded");
-            return Ok(ExitCode::SUCCESS);
-        }
-        if let Some(f) = state.get("failed") {
-            eprintln!("task {id} failed: {}", output::cell(&f["reason"]));
-            return Ok(ExitCode::from(EXIT_TASK_FAILED));
-        }
-        if let Some(b) = state.get("blocked") {
-            eprintln!(
-                "task {id} is blocked on {} ({} dependency)\nhint: fix it, then run: dv task retry {id}",
-                output::cell(&b["dependency"]),
-                output::cell(&b["kind"])
-            );
-            return Ok(ExitCode::from(EXIT_TASK_BLOCKED));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A state as a progress line: `running set_pxe`, `pending`.
+fn state_line(state: &TaskState) -> String {
+    match state {
+        TaskState::Running { step } => format!("{:<14} running", step),
+        TaskState::Blocked { dependency, .. } => format!("blocked on {dependency}"),
+        TaskState::Failed { reason } => format!("failed: {reason}"),
+        other => other.name().to_owned(),
     }
 }
 

@@ -31,7 +31,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// The latest heartbeat of a site.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SiteBeat {
     /// When the hub received it (RFC 3339).
     pub received_at: String,
@@ -41,6 +41,17 @@ pub struct SiteBeat {
     pub age_seconds: f64,
     #[serde(skip)]
     received: Option<std::time::Instant>,
+}
+
+impl SiteBeat {
+    /// The beat as the API shows it (`GET /v1/sites`).
+    pub fn view(&self) -> dv_protocol::api::SiteHeartbeat {
+        dv_protocol::api::SiteHeartbeat {
+            received_at: self.received_at.clone(),
+            heartbeat: self.heartbeat.clone(),
+            age_seconds: self.age_seconds,
+        }
+    }
 }
 
 /// What the API reads about ingestion.

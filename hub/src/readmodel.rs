@@ -109,26 +109,9 @@ pub struct EventRow {
     pub body: serde_json::Value,
 }
 
-/// A command as the hub recorded it, with the task it started.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CommandRow {
-    /// The command id.
-    pub id: String,
-    /// The site it is for.
-    pub site: String,
-    /// Its subject.
-    pub subject: String,
-    /// Who asked.
-    pub actor: String,
-    /// The conversation it belongs to.
-    pub correlation_id: String,
-    /// When it was issued (RFC 3339).
-    pub issued_at: String,
-    /// The command.
-    pub command: serde_json::Value,
-    /// The task the site started for it, once its event arrived.
-    pub task: Option<Task>,
-}
+/// A command as the hub recorded it, with the task it started (the API's
+/// shared body).
+pub use dv_protocol::api::CommandRecord;
 
 /// How far the read model is.
 #[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
@@ -441,7 +424,7 @@ pub fn task(conn: &Connection, id: &str) -> Result<Option<Task>, ReadModelError>
 }
 
 /// One command and the task it started.
-pub fn command(conn: &Connection, id: &str) -> Result<Option<CommandRow>, ReadModelError> {
+pub fn command(conn: &Connection, id: &str) -> Result<Option<CommandRecord>, ReadModelError> {
     let row = conn
         .prepare_cached(
             "SELECT id, site, subject, actor, correlation_id, occurred_at, body
@@ -469,7 +452,7 @@ pub fn command(conn: &Connection, id: &str) -> Result<Option<CommandRow>, ReadMo
     )?
     .into_iter()
     .next();
-    Ok(Some(CommandRow {
+    Ok(Some(CommandRecord {
         id,
         site,
         subject,

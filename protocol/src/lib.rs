@@ -31,6 +31,7 @@
 //! | [`envelope`] | `Envelope`, `Message<T>`, `Actor`, NATS headers |
 //! | [`codec`] | `encode` / `decode`: a version byte plus postcard |
 //! | [`timestamp`] | the serde form of timestamps (RFC 3339 text / Unix nanoseconds) |
+//! | [`api`] | REST bodies that are not resources: error body, accepted command, command record, site status, task with steps |
 //! | [`schema`] | OpenAPI schemas (utoipa `ToSchema`) of the types the APIs return |
 //!
 //! Each module has its own error enum (`TokenError`, `SubjectError`,
@@ -61,6 +62,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod codec;
 pub mod command;
 pub mod dns_name;

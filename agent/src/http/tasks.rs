@@ -6,8 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dv_protocol::TaskId;
+use dv_protocol::api::TaskDetail;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{AppState, problem};
 use crate::provision::runner::ProvisionError;
@@ -79,7 +79,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
         })
         .await;
     match found {
-        Ok(Some((task, steps))) => Json(json!({ "task": task, "steps": steps })).into_response(),
+        Ok(Some((task, steps))) => Json(TaskDetail { task, steps }).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, format!("no task {id}")),
         Err(e) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,

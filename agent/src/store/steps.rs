@@ -3,26 +3,11 @@
 
 use dv_protocol::TaskId;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::{StoreError, now_nanos};
 
-/// One step run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StepRun {
-    /// 1, 2, ... in the order run.
-    pub seq: i64,
-    /// The step's name.
-    pub step: String,
-    /// RFC 3339.
-    pub started_at: String,
-    /// RFC 3339; absent while running.
-    pub finished_at: Option<String>,
-    /// done, failed or blocked; absent while running.
-    pub outcome: Option<String>,
-    /// Why it failed or what it is blocked on.
-    pub detail: Option<String>,
-}
+/// One step run: the API's shared body (`GET /v1/tasks/{id}` lists them).
+pub use dv_protocol::api::StepRun;
 
 /// Records that `step` of `task` starts now; returns its sequence number.
 pub fn start(conn: &Connection, task: TaskId, step: &str) -> Result<i64, StoreError> {

@@ -49,7 +49,7 @@ pub(super) async fn sites(State(state): State<AppState>) -> Response {
         Err(e) => return failed(&e),
     };
     let beats = state.progress.beats();
-    let sites: Vec<serde_json::Value> = state
+    let sites: Vec<super::SiteStatus> = state
         .config
         .sites
         .iter()
@@ -59,12 +59,12 @@ pub(super) async fn sites(State(state): State<AppState>) -> Response {
                 .find(|(s, _, _)| s == site.as_str())
                 .map(|(_, n, at)| (*n, Some(at.clone())))
                 .unwrap_or((0, None));
-            serde_json::json!({
-                "name": site,
-                "events": events,
-                "last_event_at": last_event_at,
-                "heartbeat": beats.get(site.as_str()),
-            })
+            super::SiteStatus {
+                name: site.clone(),
+                events,
+                last_event_at,
+                heartbeat: beats.get(site.as_str()).map(|b| b.view()),
+            }
         })
         .collect();
     Json(sites).into_response()
@@ -220,19 +220,16 @@ async fn send(
             metrics::counter!("dv_hub_commands_sent_total", "action" => message.body.action())
                 .increment(1);
             tracing::info!(command = %message.envelope.id, site = %machine.site, machine = %machine.id, action = message.body.action(), seq, "command queued for site");
-            (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({
-                    "command": message.envelope.id.to_string(),
-                    "site": machine.site,
-                    "machine": machine.id,
-                    "action": message.body.action(),
-                    "subject": message.body.subject(&machine.site).as_str(),
-                    "correlation_id": correlation.0.to_string(),
-                    "stream_seq": seq,
-                })),
-            )
-                .into_response()
+            let accepted = super::CommandAccepted {
+                command: message.envelope.id.to_string(),
+                site: machine.site.clone(),
+                machine: machine.id,
+                action: message.body.action().to_owned(),
+                subject: message.body.subject(&machine.site).as_str().to_owned(),
+                correlation_id: correlation.0.to_string(),
+                stream_seq: seq,
+            };
+            (StatusCode::ACCEPTED, Json(accepted)).into_response()
         }
         Err(e) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -267,7 +264,7 @@ pub(crate) async fn publish_command(
     get, path = "/v1/commands/{id}", tag = "inventory",
     params(("id" = String, Path, description = "Command id")),
     responses(
-        (status = 200, description = "The command and the task it started", body = readmodel::CommandRow),
+        (status = 200, description = "The command and the task it started", body = readmodel::CommandRecord),
         (status = 404, description = "No such command (yet)", body = super::ErrorBody),
     ),
 )]

@@ -116,12 +116,9 @@ impl Modify for BearerToken {
     }
 }
 
-/// The error body of every `/v1` endpoint ([`problem`]).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
-    /// What went wrong and what to do about it.
-    pub error: String,
-}
+/// The error body of every `/v1` endpoint ([`problem`]); shared with the
+/// SDK through dv-protocol.
+pub(crate) use dv_protocol::api::ErrorBody;
 
 /// Routes without a token.
 fn public_routes() -> OpenApiRouter<AppState> {
@@ -233,39 +230,9 @@ pub(crate) struct Health {
     pub uptime_seconds: u64,
 }
 
-/// One entry of `GET /v1/sites` (built with `json!` in the handler; this
-/// type describes it for the OpenAPI document).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct SiteStatus {
-    /// The site.
-    pub name: dv_protocol::SiteName,
-    /// Events the read model holds from it.
-    pub events: u64,
-    /// When its latest event happened (RFC 3339).
-    pub last_event_at: Option<String>,
-    /// Its latest heartbeat, if one arrived since this replica started.
-    pub heartbeat: Option<crate::ingest::SiteBeat>,
-}
-
-/// The 202 answer of `POST /v1/machines/{key}/provision|deprovision`
-/// (built with `json!` in the handler; this type describes it).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct CommandAccepted {
-    /// The command id (`GET /v1/commands/{id}`).
-    pub command: String,
-    /// The machine's site.
-    pub site: dv_protocol::SiteName,
-    /// The machine.
-    pub machine: dv_protocol::MachineId,
-    /// `provision` or `deprovision`.
-    pub action: String,
-    /// The NATS subject it was sent on.
-    pub subject: String,
-    /// The call's correlation id.
-    pub correlation_id: String,
-    /// Its sequence in `DV_HUB_CMD`.
-    pub stream_seq: u64,
-}
+// `GET /v1/sites` and the 202 of provision/deprovision answer these
+// shared bodies, which the SDK decodes.
+pub(crate) use dv_protocol::api::{CommandAccepted, SiteStatus};
 
 /// A refused or failed call: its status and what to tell the caller.
 #[derive(Debug)]

@@ -1,0 +1,294 @@
+//! Which API a command talks to, and how its failures are told: the
+//! options every command takes (`--agent`, `--context`, `-o`), the choice
+//! between them and the contexts file, the SDK client built from it, and
+//! each failure's message, hint and exit code.
+//!
+//! Choice, first that applies: `--agent URL`, `--context NAME`,
+//! `DV_AGENT`, `DV_CONTEXT`, the current context, the agent at
+//! `http://127.0.0.1:8680`. Flags beat the environment, the environment
+//! beats the file; an agent URL needs no context (how `dvce` reached an
+//! agent before contexts existed).
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::context::{Context, Contexts, Kind};
+use crate::output::Format;
+use crate::{EXIT_API, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_USAGE};
+
+/// The agent commands talk to when nothing else is chosen.
+pub const DEFAULT_AGENT: &str = "http://127.0.0.1:8680";
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// One site agent's API URL, instead of a context [env: DV_AGENT].
+    #[arg(long, global = true, value_name = "URL")]
+    pub agent: Option<String>,
+    /// The context to use instead of the current one [env: DV_CONTEXT].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Output format: a table on a terminal, JSON when piped.
+    #[arg(short, long, value_enum, default_value = "auto", global = true)]
+    pub output: Format,
+}
+
+/// What was chosen, and why.
+#[derive(Debug)]
+pub enum Choice {
+    /// A bare agent URL.
+    Agent {
+        /// Its URL.
+        url: String,
+        /// What chose it.
+        why: String,
+    },
+    /// A context.
+    Context {
+        /// The context.
+        context: Context,
+        /// What chose it.
+        why: String,
+    },
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Applies the order in the module doc. `load` reads the contexts file,
+/// only when a context is needed (an agent URL works whatever the file
+/// holds).
+pub fn choose(
+    global: &Global,
+    load: impl FnOnce() -> Result<Contexts, String>,
+) -> Result<Choice, String> {
+    if let Some(url) = &global.agent {
+        return Ok(Choice::Agent {
+            url: url.clone(),
+            why: "--agent".to_owned(),
+        });
+    }
+    let agent_env = env("DV_AGENT");
+    if global.context.is_none()
+        && let Some(url) = agent_env
+    {
+        return Ok(Choice::Agent {
+            url,
+            why: "DV_AGENT".to_owned(),
+        });
+    }
+    let all = load()?;
+    let (name, why) = if let Some(name) = &global.context {
+        (name.clone(), "--context")
+    } else if let Some(name) = env("DV_CONTEXT") {
+        (name, "DV_CONTEXT")
+    } else if let Some(name) = &all.current {
+        (name.clone(), "the current context")
+    } else {
+        return Ok(Choice::Agent {
+            url: DEFAULT_AGENT.to_owned(),
+            why: "the default (no context is current)".to_owned(),
+        });
+    };
+    Ok(Choice::Context {
+        context: all.get(&name)?.clone(),
+        why: why.to_owned(),
+    })
+}
+
+/// The API a command talks to.
+#[derive(Debug)]
+pub struct Target {
+    /// The client.
+    pub client: dv_sdk::Client,
+    /// Hub or agent.
+    pub kind: Kind,
+    /// The context, if one was chosen.
+    pub context: Option<Context>,
+}
+
+impl Target {
+    /// Chooses and connects (no call is made yet).
+    pub fn resolve(global: &Global) -> Result<Target, Failure> {
+        match choose(global, Contexts::load).map_err(Failure::Config)? {
+            Choice::Agent { url, .. } => Ok(Target {
+                client: dv_sdk::Client::new(&url, None)?,
+                kind: Kind::Agent,
+                context: None,
+            }),
+            Choice::Context { context, .. } => {
+                let token = context.token().map_err(Failure::Config)?;
+                let mut builder = dv_sdk::Client::builder(&context.url).token(token);
+                if let Some(ca) = &context.ca_file {
+                    let pem = std::fs::read(ca).map_err(|e| {
+                        Failure::Config(format!(
+                            "context {:?}: cannot read its CA file {}: {e}",
+                            context.name,
+                            ca.display()
+                        ))
+                    })?;
+                    builder = builder.ca_pem(pem);
+                }
+                Ok(Target {
+                    client: builder.build()?,
+                    kind: context.kind,
+                    context: Some(context),
+                })
+            }
+        }
+    }
+
+    /// Refuses a call only a site's agent answers when the target is a hub.
+    pub fn needs_agent(&self, what: &str) -> Result<(), Failure> {
+        match self.kind {
+            Kind::Agent => Ok(()),
+            Kind::Hub => Err(Failure::Config(format!(
+                "{what} is answered by a site's agent, not the hub\n\
+                 hint: use an agent context (dv context add NAME --url URL --kind agent) or --agent URL"
+            ))),
+        }
+    }
+
+    /// Reports `failure` on stderr and returns its exit code.
+    pub fn report(&self, failure: Failure) -> ExitCode {
+        let e = match failure {
+            Failure::Config(msg) => {
+                eprintln!("error: {msg}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            Failure::Api(e) => e,
+        };
+        report_api(self.kind, self.context.as_ref(), self.client.base_url(), &e)
+    }
+}
+
+/// Tells an SDK error: the server's message, a hint, the exit code.
+fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Error) -> ExitCode {
+    use dv_sdk::Error as E;
+    let named = context
+        .map(|c| format!(" (context {})", c.name))
+        .unwrap_or_default();
+    match e {
+        E::Unreachable { source, .. } => {
+            let hint = match (kind, context) {
+                (Kind::Agent, None) => "is dv-agent running there? Point dvce at it with --agent URL or DV_AGENT=URL, or use a context (dv context list).".to_owned(),
+                (Kind::Agent, Some(c)) => format!("is dv-agent running there? Check the URL of context {} (dv context show {}).", c.name, c.name),
+                (Kind::Hub, _) => "is dv-hub running there? Check the context's URL (dv context show), or pick another (dv context use NAME).".to_owned(),
+            };
+            eprintln!(
+                "error: cannot reach the {} at {base}{named}: {}\nhint: {hint}",
+                kind.as_str(),
+                // The transport's own text names the URL it called.
+                chain(source)
+            );
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+        E::Unauthorized { message } | E::Forbidden { message } => {
+            let status = e.status().unwrap_or(401);
+            let hint = match context {
+                Some(c) if c.token_file.is_some() || c.token_env.is_some() => format!(
+                    "context {} sends the token from {}; make that the {}'s token (for a hub, the file hub.toml names as token_file), \
+                     or re-add the context: dv context remove {0} && dv context add {0} --url {} --token-file FILE",
+                    c.name,
+                    c.token_source(),
+                    kind.as_str(),
+                    c.url
+                ),
+                Some(c) => format!(
+                    "context {} sends no token; re-add it with one: dv context remove {0} && dv context add {0} --url {} --token-file FILE",
+                    c.name, c.url
+                ),
+                None => "add a context with the token: dv context add NAME --url URL --token-file FILE, then dv context use NAME".to_owned(),
+            };
+            eprintln!("error ({status}): {message}\nhint: {hint}");
+            ExitCode::from(EXIT_AUTH)
+        }
+        E::InvalidUrl { .. } | E::InvalidCa { .. } | E::Setup { .. } => {
+            eprintln!(
+                "error: {}{named}\nhint: fix the context (dv context show), or the --agent URL",
+                chain(e)
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+        E::Decode { .. } => {
+            eprintln!(
+                "error: {}\nhint: is {base} a Dataverket {} of this version?",
+                chain(e),
+                kind.as_str()
+            );
+            ExitCode::from(EXIT_API)
+        }
+        other => {
+            match other.status() {
+                Some(status) => eprintln!("error ({status}): {other}"),
+                None => eprintln!("error: {}", chain(other)),
+            }
+            ExitCode::from(EXIT_API)
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated (the SDK never repeats a cause
+/// in its own text).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Why a command did not complete.
+#[derive(Debug)]
+pub enum Failure {
+    /// The API call failed.
+    Api(dv_sdk::Error),
+    /// The command line or the local configuration is wrong (exit 2).
+    Config(String),
+}
+
+impl From<dv_sdk::Error> for Failure {
+    fn from(e: dv_sdk::Error) -> Self {
+        Failure::Api(e)
+    }
+}
+
+/// Runs `f` against the chosen target on a one-thread runtime.
+pub fn run_with<F>(global: &Global, f: F) -> ExitCode
+where
+    F: AsyncFnOnce(&Target, Format) -> Result<ExitCode, Failure>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(EXIT_API);
+        }
+    };
+    let target = match Target::resolve(global) {
+        Ok(t) => t,
+        Err(Failure::Config(msg)) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(Failure::Api(e)) => {
+            eprintln!(
+                "error: {}\nhint: fix the context (dv context show), or the --agent URL",
+                chain(&e)
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match runtime.block_on(f(&target, global.output)) {
+        Ok(code) => code,
+        Err(failure) => target.report(failure),
+    }
+}

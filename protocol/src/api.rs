@@ -1,0 +1,113 @@
+//! The bodies of the REST API that are not resources themselves: the error
+//! body, a queued command's 202, a command with the task it started, a
+//! site's status at the hub, and a task with its step log as an agent
+//! shows it. The servers (hub, agent) serialize these and the SDK
+//! (`dv-sdk`) deserializes the same types, so neither side can drift.
+//!
+//! Resources (`Machine`, `Task`, `Tenant`, ...) live in [`crate::resource`].
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Heartbeat, MachineId, SiteName, Task};
+
+/// The error body of every `/v1` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do about it.
+    pub error: String,
+}
+
+/// The hub's 202 answer to `POST /v1/machines/{key}/provision|deprovision`:
+/// the command is stored for the machine's site, which starts a task once it
+/// receives it (`GET /v1/commands/{id}` shows that task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommandAccepted {
+    /// The command id (`GET /v1/commands/{id}`).
+    pub command: String,
+    /// The machine's site.
+    pub site: SiteName,
+    /// The machine.
+    pub machine: MachineId,
+    /// `provision` or `deprovision`.
+    pub action: String,
+    /// The NATS subject it was sent on.
+    pub subject: String,
+    /// The call's correlation id.
+    pub correlation_id: String,
+    /// Its sequence in `DV_HUB_CMD`.
+    pub stream_seq: u64,
+}
+
+/// A command as the hub recorded it, with the task it started
+/// (`GET /v1/commands/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommandRecord {
+    /// The command id.
+    pub id: String,
+    /// The site it is for.
+    pub site: String,
+    /// Its subject.
+    pub subject: String,
+    /// Who asked.
+    pub actor: String,
+    /// The conversation it belongs to.
+    pub correlation_id: String,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// The command.
+    pub command: serde_json::Value,
+    /// The task the site started for it, once its event arrived.
+    pub task: Option<Task>,
+}
+
+/// A site's latest heartbeat as a hub replica received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SiteHeartbeat {
+    /// When the hub received it (RFC 3339).
+    pub received_at: String,
+    /// Its body.
+    pub heartbeat: Heartbeat,
+    /// Seconds since the hub received it.
+    pub age_seconds: f64,
+}
+
+/// One entry of the hub's `GET /v1/sites`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SiteStatus {
+    /// The site.
+    pub name: SiteName,
+    /// Events the read model holds from it.
+    pub events: u64,
+    /// When its latest event happened (RFC 3339).
+    pub last_event_at: Option<String>,
+    /// Its latest heartbeat, if one arrived since this replica started.
+    pub heartbeat: Option<SiteHeartbeat>,
+}
+
+/// One step run of a task, as the agent that runs it logs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StepRun {
+    /// 1, 2, ... in the order run.
+    pub seq: i64,
+    /// The step's name.
+    pub step: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339; absent while running.
+    pub finished_at: Option<String>,
+    /// done, failed or blocked; absent while running.
+    pub outcome: Option<String>,
+    /// Why it failed or what it is blocked on.
+    pub detail: Option<String>,
+}
+
+/// An agent's `GET /v1/tasks/{id}`: the task and every step it ran. (The
+/// hub answers the bare [`Task`]: it holds task states, not step logs.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskDetail {
+    /// The task.
+    pub task: Task,
+    /// Its steps, in the order run.
+    pub steps: Vec<StepRun>,
+}
