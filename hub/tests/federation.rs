@@ -448,9 +448,13 @@ fn a_hub_node_and_a_replica_killed_during_writes_lose_no_acknowledged_write() {
         events_at(0),
         events_at(1)
     );
+    // Its command stream is rebuilt by its own consumer, next to the events.
+    let base = hub.api(0);
+    let api = Api::with_token(&base, &hub.token);
     for id in &acked {
-        let base = hub.api(0);
-        let (code, _) = Api::with_token(&base, &hub.token).get(&format!("/v1/commands/{id}"));
-        assert_eq!(code, 200, "the rebuilt r1 misses command {id}");
+        let seen = wait_for(Duration::from_secs(30), || {
+            (api.get(&format!("/v1/commands/{id}")).0 == 200).then_some(())
+        });
+        assert!(seen.is_some(), "the rebuilt r1 misses command {id}");
     }
 }
