@@ -137,6 +137,13 @@ pub async fn follow_command(
                 eprintln!("task {}: started at site {}", task.id, task.site);
                 return watch(client, &task.id.to_string()).await;
             }
+            Ok(CommandRecord {
+                rejected: Some(reason),
+                ..
+            }) => {
+                eprintln!("site {} refused the command: {reason}", command.site);
+                return Ok(ExitCode::from(EXIT_TASK_FAILED));
+            }
             // Not read back by the replica yet, or no task yet.
             Ok(_) | Err(dv_sdk::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),

@@ -78,6 +78,10 @@ CREATE TABLE command (
   occurred_at TEXT NOT NULL,
   body TEXT NOT NULL
 );
+CREATE TABLE command_rejection (
+  command_id TEXT PRIMARY KEY,
+  reason TEXT NOT NULL
+);
 CREATE TABLE position (stream TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 ";
 
@@ -264,6 +268,14 @@ fn apply_event(
                 tx.prepare_cached("UPDATE task SET state = ?2, body = ?3 WHERE id = ?1")?
                     .execute(params![id, t.state.name(), serde_json::to_string(&t)?])?;
             }
+        }
+        EventBody::CommandRejected {
+            command, reason, ..
+        } => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO command_rejection (command_id, reason) VALUES (?1, ?2)",
+            )?
+            .execute(params![command.to_string(), reason])?;
         }
         _ => {}
     }
@@ -452,6 +464,10 @@ pub fn command(conn: &Connection, id: &str) -> Result<Option<CommandRecord>, Rea
     )?
     .into_iter()
     .next();
+    let rejected: Option<String> = conn
+        .prepare_cached("SELECT reason FROM command_rejection WHERE command_id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?;
     Ok(Some(CommandRecord {
         id,
         site,
@@ -461,6 +477,7 @@ pub fn command(conn: &Connection, id: &str) -> Result<Option<CommandRecord>, Rea
         issued_at,
         command: serde_json::from_str(&body)?,
         task,
+        rejected,
     }))
 }
 

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use dv_protocol::{Actor, Message, SiteName};
 use dv_tests::api::Api;
 use dv_tests::hub::{Hub, Site, workspace_bin};
 use dv_tests::nats::nats_server_bin;
@@ -246,6 +247,44 @@ fn sites_report_up_commands_flow_down_and_a_cut_uplink_loses_nothing() {
     assert_eq!(code, 200, "the site has no task {task}: {at_site}");
     let (code, _) = Api::with_token(&base, &hub.token).get(&format!("/v1/tasks/{task}"));
     assert_eq!(code, 200);
+
+    // A command the site cannot carry out (a stale hub, a machine removed at
+    // the site) comes back refused, with the site's reason, instead of
+    // vanishing.
+    let ghost = dv_protocol::MachineId::new();
+    let refused = Message::command(
+        SiteName::new("osl-1").unwrap(),
+        Actor::new("user:test").unwrap(),
+        dv_protocol::Command::ProvisionMachine { machine: ghost },
+    );
+    rt.block_on(async {
+        let client = async_nats::connect(hub.client_urls()[0].as_str())
+            .await
+            .unwrap();
+        let js = jetstream::with_domain(client, "hub");
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, value) in refused.headers() {
+            headers.insert(name, value.as_str());
+        }
+        let subject = refused.body.subject(&refused.envelope.site).into_string();
+        let payload = dv_protocol::codec::encode(&refused).unwrap();
+        js.publish_with_headers(subject, headers, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let id = refused.envelope.id.to_string();
+    let api = Api::with_token(&base, &hub.token);
+    let answer = wait_for(Duration::from_secs(30), || {
+        let (code, c) = api.get(&format!("/v1/commands/{id}"));
+        (code == 200 && c["rejected"].is_string()).then_some(c)
+    });
+    let answer = answer
+        .unwrap_or_else(|| panic!("no rejection: {}", api.get(&format!("/v1/commands/{id}")).1));
+    assert!(answer["task"].is_null(), "{answer}");
+    let reason = answer["rejected"].as_str().unwrap();
+    assert!(reason.contains(&ghost.to_string()), "{reason}");
 
     // Cut osl-1's uplink.
     osl.uplink.cut();

@@ -59,6 +59,10 @@ pub struct CommandRecord {
     pub command: serde_json::Value,
     /// The task the site started for it, once its event arrived.
     pub task: Option<Task>,
+    /// Why the site refused it, once its `command.rejected` event arrived;
+    /// a refused command never gets a task.
+    #[serde(default)]
+    pub rejected: Option<String>,
 }
 
 /// A site's latest heartbeat as a hub replica received it.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
 use crate::envelope::{Actor, Message};
-use crate::id::{BmcId, DnsRecordId, EventId, MachineId, TaskId};
+use crate::id::{BmcId, DnsRecordId, EventId, MachineId, MessageId, TaskId};
 use crate::mac::MacAddr;
 use crate::resource::{
     Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
@@ -163,6 +163,18 @@ pub enum EventBody {
         /// The pin it replaced; `None` on first use.
         previous: Option<String>,
     },
+    /// A site refused a well-formed command it received (no such machine):
+    /// the command is not carried out and will not be retried. A malformed
+    /// one (does not decode, body on another command's subject) is only
+    /// logged.
+    CommandRejected {
+        /// The command's id (its envelope id).
+        command: MessageId,
+        /// Its action token (`provision`, ...).
+        action: String,
+        /// Why, for the operator who sent it.
+        reason: String,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -192,6 +204,7 @@ impl EventBody {
             Self::MachineBootStateSet { .. } => (MASKIN, Some("machine"), "boot-state-set"),
             Self::MachineUpdated { .. } => (MASKIN, Some("machine"), "updated"),
             Self::BmcCertificatePinned { .. } => (MASKIN, Some("bmc"), "certificate-pinned"),
+            Self::CommandRejected { .. } => (SITE, Some("command"), "rejected"),
         }
     }
 
@@ -350,6 +363,11 @@ impl fmt::Display for EventBody {
                     "bmc {bmc} of machine {machine}: TLS certificate re-pinned {p} -> {sha256}"
                 ),
             },
+            Self::CommandRejected {
+                command,
+                action,
+                reason,
+            } => write!(f, "command {command} ({action}) rejected: {reason}"),
         }
     }
 }
@@ -517,6 +535,11 @@ mod tests {
                 sha256: "AB:CD".into(),
                 previous: None,
             },
+            EventBody::CommandRejected {
+                command: MessageId::new(),
+                action: "provision".into(),
+                reason: "no machine".into(),
+            },
         ]
     }
 
@@ -543,6 +566,7 @@ mod tests {
             EventBody::MachineBootStateSet { .. } => 16,
             EventBody::MachineUpdated { .. } => 17,
             EventBody::BmcCertificatePinned { .. } => 18,
+            EventBody::CommandRejected { .. } => 19,
         }
     }
 

@@ -337,6 +337,13 @@ pub fn event_body() -> impl Strategy<Value = EventBody> {
                 previous
             }
         ),
+        (id(), "[a-z-]{1,20}", ".{0,60}").prop_map(|(command, action, reason)| {
+            EventBody::CommandRejected {
+                command,
+                action,
+                reason,
+            }
+        }),
     ]
 }
 

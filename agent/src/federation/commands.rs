@@ -170,6 +170,8 @@ pub(crate) async fn handle(
         ));
     }
     if !message.body.matches(&parsed) {
+        // Malformed (a bug or tampering), not a refusal: the same id may
+        // still arrive properly, so nothing is recorded against it.
         return Outcome::Rejected(format!(
             "a {} command does not belong on {subject:?}",
             message.body.action()
@@ -186,6 +188,26 @@ pub(crate) async fn handle(
             Outcome::Duplicate
         }
         Err(ProvisionError::Store(e)) => Outcome::Retry(crate::telemetry::error_chain(&e)),
-        Err(e) => Outcome::Rejected(format!("{}: {e}", message.body)),
+        Err(e) => {
+            let reason = format!("{}: {e}", message.body);
+            reject(provisioner, &message, reason).await
+        }
+    }
+}
+
+/// Refuses a command addressed to this site, and says so to its sender: a
+/// `command.rejected` event in the outbox, recorded with the command id so a
+/// redelivery does not repeat it. A store failure retries the command.
+async fn reject(
+    provisioner: &Arc<Provisioner>,
+    message: &dv_protocol::Message<Command>,
+    reason: String,
+) -> Outcome {
+    match provisioner
+        .reject(&message.envelope, message.body.action(), &reason)
+        .await
+    {
+        Ok(_) => Outcome::Rejected(reason),
+        Err(e) => Outcome::Retry(format!("recording the rejection failed: {e}")),
     }
 }

@@ -211,6 +211,39 @@ impl Provisioner {
         Ok(outcome)
     }
 
+    /// Records that the command `cause` was refused: its id (a redelivery
+    /// is then not considered again) and a `command.rejected` event caused
+    /// by it, which tells the hub (and the operator waiting there) why, in
+    /// one transaction. False if the command was already recorded.
+    pub async fn reject(
+        &self,
+        cause: &dv_protocol::Envelope,
+        action: &str,
+        reason: &str,
+    ) -> Result<bool, ProvisionError> {
+        let (site, actor, cause) = (self.site.clone(), self.actor.clone(), cause.clone());
+        let (action, reason) = (action.to_owned(), reason.to_owned());
+        let recorded = self
+            .store
+            .write(move |c| {
+                if commands::seen(c, cause.id)?.is_some() {
+                    return Ok(false);
+                }
+                commands::record(c, cause.id, &action, None)?;
+                let event = dv_protocol::Event::new(dv_protocol::EventBody::CommandRejected {
+                    command: cause.id,
+                    action,
+                    reason,
+                });
+                let message =
+                    dv_protocol::Message::from_event(site, actor, event).caused_by(&cause);
+                crate::store::outbox::record(c, &message)?;
+                Ok(true)
+            })
+            .await?;
+        Ok(recorded)
+    }
+
     /// Resumes every provisioning task that was pending or running.
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, StoreError> {
         let mut n = 0;
