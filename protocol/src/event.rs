@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
 use crate::envelope::{Actor, Message};
-use crate::id::{BmcId, DnsRecordId, EventId, MachineId, TaskId};
+use crate::id::{AllocationId, BmcId, DnsRecordId, EventId, MachineId, NetworkId, TaskId};
 use crate::mac::MacAddr;
 use crate::resource::{
-    Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
-    TaskState,
+    Allocation, Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack,
+    Site, Task, TaskState,
 };
 use crate::subject::{EVT, ROOT, Subject, service};
-use crate::token::SiteName;
+use crate::token::{NetworkName, SiteName};
 
 /// A fact that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +163,28 @@ pub enum EventBody {
         /// The pin it replaced; `None` on first use.
         previous: Option<String>,
     },
+    /// A network was deleted (it held no allocations).
+    NetworkDeleted {
+        /// The network.
+        network: NetworkId,
+        /// Its name, for the operator.
+        name: NetworkName,
+    },
+    /// IPAM handed out an address (with its DHCP reservation and DNS
+    /// records, committed together).
+    AddressAllocated {
+        /// The allocation.
+        allocation: Allocation,
+    },
+    /// An allocated address was released (with its reservation and records).
+    AddressReleased {
+        /// The allocation that ended.
+        allocation: AllocationId,
+        /// Its network.
+        network: NetworkId,
+        /// The address, free again.
+        address: IpAddr,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -192,6 +214,9 @@ impl EventBody {
             Self::MachineBootStateSet { .. } => (MASKIN, Some("machine"), "boot-state-set"),
             Self::MachineUpdated { .. } => (MASKIN, Some("machine"), "updated"),
             Self::BmcCertificatePinned { .. } => (MASKIN, Some("bmc"), "certificate-pinned"),
+            Self::NetworkDeleted { .. } => (NETT, Some("network"), "deleted"),
+            Self::AddressAllocated { .. } => (NETT, Some("address"), "allocated"),
+            Self::AddressReleased { .. } => (NETT, Some("address"), "released"),
         }
     }
 
@@ -350,6 +375,31 @@ impl fmt::Display for EventBody {
                     "bmc {bmc} of machine {machine}: TLS certificate re-pinned {p} -> {sha256}"
                 ),
             },
+            Self::NetworkDeleted { network, name } => {
+                write!(f, "network {name} ({network}) deleted")
+            }
+            Self::AddressAllocated { allocation: a } => {
+                write!(
+                    f,
+                    "address {} allocated on network {}",
+                    a.address, a.network
+                )?;
+                if let Some(h) = &a.hostname {
+                    write!(f, " as {h}")?;
+                }
+                if let Some(m) = &a.mac {
+                    write!(f, " for {m}")?;
+                }
+                Ok(())
+            }
+            Self::AddressReleased {
+                allocation,
+                network,
+                address,
+            } => write!(
+                f,
+                "address {address} released on network {network} (allocation {allocation})"
+            ),
         }
     }
 }
@@ -364,7 +414,7 @@ impl fmt::Display for Event {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::id::{BmcId, LeaseId, NetworkId, PrefixId, RackId, TaskId};
+    use crate::id::{LeaseId, PrefixId, RackId};
     use crate::resource::{
         BmcEndpoint, BmcHost, BmcProtocol, DependencyKind, DnsRecordData, LeaseState, MachineRole,
         NetworkPurpose, TaskKind, VlanId,
@@ -517,6 +567,26 @@ mod tests {
                 sha256: "AB:CD".into(),
                 previous: None,
             },
+            EventBody::NetworkDeleted {
+                network: NetworkId::new(),
+                name: NetworkName::new("prov").unwrap(),
+            },
+            EventBody::AddressAllocated {
+                allocation: Allocation {
+                    id: AllocationId::new(),
+                    network: NetworkId::new(),
+                    prefix: PrefixId::new(),
+                    address: "10.0.0.10".parse().unwrap(),
+                    owner: Some("machine SN1".into()),
+                    hostname: Some("node-1".into()),
+                    mac: Some(lease_ref().mac),
+                },
+            },
+            EventBody::AddressReleased {
+                allocation: AllocationId::new(),
+                network: NetworkId::new(),
+                address: "10.0.0.10".parse().unwrap(),
+            },
         ]
     }
 
@@ -543,6 +613,9 @@ mod tests {
             EventBody::MachineBootStateSet { .. } => 16,
             EventBody::MachineUpdated { .. } => 17,
             EventBody::BmcCertificatePinned { .. } => 18,
+            EventBody::NetworkDeleted { .. } => 19,
+            EventBody::AddressAllocated { .. } => 20,
+            EventBody::AddressReleased { .. } => 21,
         }
     }
 
