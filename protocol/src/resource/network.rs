@@ -214,6 +214,7 @@ impl fmt::Display for AddressRange {
 /// stores. Checked by [`crate::resource::SiteIntent::validate`] (or
 /// [`NetworkSpec::check`] against the networks already defined).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// Its short name, unique in the site (`prov`, `oob`, `tenant-20`).
     pub name: NetworkName,
