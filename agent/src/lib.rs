@@ -13,6 +13,8 @@
 //! - [`dhcp`]: the DHCPv4 server: leases, reservations, relays, PXE/iPXE.
 //! - [`dns`]: authoritative zones built from config and store, forwarding,
 //!   NOTIFY, and router exports for production authority.
+//! - [`nett`]: network intent and IPAM: networks, address allocations with
+//!   their DHCP reservations and DNS records, committed together.
 //! - [`http`]: the agent's HTTP listener (`/v1/health`, `/metrics`).
 //! - [`telemetry`]: logging and metrics set-up.
 //! - [`boot`]: boot states, iPXE scripts, path-safe file roots.
@@ -30,6 +32,7 @@ pub mod dns;
 pub mod federation;
 pub mod http;
 pub mod inventory;
+pub mod nett;
 pub mod provision;
 pub mod serve;
 pub mod store;

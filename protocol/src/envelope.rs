@@ -28,8 +28,9 @@ use crate::token::{ProjectName, SiteName, TenantName, validate_token};
 ///
 /// History: 1 = first release; 2 = `EventBody::MachineBootReported` and
 /// `EventBody::MachineBootStateSet` appended; 3 =
-/// `EventBody::BmcCertificatePinned` appended; 4 = `EventBody::CommandRejected`
-/// appended.
+/// `EventBody::BmcCertificatePinned` appended; 4 = `EventBody::CommandRejected`,
+/// `EventBody::NetworkDeleted`, `EventBody::AddressAllocated` and
+/// `EventBody::AddressReleased` appended.
 pub const SCHEMA_VERSION: u16 = 4;
 
 /// NATS header names carrying the envelope's routing fields.

@@ -16,14 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::DnsName;
 use crate::envelope::{Actor, Message};
-use crate::id::{BmcId, DnsRecordId, EventId, MachineId, MessageId, TaskId};
+use crate::id::{
+    AllocationId, BmcId, DnsRecordId, EventId, MachineId, MessageId, NetworkId, TaskId,
+};
 use crate::mac::MacAddr;
 use crate::resource::{
-    Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack, Site, Task,
-    TaskState,
+    Allocation, Bmc, DnsRecord, Lease, LeaseRef, Machine, MachineState, Network, Prefix, Rack,
+    Site, Task, TaskState,
 };
 use crate::subject::{EVT, ROOT, Subject, service};
-use crate::token::SiteName;
+use crate::token::{NetworkName, SiteName};
 
 /// A fact that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +177,28 @@ pub enum EventBody {
         /// Why, for the operator who sent it.
         reason: String,
     },
+    /// A network was deleted (it held no allocations).
+    NetworkDeleted {
+        /// The network.
+        network: NetworkId,
+        /// Its name, for the operator.
+        name: NetworkName,
+    },
+    /// IPAM handed out an address (with its DHCP reservation and DNS
+    /// records, committed together).
+    AddressAllocated {
+        /// The allocation.
+        allocation: Allocation,
+    },
+    /// An allocated address was released (with its reservation and records).
+    AddressReleased {
+        /// The allocation that ended.
+        allocation: AllocationId,
+        /// Its network.
+        network: NetworkId,
+        /// The address, free again.
+        address: IpAddr,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -205,6 +229,9 @@ impl EventBody {
             Self::MachineUpdated { .. } => (MASKIN, Some("machine"), "updated"),
             Self::BmcCertificatePinned { .. } => (MASKIN, Some("bmc"), "certificate-pinned"),
             Self::CommandRejected { .. } => (SITE, Some("command"), "rejected"),
+            Self::NetworkDeleted { .. } => (NETT, Some("network"), "deleted"),
+            Self::AddressAllocated { .. } => (NETT, Some("address"), "allocated"),
+            Self::AddressReleased { .. } => (NETT, Some("address"), "released"),
         }
     }
 
@@ -368,6 +395,31 @@ impl fmt::Display for EventBody {
                 action,
                 reason,
             } => write!(f, "command {command} ({action}) rejected: {reason}"),
+            Self::NetworkDeleted { network, name } => {
+                write!(f, "network {name} ({network}) deleted")
+            }
+            Self::AddressAllocated { allocation: a } => {
+                write!(
+                    f,
+                    "address {} allocated on network {}",
+                    a.address, a.network
+                )?;
+                if let Some(h) = &a.hostname {
+                    write!(f, " as {h}")?;
+                }
+                if let Some(m) = &a.mac {
+                    write!(f, " for {m}")?;
+                }
+                Ok(())
+            }
+            Self::AddressReleased {
+                allocation,
+                network,
+                address,
+            } => write!(
+                f,
+                "address {address} released on network {network} (allocation {allocation})"
+            ),
         }
     }
 }
@@ -382,7 +434,7 @@ impl fmt::Display for Event {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::id::{BmcId, LeaseId, NetworkId, PrefixId, RackId, TaskId};
+    use crate::id::{LeaseId, PrefixId, RackId};
     use crate::resource::{
         BmcEndpoint, BmcHost, BmcProtocol, DependencyKind, DnsRecordData, LeaseState, MachineRole,
         NetworkPurpose, TaskKind, VlanId,
@@ -540,6 +592,26 @@ mod tests {
                 action: "provision".into(),
                 reason: "no machine".into(),
             },
+            EventBody::NetworkDeleted {
+                network: NetworkId::new(),
+                name: NetworkName::new("prov").unwrap(),
+            },
+            EventBody::AddressAllocated {
+                allocation: Allocation {
+                    id: AllocationId::new(),
+                    network: NetworkId::new(),
+                    prefix: PrefixId::new(),
+                    address: "10.0.0.10".parse().unwrap(),
+                    owner: Some("machine SN1".into()),
+                    hostname: Some("node-1".into()),
+                    mac: Some(lease_ref().mac),
+                },
+            },
+            EventBody::AddressReleased {
+                allocation: AllocationId::new(),
+                network: NetworkId::new(),
+                address: "10.0.0.10".parse().unwrap(),
+            },
         ]
     }
 
@@ -567,6 +639,9 @@ mod tests {
             EventBody::MachineUpdated { .. } => 17,
             EventBody::BmcCertificatePinned { .. } => 18,
             EventBody::CommandRejected { .. } => 19,
+            EventBody::NetworkDeleted { .. } => 20,
+            EventBody::AddressAllocated { .. } => 21,
+            EventBody::AddressReleased { .. } => 22,
         }
     }
 

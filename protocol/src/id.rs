@@ -144,6 +144,11 @@ typed_id!(
     "prefix id"
 );
 typed_id!(
+    /// An address handed out by IPAM from a prefix (one owner per address).
+    AllocationId,
+    "allocation id"
+);
+typed_id!(
     /// A DHCP lease.
     LeaseId,
     "lease id"

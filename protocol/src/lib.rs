@@ -85,10 +85,14 @@ pub use envelope::{Actor, Envelope, EnvelopeError, Message, SCHEMA_VERSION};
 pub use event::{Event, EventBody};
 pub use heartbeat::Heartbeat;
 pub use id::{
-    BmcId, CommandId, CorrelationId, DnsRecordId, EventId, IdError, LeaseId, MachineId, MessageId,
-    NetworkId, PrefixId, RackId, TaskId,
+    AllocationId, BmcId, CommandId, CorrelationId, DnsRecordId, EventId, IdError, LeaseId,
+    MachineId, MessageId, NetworkId, PrefixId, RackId, TaskId,
 };
 pub use mac::{MacAddr, MacParseError};
+pub use resource::{
+    AddressRange, Allocation, IntentError, Lag, NetworkSpec, PortAssignment, PortMode, PortName,
+    PortNameError, PortProfile, Problem, SiteIntent,
+};
 pub use resource::{
     Bmc, BmcAddress, BmcEndpoint, BmcHost, BmcProtocol, DependencyKind, DnsRecord, DnsRecordData,
     Lease, LeaseRef, LeaseState, Machine, MachineRole, MachineState, Network, NetworkError,
@@ -97,6 +101,6 @@ pub use resource::{
 pub use resource::{Environment, EnvironmentKind, Project, Quota, TenancyError, Tenant};
 pub use subject::{ParsedSubject, Subject, SubjectError, SubjectFilter};
 pub use token::{
-    CredentialRef, EnvironmentName, HUB, NetworkName, ProjectName, ServiceName, SiteName,
-    TenantName, TokenError, validate_token,
+    CredentialRef, EnvironmentName, HUB, LagName, NetworkName, PortProfileName, ProjectName,
+    ServiceName, SiteName, SwitchName, TenantName, TokenError, validate_token,
 };

@@ -189,6 +189,22 @@ token_type!(
     "network name"
 );
 token_type!(
+    /// A switch's name inside its site, as inventory topology knows it
+    /// (`leaf-r01-a`).
+    SwitchName,
+    "switch name"
+);
+token_type!(
+    /// A port profile's name (`server-access`, `hypervisor-trunk`).
+    PortProfileName,
+    "port profile name"
+);
+token_type!(
+    /// A link aggregation group's name on its switch (`po10`, `bond-r01u12`).
+    LagName,
+    "lag name"
+);
+token_type!(
     /// The name of a credential in the site's secret store (`bmc-default`).
     /// Protocol types carry this reference, never the secret itself.
     CredentialRef,

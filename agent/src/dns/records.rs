@@ -1,4 +1,5 @@
-//! The live record set: inputs (config, placements, leases), the zones built
+//! The live record set: inputs (config, placements, leases, IPAM
+//! allocations), the zones built
 //! from them and the compiled catalog the server answers from.
 //!
 //! Every change runs the same steps under one lock, so changes are ordered
@@ -27,7 +28,7 @@ use super::catalog::Catalog;
 use super::serial;
 use super::zones::{Inputs, ZoneSet, build};
 use crate::config::Config;
-use crate::store::{Store, StoreError, dns as db, outbox};
+use crate::store::{Store, StoreError, dns as db, ipam, outbox};
 
 /// A handle to the live records; cheap to clone. The DHCP server calls
 /// [`Records::lease_bound`] and [`Records::lease_gone`] after it commits a
@@ -88,6 +89,19 @@ impl Records {
         for (hostname, ip) in bound {
             if let Some(label) = lease_label(&hostname) {
                 inputs.leases.insert(ip, label);
+            }
+        }
+        // IPAM: named allocations publish A + PTR, and every IPv4 network
+        // prefix gets its reverse zone (issue 8).
+        let (named, networks) = store
+            .read(|c| Ok((ipam::named_v4(c)?, ipam::networks(c)?)))
+            .await?;
+        for (hostname, ip) in named {
+            inputs.allocations.insert(ip, hostname);
+        }
+        for n in networks {
+            if let ipnet::IpNet::V4(v4) = n.spec.prefix {
+                inputs.ipam_prefixes.push(v4);
             }
         }
         for p in placements {
@@ -246,6 +260,56 @@ impl Records {
         self.commit(&mut inputs, next, |_| Ok(())).await.map(|_| ())
     }
 
+    /// Runs `f` in one store transaction with a copy of the inputs it may
+    /// change (IPAM: an allocation and its A/PTR records). The zones are
+    /// rebuilt from the changed copy inside the same transaction and the new
+    /// serial is stored with it, so the rows `f` writes, its events and the
+    /// records commit together; if `f` (or anything after it) fails, nothing
+    /// is stored and the served zones stay as they were.
+    pub async fn change<T, F>(&self, f: F) -> Result<T, DnsError>
+    where
+        F: FnOnce(&Connection, &mut Inputs) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut inputs = self.inner.inputs.lock().await;
+        let current = self.catalog();
+        let mut next = inputs.clone();
+        let base = current.serial;
+        let source = current.source.clone();
+        let (value, next, serial) = self
+            .inner
+            .store
+            .write(move |c| {
+                let value = f(c, &mut next)?;
+                let probe = build(&next, base);
+                if probe == *source {
+                    return Ok((value, next, None));
+                }
+                let serial = serial::next(base, serial::now_unix());
+                db::set_zone_state(c, serial, probe.content_hash())?;
+                Ok((value, next, Some(serial)))
+            })
+            .await?;
+        if let Some(serial) = serial {
+            self.install(&next, serial);
+        }
+        *inputs = next;
+        Ok(value)
+    }
+
+    /// Swaps in the catalog of `next` at `serial` (already committed).
+    fn install(&self, next: &Inputs, serial: u32) {
+        let zones = Arc::new(build(next, serial));
+        let catalog = Arc::new(Catalog::compile(zones));
+        match self.inner.catalog.write() {
+            Ok(mut c) => *c = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
+        metrics::gauge!("dv_dns_zone_serial").set(f64::from(serial));
+        metrics::counter!("dv_dns_zone_changes_total").increment(1);
+        self.inner.changed.send_replace(serial);
+    }
+
     /// Steps 2-4 of the module doc. Returns the new serial, or `None` when the
     /// zones did not change.
     async fn commit<F>(
@@ -272,16 +336,8 @@ impl Records {
                 db::set_zone_state(c, serial, hash)
             })
             .await?;
-        let zones = Arc::new(build(&next, serial));
-        let catalog = Arc::new(Catalog::compile(zones));
-        match self.inner.catalog.write() {
-            Ok(mut c) => *c = catalog,
-            Err(poisoned) => *poisoned.into_inner() = catalog,
-        }
+        self.install(&next, serial);
         *inputs = next;
-        metrics::gauge!("dv_dns_zone_serial").set(f64::from(serial));
-        metrics::counter!("dv_dns_zone_changes_total").increment(1);
-        self.inner.changed.send_replace(serial);
         Ok(Some(serial))
     }
 }

@@ -180,6 +180,10 @@ pub struct Inputs {
     pub leases: BTreeMap<Ipv4Addr, String>,
     /// Managed prefixes that get reverse zones.
     pub prefixes: Vec<Ipv4Net>,
+    /// Named IPAM allocations: address -> hostname label (site zone).
+    pub allocations: BTreeMap<Ipv4Addr, String>,
+    /// IPv4 prefixes of IPAM networks; they get reverse zones too.
+    pub ipam_prefixes: Vec<Ipv4Net>,
 }
 
 impl Inputs {
@@ -229,7 +233,42 @@ impl Inputs {
             reservations,
             leases: BTreeMap::new(),
             prefixes,
+            allocations: BTreeMap::new(),
+            ipam_prefixes: Vec::new(),
         }
+    }
+
+    /// Whether an IPAM allocation may publish `label` as
+    /// `<label>.<site zone>`: the name must be free in the site zone, and
+    /// must not be a management host, identity or service, because the site
+    /// zone must not define management-plane records (seed section 3.3).
+    pub fn allocation_name(&self, label: &str) -> Result<String, String> {
+        let label = label.to_ascii_lowercase();
+        let fqdn = format!("{label}.{}", self.site_zone);
+        let mgmt = &self.mgmt_zone;
+        if self.site_services.contains(&label) {
+            return Err(format!(
+                "{fqdn} is the site alias of service {label}.{mgmt}"
+            ));
+        }
+        if self.services.iter().any(|(s, _)| *s == label)
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.name == label || h.identities.iter().any(|(i, _)| *i == label))
+        {
+            return Err(format!(
+                "{label} is a management-plane name ({label}.{mgmt}); the site zone must not \
+                 define management-plane records"
+            ));
+        }
+        if self.reservations.iter().any(|(f, _)| *f == fqdn) {
+            return Err(format!("{fqdn} is a DHCP reservation in agent.toml"));
+        }
+        if let Some((ip, _)) = self.allocations.iter().find(|(_, l)| **l == label) {
+            return Err(format!("{fqdn} is allocated to {ip}"));
+        }
+        Ok(fqdn)
     }
 
     /// The service's current target label: the stored placement, else the
@@ -287,7 +326,7 @@ impl Inputs {
     /// The reverse zones of the managed prefixes.
     pub fn reverse_zones(&self) -> Vec<Ipv4Net> {
         let mut out: Vec<Ipv4Net> = Vec::new();
-        for p in &self.prefixes {
+        for p in self.prefixes.iter().chain(&self.ipam_prefixes) {
             let aligned = p.prefix_len().div_ceil(8) * 8;
             let split = 1u32 << (aligned - p.prefix_len());
             let nets: Vec<Ipv4Net> = if p.prefix_len() % 8 == 0 {
@@ -356,7 +395,7 @@ pub fn build(inputs: &Inputs, serial: u32) -> ZoneSet {
     let entry = |name: String, data: RecordData| Entry { name, ttl, data };
 
     // PTR targets, first claim wins: plain hosts, identities, reservations,
-    // leases. One PTR per address keeps reverse lookups unambiguous.
+    // IPAM allocations, leases. One PTR per address keeps reverse lookups unambiguous.
     let mut ptr: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
 
     let mut m = apex(mgmt);
@@ -410,6 +449,15 @@ pub fn build(inputs: &Inputs, serial: u32) -> ZoneSet {
             site_names.insert(fqdn.clone());
             s.push(entry(fqdn.clone(), RecordData::A { address: *ip }));
             ptr.entry(*ip).or_insert_with(|| fqdn.clone());
+        }
+    }
+    for (ip, host) in &inputs.allocations {
+        // Operator intent, checked against every configured name when it was
+        // made ([`Inputs::allocation_name`]); it outranks leases.
+        let name = format!("{host}.{site}");
+        if site_names.insert(name.clone()) {
+            s.push(entry(name.clone(), RecordData::A { address: *ip }));
+            ptr.entry(*ip).or_insert(name);
         }
     }
     for (ip, host) in &inputs.leases {

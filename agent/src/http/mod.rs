@@ -6,6 +6,7 @@
 //! - `GET /metrics`: Prometheus text exposition.
 //! - `GET /v1/leases`: the DHCP leases (see `leases`).
 //! - `/v1/dns/...`: services, zones and router exports (see `dns`).
+//! - `/v1/networks/...`: network intent and IPAM (see `networks`).
 //! - `/boot/...`: iPXE scripts, the boot callback (see `boot`) and Talos
 //!   machine configs (see `talos`).
 //! - `/artifacts/...`: boot artifacts with Range, ETag and sha256 (see
@@ -20,6 +21,7 @@ mod dns;
 mod health;
 mod inventory;
 mod leases;
+mod networks;
 mod talos;
 #[cfg(test)]
 mod talos_tests;
@@ -90,6 +92,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/dns/services/{name}", put(dns::move_service))
         .route("/v1/dns/zones/{zone}", get(dns::zone))
         .route("/v1/dns/export/{format}", get(dns::export))
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route(
+            "/v1/networks/{name}",
+            get(networks::show).delete(networks::delete),
+        )
+        .route(
+            "/v1/networks/{name}/addresses",
+            get(networks::addresses).post(networks::allocate),
+        )
+        .route(
+            "/v1/networks/{name}/addresses/{ip}",
+            axum::routing::delete(networks::release),
+        )
         .merge(boot::routes())
         .layer(middleware::from_fn(count_requests))
         .with_state(state)

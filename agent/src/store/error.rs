@@ -106,6 +106,10 @@ pub enum StoreError {
     /// The write closure panicked; its savepoint was rolled back.
     #[error("a write panicked and was rolled back")]
     Panicked,
+    /// IPAM refused the change (a clash, an exhausted prefix, a bad
+    /// request); the transaction was rolled back.
+    #[error(transparent)]
+    Ipam(#[from] super::ipam::IpamError),
     /// The store has been closed (the agent is shutting down).
     #[error("the store is closed")]
     Closed,

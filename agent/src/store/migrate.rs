@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0009_bmc_cert_pin.sql"),
     include_str!("../../schema/0010_boot_state_wipe.sql"),
     include_str!("../../schema/0011_commands.sql"),
+    include_str!("../../schema/0012_networks.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -18,6 +18,7 @@ pub mod commands;
 pub mod dns;
 mod error;
 pub mod inventory;
+pub mod ipam;
 pub mod migrate;
 pub mod outbox;
 mod readers;

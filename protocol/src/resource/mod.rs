@@ -12,7 +12,9 @@
 //! | `site.rs` | [`Site`], [`Rack`] |
 //! | `machine.rs` | [`Machine`], [`MachineState`], [`MachineRole`] |
 //! | `bmc.rs` | [`Bmc`], [`BmcEndpoint`], [`BmcAddress`], [`BmcProtocol`] |
-//! | `network.rs` | [`Network`], [`VlanId`], [`Prefix`] |
+//! | `network.rs` | [`Network`], [`VlanId`], [`Prefix`], [`NetworkSpec`], [`AddressRange`], [`Allocation`] |
+//! | `fabric.rs` | [`PortProfile`], [`PortMode`], [`PortAssignment`], [`Lag`], [`PortName`] |
+//! | `intent.rs` | [`SiteIntent`] and its validation ([`IntentError`], [`Problem`]) |
 //! | `lease.rs` | [`Lease`], [`LeaseState`], [`LeaseRef`] |
 //! | `dns.rs` | [`DnsRecord`], [`DnsRecordData`] |
 //! | `task.rs` | [`Task`], [`TaskKind`], [`TaskState`], [`DependencyKind`] |
@@ -25,6 +27,8 @@
 
 mod bmc;
 mod dns;
+mod fabric;
+mod intent;
 mod lease;
 mod machine;
 mod network;
@@ -38,9 +42,13 @@ use serde::{Deserialize, Serialize};
 
 pub use bmc::{Bmc, BmcAddress, BmcEndpoint, BmcHost, BmcProtocol};
 pub use dns::{DnsRecord, DnsRecordData};
+pub use fabric::{Lag, PortAssignment, PortMode, PortName, PortNameError, PortProfile};
+pub use intent::{IntentError, Problem, SiteIntent};
 pub use lease::{Lease, LeaseRef, LeaseState};
 pub use machine::{Machine, MachineRole, MachineState};
-pub use network::{Network, NetworkError, NetworkPurpose, Prefix, VlanId};
+pub use network::{
+    AddressRange, Allocation, Network, NetworkError, NetworkPurpose, NetworkSpec, Prefix, VlanId,
+};
 pub use site::{Rack, Site, SiteError};
 pub use task::{DependencyKind, Task, TaskKind, TaskState};
 pub use tenancy::{

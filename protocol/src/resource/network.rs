@@ -1,4 +1,11 @@
-//! Layer-2 networks (VLANs) and the IP prefixes on them.
+//! Layer-2 networks (VLANs), the IP prefixes on them, and the addresses
+//! IPAM hands out from those prefixes.
+//!
+//! [`Network`] and [`Prefix`] are the facts events carry (their layout is
+//! frozen by codec version 1). [`NetworkSpec`] is the operator's intent for
+//! one network (VLAN, purpose, prefix, gateway, DHCP on/off, reserved
+//! ranges) and is what the agent stores and the API takes; its checks live
+//! in [`super::intent`] so they can see the other networks of the site.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -6,7 +13,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::id::{NetworkId, PrefixId};
+use crate::id::{AllocationId, NetworkId, PrefixId};
+use crate::mac::MacAddr;
 use crate::token::{NetworkName, SiteName};
 
 /// Why a network value is invalid.
@@ -169,6 +177,81 @@ impl Prefix {
             gateway,
         })
     }
+}
+
+/// An inclusive range of addresses IPAM never hands out (the routers'
+/// HSRP/VRRP addresses, a DHCP pool, static appliances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressRange {
+    /// The first address held back.
+    pub first: IpAddr,
+    /// The last address held back (inclusive; equal to `first` for one).
+    pub last: IpAddr,
+}
+
+impl AddressRange {
+    /// Whether `ip` lies in the range (same family, first <= ip <= last).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.first, self.last, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
+            (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for AddressRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
+/// The intent for one network: what an operator declares and the agent
+/// stores. Checked by [`crate::resource::SiteIntent::validate`] (or
+/// [`NetworkSpec::check`] against the networks already defined).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Its short name, unique in the site (`prov`, `oob`, `tenant-20`).
+    pub name: NetworkName,
+    /// Its VLAN, unique in the site.
+    pub vlan: VlanId,
+    /// What it carries.
+    pub purpose: NetworkPurpose,
+    /// Its IP prefix; must not overlap another network's.
+    pub prefix: IpNet,
+    /// The default gateway, inside `prefix`; IPAM never hands it out.
+    #[serde(default)]
+    pub gateway: Option<IpAddr>,
+    /// Whether the agent serves DHCP on it.
+    #[serde(default)]
+    pub dhcp: bool,
+    /// Ranges inside `prefix` that IPAM never hands out.
+    #[serde(default)]
+    pub reserved: Vec<AddressRange>,
+}
+
+/// One address IPAM handed out: exactly one owner per address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The allocation's id.
+    pub id: AllocationId,
+    /// The network it is on.
+    pub network: NetworkId,
+    /// The prefix it came from.
+    pub prefix: PrefixId,
+    /// The address.
+    pub address: IpAddr,
+    /// Who holds it (free text: a machine id, a service, a ticket).
+    pub owner: Option<String>,
+    /// Its DNS label in the site zone, if it has a name.
+    pub hostname: Option<String>,
+    /// The NIC a DHCP reservation ties to the address, if any.
+    pub mac: Option<MacAddr>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,208 @@
+//! Nett on the agent: the site's network intent and IPAM, tied to its DNS.
+//!
+//! This module owns the operations the API calls (create, delete, allocate,
+//! release) and the rule that makes them atomic: each runs as one
+//! [`Records::change`], so the IPAM rows ([`crate::store::ipam`]: the
+//! network or allocation, its DHCP reservation), its DNS records (A and PTR
+//! in the site zone and the prefix's reverse zone, with a new zone serial)
+//! and its outbox events, which are the audit trail, commit together or not
+//! at all. A refusal anywhere, including a host name that clashes with a
+//! DNS name found only after the address was picked, rolls everything back.
+//!
+//! Not here yet (later slices of issue 8): port profiles, assignments and
+//! LAGs through the API, switch renderers and drivers, plan/apply/drift,
+//! and the DHCP server serving IPAM reservations live (the rows exist; the
+//! server still reads its reservations from agent.toml).
+
+use std::net::IpAddr;
+
+use dv_protocol::{
+    Actor, DnsName, DnsRecord, DnsRecordData, DnsRecordId, Event, EventBody, Message, NetworkSpec,
+    SiteName,
+};
+use rusqlite::Connection;
+
+use crate::dns::{DnsError, Records};
+use crate::store::ipam::{self, AllocateRequest, AllocationRow, IpamError, NetworkRow};
+use crate::store::{StoreError, outbox};
+
+/// Why a Nett operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NettError {
+    /// IPAM refused it; nothing changed.
+    #[error(transparent)]
+    Refused(IpamError),
+    /// The store or DNS failed; nothing changed.
+    #[error("network change failed")]
+    Failed(#[source] DnsError),
+}
+
+impl From<DnsError> for NettError {
+    fn from(e: DnsError) -> Self {
+        match e {
+            DnsError::Store(StoreError::Ipam(e)) => NettError::Refused(e),
+            other => NettError::Failed(other),
+        }
+    }
+}
+
+/// Creates a network and, for an IPv4 prefix, its reverse zone.
+pub async fn network_create(
+    records: &Records,
+    site: &SiteName,
+    actor: Actor,
+    spec: NetworkSpec,
+) -> Result<NetworkRow, NettError> {
+    let site = site.clone();
+    Ok(records
+        .change(move |c, inputs| {
+            let row = ipam::network_create(c, &site, &actor, &spec)?;
+            if let ipnet::IpNet::V4(v4) = row.spec.prefix {
+                inputs.ipam_prefixes.push(v4);
+            }
+            Ok(row)
+        })
+        .await?)
+}
+
+/// Deletes a network that holds no allocations, and its reverse zone.
+pub async fn network_delete(
+    records: &Records,
+    site: &SiteName,
+    actor: Actor,
+    name: String,
+) -> Result<NetworkRow, NettError> {
+    let site = site.clone();
+    Ok(records
+        .change(move |c, inputs| {
+            let row = ipam::network_delete(c, &site, &actor, &name)?;
+            if let ipnet::IpNet::V4(v4) = row.spec.prefix
+                && let Some(i) = inputs.ipam_prefixes.iter().position(|p| *p == v4)
+            {
+                inputs.ipam_prefixes.remove(i);
+            }
+            Ok(row)
+        })
+        .await?)
+}
+
+fn dns_name(name: &str) -> Result<DnsName, StoreError> {
+    DnsName::new(name).map_err(|e| StoreError::Invalid {
+        what: "dns name",
+        key: name.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+fn event(
+    c: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    body: EventBody,
+) -> Result<(), StoreError> {
+    outbox::record(
+        c,
+        &Message::from_event(site.clone(), actor.clone(), Event::new(body)),
+    )?;
+    Ok(())
+}
+
+/// Allocates an address on `network` with its DHCP reservation (when a MAC
+/// is given) and its A and PTR records (when a hostname is given), in one
+/// transaction.
+pub async fn allocate(
+    records: &Records,
+    site: &SiteName,
+    actor: Actor,
+    network: String,
+    req: AllocateRequest,
+) -> Result<AllocationRow, NettError> {
+    let site = site.clone();
+    Ok(records
+        .change(move |c, inputs| {
+            let mut row = ipam::allocate(c, &site, &actor, &network, &req)?;
+            let Some(hostname) = row.allocation.hostname.clone() else {
+                return Ok(row);
+            };
+            let IpAddr::V4(v4) = row.allocation.address else {
+                return Err(IpamError::BadRequest {
+                    field: "hostname",
+                    reason: "names for IPv6 allocations are not published yet; allocate \
+                             without a hostname"
+                        .to_owned(),
+                }
+                .into());
+            };
+            // Checked here, after the address was picked and stored, because
+            // only the live records know every configured name; a clash rolls
+            // the allocation back with the rest.
+            let fqdn =
+                inputs
+                    .allocation_name(&hostname)
+                    .map_err(|by| IpamError::HostnameTaken {
+                        hostname: hostname.clone(),
+                        by,
+                    })?;
+            inputs.allocations.insert(v4, hostname.to_ascii_lowercase());
+            let id = DnsRecordId::new();
+            ipam::set_dns_record(c, &row.allocation.id, &id.to_string())?;
+            event(
+                c,
+                &site,
+                &actor,
+                EventBody::DnsRecordUpserted {
+                    record: DnsRecord {
+                        id,
+                        site: site.clone(),
+                        data: DnsRecordData::Host {
+                            name: dns_name(&fqdn)?,
+                            addresses: vec![row.allocation.address],
+                            ttl: inputs.ttl,
+                        },
+                    },
+                },
+            )?;
+            row.dns_record_id = Some(id.to_string());
+            Ok(row)
+        })
+        .await?)
+}
+
+/// Releases `address` on `network`: the allocation, its reservation and its
+/// records go in one transaction.
+pub async fn release(
+    records: &Records,
+    site: &SiteName,
+    actor: Actor,
+    network: String,
+    address: IpAddr,
+) -> Result<AllocationRow, NettError> {
+    let site = site.clone();
+    Ok(records
+        .change(move |c, inputs| {
+            let row = ipam::release(c, &site, &actor, &network, address)?;
+            if let (Some(hostname), IpAddr::V4(v4)) = (&row.allocation.hostname, address) {
+                inputs.allocations.remove(&v4);
+                if let Some(id) = &row.dns_record_id {
+                    let record = id.parse::<DnsRecordId>().map_err(|e| StoreError::Corrupt {
+                        what: "allocation",
+                        key: row.allocation.id.to_string(),
+                        detail: e.to_string(),
+                    })?;
+                    let fqdn = format!("{hostname}.{}", inputs.site_zone);
+                    event(
+                        c,
+                        &site,
+                        &actor,
+                        EventBody::DnsRecordRemoved {
+                            record,
+                            name: dns_name(&fqdn)?,
+                        },
+                    )?;
+                }
+            }
+            Ok(row)
+        })
+        .await?)
+}
