@@ -497,3 +497,54 @@ fn a_hub_node_and_a_replica_killed_during_writes_lose_no_acknowledged_write() {
         assert!(seen.is_some(), "the rebuilt r1 misses command {id}");
     }
 }
+
+#[test]
+fn a_tls_hub_federates_a_site_through_its_own_nats_user() {
+    let Some(nats) = nats_server_bin("a_tls_hub_federates_a_site") else {
+        return;
+    };
+    let (hub_bin, agent_bin) = (workspace_bin("dv-hub"), workspace_bin("dv-agent"));
+    let dir = tempfile::tempdir().unwrap();
+    // Three nodes: routes, client and leaf listeners all TLS from the
+    // hub's own CA; the site connects as `site-osl-1` with its password.
+    let hub = Hub::start_tls(&nats, &hub_bin, &dir.path().join("hub"), 3, 1, &["osl-1"]);
+    let osl = Site::start(&nats, &agent_bin, &dir.path().join("osl-1"), "osl-1", &hub);
+    import(&osl, &inventory("OSL", 0x10, 1, 2));
+    let leaf = std::fs::read_to_string(osl.dir.join("leaf.conf")).unwrap();
+    assert!(
+        leaf.contains("tls {") && leaf.contains("site-osl-1:"),
+        "{leaf}"
+    );
+    let node = std::fs::read_to_string(hub.dir.join("hub-2.conf")).unwrap();
+    assert!(node.matches("tls {").count() >= 3, "{node}");
+
+    let base = hub.api(0);
+    assert!(base.starts_with("https://"), "{base}");
+    let api = Api::with_token(&base, &hub.token).with_ca(hub.ca_file());
+    let machines = wait_for(Duration::from_secs(60), || {
+        let (code, m) = api.get("/v1/machines?site=osl-1");
+        (code == 200 && m.as_array().map_or(0, Vec::len) == 2).then_some(m)
+    });
+    assert!(
+        machines.is_some(),
+        "no machines over TLS:\n{}",
+        hub.replica_log(0)
+    );
+    // Down: the command reaches the site through its least-privilege user.
+    let (code, accepted) = api.post_json("/v1/machines/OSL-1/provision", "");
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["command"].as_str().unwrap().to_owned();
+    let task = wait_for(Duration::from_secs(30), || {
+        let (code, c) = api.get(&format!("/v1/commands/{id}"));
+        (code == 200 && c["task"].is_object()).then_some(c)
+    });
+    assert!(task.is_some(), "no task over TLS:\n{}", hub.replica_log(0));
+    // Plain HTTP is not served; an unknown CA is not trusted.
+    let plain = base.replacen("https://", "http://", 1);
+    assert_ne!(Api::new(&plain).get("/v1/health").0, 200);
+    assert_eq!(
+        Api::new(&base).get("/v1/health").0,
+        0,
+        "curl trusted a CA it does not know"
+    );
+}

@@ -19,6 +19,7 @@ pub struct Api<'a> {
     base: &'a str,
     netns: Option<&'a Netns>,
     token: Option<&'a str>,
+    ca: Option<&'a str>,
 }
 
 impl<'a> Api<'a> {
@@ -28,6 +29,7 @@ impl<'a> Api<'a> {
             base,
             netns: None,
             token: None,
+            ca: None,
         }
     }
 
@@ -38,6 +40,15 @@ impl<'a> Api<'a> {
             base,
             netns: None,
             token: Some(token),
+            ca: None,
+        }
+    }
+
+    /// The same API over HTTPS, trusting only the CA certificate in `ca`.
+    pub fn with_ca(self, ca: &'a str) -> Api<'a> {
+        Api {
+            ca: Some(ca),
+            ..self
         }
     }
 
@@ -47,6 +58,7 @@ impl<'a> Api<'a> {
             base,
             netns: Some(netns),
             token: None,
+            ca: None,
         }
     }
 
@@ -59,6 +71,9 @@ impl<'a> Api<'a> {
         };
         if let Some(token) = self.token {
             cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        if let Some(ca) = self.ca {
+            cmd.args(["--cacert", ca]);
         }
         let out = cmd
             .args(["-s", "--max-time", "30", "-w", "\n%{http_code}"])

@@ -74,6 +74,9 @@ pub struct Hub {
     replica_addrs: Vec<SocketAddr>,
     nats_bin: PathBuf,
     hub_bin: PathBuf,
+    /// With TLS: the PKI directory `dv-hub pki init` wrote.
+    pub pki: Option<PathBuf>,
+    ca: Option<String>,
 }
 
 impl Hub {
@@ -86,6 +89,31 @@ impl Hub {
         nodes: usize,
         replicas: usize,
         sites: &[&str],
+    ) -> Hub {
+        Self::start_with(nats_bin, hub_bin, dir, nodes, replicas, sites, false)
+    }
+
+    /// [`Hub::start`] with `[tls]`: `dv-hub pki init` first, then TLS on
+    /// every listener, per-site NATS users, an HTTPS API.
+    pub fn start_tls(
+        nats_bin: &Path,
+        hub_bin: &Path,
+        dir: &Path,
+        nodes: usize,
+        replicas: usize,
+        sites: &[&str],
+    ) -> Hub {
+        Self::start_with(nats_bin, hub_bin, dir, nodes, replicas, sites, true)
+    }
+
+    fn start_with(
+        nats_bin: &Path,
+        hub_bin: &Path,
+        dir: &Path,
+        nodes: usize,
+        replicas: usize,
+        sites: &[&str],
+        tls: bool,
     ) -> Hub {
         std::fs::create_dir_all(dir).unwrap();
         let token = format!("token-{}", std::process::id());
@@ -124,8 +152,26 @@ impl Hub {
         for s in sites {
             toml.push_str(&format!("\n[[sites]]\nname = \"{s}\"\n"));
         }
+        let pki = tls.then(|| dir.join("pki"));
+        if tls {
+            toml.push_str("\n[tls]\ndir = \"pki\"\n");
+        }
         let config = dir.join("hub.toml");
         std::fs::write(&config, toml).unwrap();
+        if let Some(pki) = &pki {
+            let out = Command::new(hub_bin)
+                .args(["pki", "init", "--config"])
+                .arg(&config)
+                .arg("--out")
+                .arg(pki)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "dv-hub pki init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let mut hub = Hub {
             dir: dir.to_owned(),
             config,
@@ -136,6 +182,10 @@ impl Hub {
             replica_addrs,
             nats_bin: nats_bin.to_owned(),
             hub_bin: hub_bin.to_owned(),
+            ca: pki
+                .as_ref()
+                .and_then(|p| p.join("ca.pem").to_str().map(str::to_owned)),
+            pki,
         };
         // Start every node before waiting on any: a cluster node's JetStream
         // is ready only once its peers are up.
@@ -189,10 +239,14 @@ impl Hub {
             .stderr(std::fs::File::create(&log).unwrap());
         let process = Guarded::spawn(&mut cmd).unwrap();
         let addr = self.replica_addrs[i];
+        let base = self.api(i);
         let up = wait_for(Duration::from_secs(60), || {
-            crate::http::get(addr, "/v1/health")
-                .ok()
-                .filter(|r| r.status == 200)
+            let api = crate::api::Api::new(&base);
+            let api = match &self.pki {
+                Some(_) => api.with_ca(self.ca_file()),
+                None => api,
+            };
+            (api.get("/v1/health").0 == 200).then_some(())
         });
         assert!(
             up.is_some(),
@@ -203,9 +257,15 @@ impl Hub {
         Replica { process, addr, log }
     }
 
-    /// `http://addr` of replica `i`.
+    /// `http://addr` of replica `i` (`https://` with TLS).
     pub fn api(&self, i: usize) -> String {
-        format!("http://{}", self.replica_addrs[i])
+        let scheme = if self.pki.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.replica_addrs[i])
+    }
+
+    /// The hub CA's certificate (with TLS), for clients.
+    pub fn ca_file(&self) -> &str {
+        self.ca.as_deref().unwrap_or("")
     }
 
     /// The hub's leaf-node listeners, for a site's uplink proxy.
@@ -264,6 +324,10 @@ impl Hub {
     }
 }
 
+fn dir_join(base: &Path, parts: &[&str]) -> PathBuf {
+    parts.iter().fold(base.to_owned(), |p, part| p.join(part))
+}
+
 /// A site's leaf node, through a cuttable uplink to the hub, configured by
 /// `dv-agent nats-config`; no agent (a bench publishes into its streams).
 #[derive(Debug)]
@@ -290,6 +354,17 @@ impl Leaf {
             uplink.port,
             dir.join("nats-store").display()
         );
+        let nats_section = match &hub.pki {
+            None => nats_section,
+            Some(pki) => {
+                let site = dir_join(pki, &["sites", name]);
+                format!(
+                    "{nats_section}hub_password_file = \"{}\"\nhub_ca = \"{}\"\n",
+                    site.join("password").display(),
+                    site.join("ca.pem").display()
+                )
+            }
+        };
         let config = crate::agent::api_only_config_for(dir, name, &nats_section).unwrap();
         let out = Command::new(agent_bin)
             .args(["nats-config", "--config"])
