@@ -16,6 +16,11 @@
 //!    the read model applied them, and their ratio.
 //! 2. **Steady**: `RATE` events per second per site for `SECONDS`: the
 //!    commit-to-read-model latency (`applied_at - occurred_at`, same clock).
+//! 3. **Agent**: site-00 also runs a real `dv-agent`; an operator imports
+//!    one machine every 100 ms there (`AGENT_IMPORTS` times). Each event
+//!    goes through the agent's SQLite commit, its outbox publisher, the
+//!    site stream, sourcing and the read model: the latency of the whole
+//!    path.
 //!
 //! Run with `scripts/bench-hub.sh` (release build). Prints figures; asserts
 //! nothing about speed.
@@ -26,7 +31,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use dv_protocol::{Actor, Event, EventBody, MacAddr, Message, SiteName, codec};
 use dv_tests::api::Api;
-use dv_tests::hub::{Hub, Leaf, workspace_bin};
+use dv_tests::hub::{Hub, Leaf, Site, workspace_bin};
 use dv_tests::nats::nats_server_bin;
 use dv_tests::wait_for;
 
@@ -69,7 +74,14 @@ fn event(site: &SiteName, n: u64) -> (String, Vec<u8>, String) {
     )
 }
 
-/// Publishes `count` events to the site's stream, `window` in flight.
+/// The ack must come from the site's own event stream.
+fn check(ack: jetstream::publish::PublishAck, site: &SiteName) {
+    let expected = dv_protocol::jetstream::site_events(site);
+    assert_eq!(ack.stream, expected, "{ack:?}");
+    assert!(!ack.duplicate, "{ack:?}");
+}
+
+/// Publishes `count` events to the site's stream, 256 in flight.
 async fn publish(url: String, site: SiteName, first: u64, count: u64, per_second: Option<u64>) {
     let client = async_nats::connect(url).await.unwrap();
     let js = jetstream::with_domain(client, site.as_str());
@@ -90,12 +102,12 @@ async fn publish(url: String, site: SiteName, first: u64, count: u64, per_second
         pending.push(ack);
         if pending.len() >= 256 || per_second.is_some() {
             for ack in pending.drain(..) {
-                ack.await.unwrap();
+                check(ack.await.unwrap(), &site);
             }
         }
     }
     for ack in pending {
-        ack.await.unwrap();
+        check(ack.await.unwrap(), &site);
     }
 }
 
@@ -128,14 +140,16 @@ fn parse(t: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
 }
 
-/// Latencies (ms) of the read model's events after stream position `after`.
-fn latencies(hub: &Hub, after: u64) -> Vec<f64> {
+/// Latencies (ms) of the read model's events after stream position
+/// `after`, of `site` only if given.
+fn latencies(hub: &Hub, after: u64, site: Option<&str>) -> Vec<f64> {
     let base = hub.api(0);
     let api = Api::with_token(&base, &hub.token);
     let mut out = Vec::new();
     let mut at = after;
     loop {
-        let (code, page) = api.get(&format!("/v1/events?after={at}&limit=10000"));
+        let only = site.map(|s| format!("&site={s}")).unwrap_or_default();
+        let (code, page) = api.get(&format!("/v1/events?after={at}&limit=10000{only}"));
         assert_eq!(code, 200, "{page}");
         let rows = page.as_array().unwrap();
         if rows.is_empty() {
@@ -168,29 +182,45 @@ fn main() {
     };
     let (hub_bin, agent_bin) = (workspace_bin("dv-hub"), workspace_bin("dv-agent"));
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<String> = (0..sites).map(site_name).collect();
+    // site-00 runs a real agent (phase 3); site-01.. are leaf nodes that
+    // the publishers feed (phases 1 and 2).
+    let names: Vec<String> = (0..=sites).map(site_name).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    eprintln!("starting a 3-node hub, 1 replica and {sites} leaf sites ...");
+    eprintln!("starting a 3-node hub, 1 replica, {sites} leaf sites and one agent site ...");
     let hub = Hub::start(&nats, &hub_bin, &dir.path().join("hub"), 3, 1, &refs);
-    let leaves: Vec<Leaf> = names
+    eprintln!("hub up; starting the sites ...");
+    // site-00 with its agent, the rest leaf nodes only.
+    let agent_site = Site::start(
+        &nats,
+        &agent_bin,
+        &dir.path().join(&names[0]),
+        &names[0],
+        &hub,
+    );
+    let leaves: Vec<Leaf> = names[1..]
         .iter()
         .map(|n| Leaf::start(&nats, &agent_bin, &dir.path().join(n), n, &hub))
         .collect();
-    for leaf in &leaves {
-        let site = SiteName::new(&leaf.name).unwrap();
+    let targets: Vec<(String, String)> = leaves
+        .iter()
+        .map(|l| (l.name.clone(), l.nats.url()))
+        .collect();
+    for (name, url) in &targets {
+        let site = SiteName::new(name).unwrap();
         rt.block_on(async {
-            let client = async_nats::connect(leaf.nats.url()).await.unwrap();
+            let client = async_nats::connect(url.as_str()).await.unwrap();
             let js = jetstream::with_domain(client, site.as_str());
             js.create_or_update_stream(dv_agent::federation::streams::event_stream_config(&site))
                 .await
                 .unwrap();
         });
     }
+    eprintln!("sites up; warming up the sources ...");
     // Warm-up: one event per site, until every source delivers.
     rt.block_on(async {
         let tasks: Vec<_> = leaves
@@ -219,6 +249,7 @@ fn main() {
     );
     let base = model_events(&hub);
 
+    eprintln!("phase 1: burst ...");
     // Phase 1: burst.
     let total = sites * events;
     let start = Instant::now();
@@ -250,6 +281,61 @@ fn main() {
         if in_model.is_none() && model_events(&hub) >= base + total {
             in_model = Some(start.elapsed());
         }
+        if start.elapsed().as_millis() % 5000 < 20 {
+            eprintln!(
+                "  ... DV_HUB_EVT {} / read model {} of {}",
+                hub_events(&rt, &hub),
+                model_events(&hub),
+                base + total
+            );
+            if std::env::var_os("FANIN_DEBUG").is_some() {
+                let url = hub.client_urls()[0].clone();
+                let raw: serde_json::Value = rt.block_on(async {
+                    let client = async_nats::connect(url).await.unwrap();
+                    let js = jetstream::with_domain(client, "hub");
+                    js.request("STREAM.INFO.DV_HUB_EVT", &serde_json::json!({}))
+                        .await
+                        .unwrap()
+                });
+                eprintln!("  sources: {}", raw["sources"]);
+                let jsz = agent_site.nats.monitor("/jsz?streams=true&consumers=true");
+                let v: serde_json::Value = serde_json::from_str(&jsz).unwrap_or_default();
+                for st in v["account_details"][0]["stream_detail"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    eprintln!(
+                        "  site-00 stream {} msgs {} consumers {}",
+                        st["name"],
+                        st["state"]["messages"],
+                        st["consumer_detail"].as_array().map_or(0, Vec::len)
+                    );
+                    for c in st["consumer_detail"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        eprintln!(
+                            "    consumer {} delivered {} pending {} ack_floor {}",
+                            c["name"],
+                            c["delivered"]["stream_seq"],
+                            c["num_pending"],
+                            c["ack_floor"]["stream_seq"]
+                        );
+                    }
+                }
+                eprintln!(
+                    "  r1 log tail: {}",
+                    hub.replica_log(0)
+                        .lines()
+                        .rev()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     let (Some(in_stream), Some(in_model)) = (in_stream, in_model) else {
@@ -257,15 +343,16 @@ fn main() {
     };
     let burst_positions = base + total;
 
+    eprintln!("phase 2: steady ...");
     // Phase 2: steady rate, latency.
     let steady_each = rate * seconds;
     rt.block_on(async {
-        let tasks: Vec<_> = leaves
+        let tasks: Vec<_> = targets
             .iter()
-            .map(|l| {
+            .map(|(n, u)| {
                 tokio::spawn(publish(
-                    l.nats.url(),
-                    SiteName::new(&l.name).unwrap(),
+                    u.clone(),
+                    SiteName::new(n).unwrap(),
                     1 + events,
                     steady_each,
                     Some(rate),
@@ -281,11 +368,33 @@ fn main() {
         (model_events(&hub) >= steady_total).then_some(())
     });
     assert!(done.is_some(), "the steady phase did not arrive");
-    let mut lat = latencies(&hub, burst_positions);
+    let mut lat = latencies(&hub, burst_positions, None);
     lat.sort_by(f64::total_cmp);
-    let mut burst_lat = latencies(&hub, sites);
+    let mut burst_lat = latencies(&hub, base, None);
     burst_lat.truncate(total as usize);
     burst_lat.sort_by(f64::total_cmp);
+
+    eprintln!("phase 3: agent ...");
+    // Phase 3: a real agent's events, one machine imported every 100 ms.
+    let imports = env("AGENT_IMPORTS", 50);
+    let before_agent = model_events(&hub);
+    let agent_api = agent_site.api();
+    for i in 0..imports {
+        let yaml = format!(
+            "machines:\n  - serial: BENCH-{i}\n    macs: [\"52:54:00:ee:{:02x}:{:02x}\"]\n",
+            i / 256,
+            i % 256
+        );
+        let (code, body) = Api::new(&agent_api).import(&yaml);
+        assert_eq!(code, 200, "{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let arrived = wait_for(Duration::from_secs(60), || {
+        (model_events(&hub) >= before_agent + imports).then_some(())
+    });
+    assert!(arrived.is_some(), "the agent's events did not arrive");
+    let mut agent_lat = latencies(&hub, before_agent, Some(&names[0]));
+    agent_lat.sort_by(f64::total_cmp);
 
     let rate_of = |d: Duration| total as f64 / d.as_secs_f64();
     println!("fan-in: {sites} sites x {events} events = {total} events (burst)");
@@ -321,5 +430,16 @@ fn main() {
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(f64::NAN),
         lat.len()
+    );
+    println!(
+        "agent: {imports} imports at {} ({} events), one every 100 ms",
+        names[0],
+        agent_lat.len()
+    );
+    println!(
+        "  latency agent commit->model   p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        percentile(&agent_lat, 0.5),
+        percentile(&agent_lat, 0.99),
+        agent_lat.last().copied().unwrap_or(f64::NAN)
     );
 }

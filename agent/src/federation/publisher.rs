@@ -118,9 +118,13 @@ pub(crate) async fn run(
                 delay
             }
         };
+        // Idle: the next commit (which may hold new events) wakes the
+        // publisher at once; the poll stays as a backstop.
+        let idle = wait == POLL;
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
+            () = store.committed(), if idle => {}
         }
     }
 }

@@ -60,6 +60,7 @@ struct Inner {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: ReadPool,
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -82,9 +83,11 @@ impl Store {
 
         let readers = ReadPool::open(&path, READERS).map_err(open_err)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let committed = Arc::new(tokio::sync::Notify::new());
+        let notify = committed.clone();
         let handle = std::thread::Builder::new()
             .name("dv-store-writer".into())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, rx, notify))
             .map_err(|e| StoreError::DataDir {
                 path: data_dir.to_owned(),
                 source: Arc::new(e),
@@ -96,6 +99,7 @@ impl Store {
                 sender: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 readers,
+                committed,
             }),
         })
     }
@@ -103,6 +107,13 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Returns after the next successful commit, or at once if one happened
+    /// since the last call returned. For one waiter (the outbox publisher):
+    /// it wakes on new events instead of polling.
+    pub async fn committed(&self) {
+        self.inner.committed.notified().await;
     }
 
     /// Runs `f` inside the writer's next transaction and returns its result

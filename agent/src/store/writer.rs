@@ -143,7 +143,11 @@ pub(super) type Job = Box<dyn Write>;
 
 /// Runs until every sender is gone and the queue is empty, so writes accepted
 /// before shutdown are committed before the thread exits.
-pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+pub(super) fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    committed: Arc<tokio::sync::Notify>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         let arrived = Instant::now();
@@ -153,7 +157,10 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             std::thread::sleep(GATHER.saturating_sub(arrived.elapsed()));
             drain(&mut rx, &mut batch);
         }
-        commit_batch(&mut conn, &mut batch);
+        if commit_batch(&mut conn, &mut batch) {
+            // One stored permit is enough: a waiter reads everything new.
+            committed.notify_one();
+        }
     }
     tracing::debug!("store writer drained and stopped");
 }
@@ -172,7 +179,8 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
+/// Commits `batch`; true if the commit succeeded.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     let started = Instant::now();
     let size = batch.len();
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -183,7 +191,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
             for job in batch.drain(..) {
                 job.finish(Err(StoreError::Commit(e.clone())));
             }
-            return;
+            return false;
         }
     };
     for job in batch.iter_mut() {
@@ -213,7 +221,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
             tracing::error!(error = %e, size, "store: commit failed; every write of the batch is reported failed");
         }
     }
+    let ok = outcome.is_ok();
     for job in batch.drain(..) {
         job.finish(outcome.clone().map_err(StoreError::Commit));
     }
+    ok
 }
