@@ -23,7 +23,9 @@
 //!    path.
 //!
 //! Run with `scripts/bench-hub.sh` (release build). Prints figures; asserts
-//! nothing about speed.
+//! nothing about speed. Sizes: `SITES`, `EVENTS`, `RATE`, `SECONDS`,
+//! `AGENT_IMPORTS`; `FANIN_DEBUG=1` prints the hub's source state and the
+//! agent site's streams while phase 1 waits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
