@@ -24,8 +24,7 @@
 //!
 //! Run with `scripts/bench-hub.sh` (release build). Prints figures; asserts
 //! nothing about speed. Sizes: `SITES`, `EVENTS`, `RATE`, `SECONDS`,
-//! `AGENT_IMPORTS`; `FANIN_DEBUG=1` prints the hub's source state and the
-//! agent site's streams while phase 1 waits.
+//! `AGENT_IMPORTS`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -111,6 +110,28 @@ async fn publish(url: String, site: SiteName, first: u64, count: u64, per_second
     for ack in pending {
         check(ack.await.unwrap(), &site);
     }
+}
+
+/// Runs [`publish`] for every leaf site at once and waits for all.
+fn publish_all(
+    rt: &tokio::runtime::Runtime,
+    leaves: &[Leaf],
+    first: u64,
+    count: u64,
+    per_second: Option<u64>,
+) {
+    rt.block_on(async {
+        let tasks: Vec<_> = leaves
+            .iter()
+            .map(|l| {
+                let site = SiteName::new(&l.name).unwrap();
+                tokio::spawn(publish(l.nats.url(), site, first, count, per_second))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
 }
 
 fn hub_events(rt: &tokio::runtime::Runtime, hub: &Hub) -> u64 {
@@ -208,14 +229,10 @@ fn main() {
         .iter()
         .map(|n| Leaf::start(&nats, &agent_bin, &dir.path().join(n), n, &hub))
         .collect();
-    let targets: Vec<(String, String)> = leaves
-        .iter()
-        .map(|l| (l.name.clone(), l.nats.url()))
-        .collect();
-    for (name, url) in &targets {
-        let site = SiteName::new(name).unwrap();
+    for leaf in &leaves {
+        let site = SiteName::new(&leaf.name).unwrap();
         rt.block_on(async {
-            let client = async_nats::connect(url.as_str()).await.unwrap();
+            let client = async_nats::connect(leaf.nats.url()).await.unwrap();
             let js = jetstream::with_domain(client, site.as_str());
             js.create_or_update_stream(dv_agent::federation::streams::event_stream_config(&site))
                 .await
@@ -224,25 +241,19 @@ fn main() {
     }
     eprintln!("sites up; warming up the sources ...");
     // Warm-up: one event per site, until every source delivers.
-    rt.block_on(async {
-        let tasks: Vec<_> = leaves
-            .iter()
-            .map(|l| {
-                tokio::spawn(publish(
-                    l.nats.url(),
-                    SiteName::new(&l.name).unwrap(),
-                    0,
-                    1,
-                    None,
-                ))
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+    publish_all(&rt, &leaves, 0, 1, None);
+    // Each leaf's own warm-up event, not just any count (the agent site
+    // has events of its own): then every source is delivering.
+    let warmed = |site: &str| {
+        let base = hub.api(0);
+        let (_, events) =
+            Api::with_token(&base, &hub.token).get(&format!("/v1/events?site={site}&limit=10000"));
+        events
+            .as_array()
+            .is_some_and(|e| e.iter().any(|ev| ev["kind"] == "machine_boot_reported"))
+    };
     let warm = wait_for(Duration::from_secs(180), || {
-        (model_events(&hub) >= sites).then_some(())
+        leaves.iter().all(|l| warmed(&l.name)).then_some(())
     });
     assert!(
         warm.is_some(),
@@ -255,23 +266,7 @@ fn main() {
     // Phase 1: burst.
     let total = sites * events;
     let start = Instant::now();
-    rt.block_on(async {
-        let tasks: Vec<_> = leaves
-            .iter()
-            .map(|l| {
-                tokio::spawn(publish(
-                    l.nats.url(),
-                    SiteName::new(&l.name).unwrap(),
-                    1,
-                    events,
-                    None,
-                ))
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+    publish_all(&rt, &leaves, 1, events, None);
     let published = start.elapsed();
     let mut in_stream = None;
     let mut in_model = None;
@@ -290,53 +285,6 @@ fn main() {
                 model_events(&hub),
                 base + total
             );
-            if std::env::var_os("FANIN_DEBUG").is_some() {
-                let url = hub.client_urls()[0].clone();
-                let raw: serde_json::Value = rt.block_on(async {
-                    let client = async_nats::connect(url).await.unwrap();
-                    let js = jetstream::with_domain(client, "hub");
-                    js.request("STREAM.INFO.DV_HUB_EVT", &serde_json::json!({}))
-                        .await
-                        .unwrap()
-                });
-                eprintln!("  sources: {}", raw["sources"]);
-                let jsz = agent_site.nats.monitor("/jsz?streams=true&consumers=true");
-                let v: serde_json::Value = serde_json::from_str(&jsz).unwrap_or_default();
-                for st in v["account_details"][0]["stream_detail"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    eprintln!(
-                        "  site-00 stream {} msgs {} consumers {}",
-                        st["name"],
-                        st["state"]["messages"],
-                        st["consumer_detail"].as_array().map_or(0, Vec::len)
-                    );
-                    for c in st["consumer_detail"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                    {
-                        eprintln!(
-                            "    consumer {} delivered {} pending {} ack_floor {}",
-                            c["name"],
-                            c["delivered"]["stream_seq"],
-                            c["num_pending"],
-                            c["ack_floor"]["stream_seq"]
-                        );
-                    }
-                }
-                eprintln!(
-                    "  r1 log tail: {}",
-                    hub.replica_log(0)
-                        .lines()
-                        .rev()
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -348,23 +296,7 @@ fn main() {
     eprintln!("phase 2: steady ...");
     // Phase 2: steady rate, latency.
     let steady_each = rate * seconds;
-    rt.block_on(async {
-        let tasks: Vec<_> = targets
-            .iter()
-            .map(|(n, u)| {
-                tokio::spawn(publish(
-                    u.clone(),
-                    SiteName::new(n).unwrap(),
-                    1 + events,
-                    steady_each,
-                    Some(rate),
-                ))
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
+    publish_all(&rt, &leaves, 1 + events, steady_each, Some(rate));
     let steady_total = burst_positions + sites * steady_each;
     let done = wait_for(Duration::from_secs(120), || {
         (model_events(&hub) >= steady_total).then_some(())

@@ -86,35 +86,33 @@ async fn consume(
     let fail = |e: &dyn std::fmt::Display| FederationError::Consumer {
         detail: e.to_string(),
     };
-    let consumer = if federated {
+    let (name, consumer) = if federated {
         // The hub owns DV_HUB_CMD; the consumer (and its position) live
         // there. Create-or-update by name: the site's hub user may touch no
         // other consumer and read no stream info (ADR 0012).
         let hub = jetstream::with_domain(js.client(), streams::HUB_DOMAIN);
-        hub.create_consumer_on_stream(
-            streams::hub_command_consumer_config(site),
-            streams::HUB_COMMAND_STREAM,
-        )
-        .await
-        .map_err(|e| fail(&e))?
+        let consumer = hub
+            .create_consumer_on_stream(
+                streams::hub_command_consumer_config(site),
+                streams::HUB_COMMAND_STREAM,
+            )
+            .await
+            .map_err(|e| fail(&e))?;
+        (streams::HUB_COMMAND_STREAM.to_owned(), consumer)
     } else {
         // Created again if the server lost it (a fresh store).
         let stream = js
             .get_or_create_stream(streams::command_stream_config(site))
             .await
             .map_err(|e| fail(&e))?;
-        stream
+        let consumer = stream
             .get_or_create_consumer(
                 streams::COMMAND_CONSUMER,
                 streams::command_consumer_config(),
             )
             .await
-            .map_err(|e| fail(&e))?
-    };
-    let name = if federated {
-        streams::HUB_COMMAND_STREAM.to_owned()
-    } else {
-        streams::command_stream(site)
+            .map_err(|e| fail(&e))?;
+        (streams::command_stream(site), consumer)
     };
     let mut messages = consumer.messages().await.map_err(|e| fail(&e))?;
     tracing::info!(stream = %name, federated, "command consumer ready");
