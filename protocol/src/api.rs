@@ -115,3 +115,118 @@ pub struct TaskDetail {
     /// Its steps, in the order run.
     pub steps: Vec<StepRun>,
 }
+
+/// `GET /v1/identity/oidc` (no token): where `dvid login` authenticates.
+/// 404 when the server has no OIDC issuer configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OidcConfig {
+    /// The issuer URL (its `/.well-known/openid-configuration` is fetched).
+    pub issuer: String,
+    /// The public client the CLI authenticates as (device flow).
+    pub client_id: String,
+    /// The `aud` a token must carry to be accepted.
+    pub audience: String,
+    /// The scopes `dvid login` asks for.
+    pub scopes: Vec<String>,
+}
+
+/// One role binding as stored: the binding, its id and who granted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Grant {
+    /// Stable id (derived from subject, role and scope), used to revoke.
+    pub id: String,
+    /// The binding.
+    #[serde(flatten)]
+    pub binding: crate::auth::RoleBinding,
+    /// Who granted it (`config` for bindings from the server's file).
+    pub granted_by: String,
+    /// When (RFC 3339); absent for bindings from the file.
+    #[serde(default)]
+    pub granted_at: Option<String>,
+}
+
+/// `POST /v1/identity/tokens`: a service token for automation, bound to
+/// one role over one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceToken {
+    /// A name, a lower-case token; the subject becomes `svc:<name>`.
+    pub name: String,
+    /// The role the token holds.
+    pub role: crate::auth::Role,
+    /// Where.
+    pub scope: crate::auth::Scope,
+    /// Lifetime in days (default 90, at most 365).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A service token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceToken {
+    /// The token's id (the part of the token before the secret).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `svc:<name>`.
+    pub subject: String,
+    /// Its role.
+    pub role: crate::auth::Role,
+    /// Its scope.
+    pub scope: crate::auth::Scope,
+    /// Who created it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `201` of `POST /v1/identity/tokens`: the token, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceTokenCreated {
+    /// The stored record.
+    #[serde(flatten)]
+    pub record: ServiceToken,
+    /// The bearer token (`dvs_<id>_<secret>`); the server keeps only a digest.
+    pub token: String,
+}
+
+/// One requirement a workload request depends on, and whether it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Prerequisite {
+    /// A short key (`environment`, `network`, `quota.machines`,
+    /// `placement`, `enabled`, `capacity`).
+    pub name: String,
+    /// Whether it holds now.
+    pub met: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do when it does not hold (a command or whom to ask).
+    #[serde(default)]
+    pub fix: Option<String>,
+}
+
+/// An offering as one project sees it (`GET
+/// /v1/tenants/{t}/projects/{p}/offerings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OfferingStatus {
+    /// Its name (`bare-metal`, `network`, `kubernetes`, ...).
+    pub name: String,
+    /// The CLI family that drives it (`dvce`, `dvnet`, `dvke`, ...).
+    pub cli: String,
+    /// One line on what it is.
+    pub description: String,
+    /// Whether this platform can deliver it at all yet.
+    pub available: bool,
+    /// Whether it is enabled for the project.
+    pub enabled: bool,
+    /// Whether requests must name an environment.
+    pub environment_scoped: bool,
+    /// Whether a project member may request it without an operator.
+    pub self_service: bool,
+    /// What must hold before a request can succeed.
+    pub prerequisites: Vec<Prerequisite>,
+    /// Every prerequisite holds.
+    pub ready: bool,
+}

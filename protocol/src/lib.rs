@@ -31,6 +31,7 @@
 //! | [`envelope`] | `Envelope`, `Message<T>`, `Actor`, NATS headers |
 //! | [`codec`] | `encode` / `decode`: a version byte plus postcard |
 //! | [`timestamp`] | the serde form of timestamps (RFC 3339 text / Unix nanoseconds) |
+//! | [`auth`] | roles, scopes, role bindings, principals: the authorization decision hub and agents share |
 //! | [`api`] | REST bodies that are not resources: error body, accepted command, command record, site status, task with steps |
 //! | [`schema`] | OpenAPI schemas (utoipa `ToSchema`) of the types the APIs return |
 //!
@@ -63,6 +64,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod codec;
 pub mod command;
 pub mod dns_name;
