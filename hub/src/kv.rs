@@ -272,6 +272,20 @@ pub mod keys {
     pub fn environment(t: &TenantName, p: &ProjectName, e: &EnvironmentName) -> String {
         format!("environments.{t}.{p}.{e}")
     }
+
+    /// The offerings an operator enabled for a project (a set of names).
+    pub fn offerings(t: &TenantName, p: &ProjectName) -> String {
+        format!("offerings.{t}.{p}")
+    }
+
+    /// Every machine claim.
+    pub const CLAIMS: &str = "claims.";
+
+    /// The claim on one machine: whichever project holds it. One key per
+    /// machine, created with `create`, so two projects cannot both win it.
+    pub fn claim(machine: &dv_protocol::MachineId) -> String {
+        format!("claims.{machine}")
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! | [`nats_config`] | `dv-hub nats-config`: a node's nats-server configuration, its TLS and per-site users |
 //! | [`pki`] | `dv-hub pki init`: the hub CA, node/replica certificates, site identities |
 //! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
+//! | [`offerings`] | the offering catalog and prerequisite discovery for a project |
 //! | [`kv`] | the `dv_tenancy` KV bucket: tenants, projects, environments, quotas; revision-checked writes |
 //! | [`publish`] | acknowledged publishes that ride out leader elections |
 //! | [`readmodel`] | the SQLite read model and its queries |
@@ -27,6 +28,7 @@ pub mod config;
 pub mod ingest;
 pub mod kv;
 pub mod nats_config;
+pub mod offerings;
 pub mod pki;
 pub mod publish;
 pub mod readmodel;

@@ -230,3 +230,65 @@ pub struct OfferingStatus {
     /// Every prerequisite holds.
     pub ready: bool,
 }
+
+/// `POST /v1/tenants/{t}/projects/{p}/machines`: a bare-metal machine for
+/// the project, placed by the hub and provisioned at its site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MachineRequest {
+    /// The environment it serves (must exist in the project).
+    #[schema(value_type = String)]
+    pub environment: crate::EnvironmentName,
+    /// A site to place it at; default: any site the project may use.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub site: Option<SiteName>,
+}
+
+/// A machine held by a project: who asked for it, where, and the command
+/// that provisions it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MachineClaim {
+    /// The machine.
+    pub machine: MachineId,
+    /// Its site.
+    #[schema(value_type = String)]
+    pub site: SiteName,
+    /// The tenant holding it.
+    #[schema(value_type = String)]
+    pub tenant: crate::TenantName,
+    /// The project holding it.
+    #[schema(value_type = String)]
+    pub project: crate::ProjectName,
+    /// The environment it serves.
+    #[schema(value_type = String)]
+    pub environment: crate::EnvironmentName,
+    /// Who asked.
+    pub claimed_by: String,
+    /// When (RFC 3339).
+    pub claimed_at: String,
+    /// The provisioning command (`GET /v1/commands/{id}` follows it).
+    pub command: String,
+}
+
+/// A project's machine as listed: the claim and the machine's current
+/// state at its site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProjectMachine {
+    /// The claim.
+    #[serde(flatten)]
+    pub claim: MachineClaim,
+    /// The machine's lifecycle state as its site last reported it.
+    pub state: crate::MachineState,
+    /// Its serial number.
+    pub serial: String,
+}
+
+/// `PUT /v1/tenants/{t}/projects/{p}/offerings/{name}`: turn an offering on
+/// or off for a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferingToggle {
+    /// On or off.
+    pub enabled: bool,
+}

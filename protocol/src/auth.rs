@@ -62,7 +62,9 @@ pub enum AuthError {
 }
 
 /// A role: a fixed set of actions (see the module's table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Everything, everywhere; bound only at the platform scope.
@@ -252,13 +254,11 @@ impl RoleBinding {
 /// the whole at most 128 bytes (it becomes the audit actor).
 pub fn validate_subject(subject: &str) -> Result<(), AuthError> {
     let ok = subject.len() <= 128
-        && subject
-            .split_once(':')
-            .is_some_and(|(kind, name)| {
-                matches!(kind, "user" | "svc")
-                    && !name.is_empty()
-                    && name.bytes().all(|b| b.is_ascii_graphic())
-            });
+        && subject.split_once(':').is_some_and(|(kind, name)| {
+            matches!(kind, "user" | "svc")
+                && !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_graphic())
+        });
     if ok {
         Ok(())
     } else {
@@ -374,12 +374,20 @@ mod tests {
             role,
             scope,
         };
-        assert!(b(Role::PlatformOperator, Scope::Platform).validate().is_ok());
+        assert!(
+            b(Role::PlatformOperator, Scope::Platform)
+                .validate()
+                .is_ok()
+        );
         let err = b(Role::PlatformOperator, Scope::tenant(&t("acme")))
             .validate()
             .unwrap_err();
         assert!(err.to_string().contains("platform only"), "{err}");
-        assert!(b(Role::ProjectMember, Scope::tenant(&t("acme"))).validate().is_err());
+        assert!(
+            b(Role::ProjectMember, Scope::tenant(&t("acme")))
+                .validate()
+                .is_err()
+        );
         assert!(b(Role::Viewer, Scope::Platform).validate().is_ok());
         let mut bad = b(Role::Viewer, Scope::Platform);
         bad.subject = "alice".into();
@@ -397,14 +405,16 @@ mod tests {
         assert_eq!(b.scope, Scope::tenant(&t("acme")));
         assert_eq!("viewer".parse::<Role>().unwrap(), Role::Viewer);
         assert!("admin".parse::<Role>().is_err());
-        assert!(
-            serde_json::from_str::<Scope>(r#"{"kind":"tenant","tenant":"Bad Name"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<Scope>(r#"{"kind":"tenant","tenant":"Bad Name"}"#).is_err());
     }
 
     impl Action {
-        const ALL_FOR_TEST: [Action; 4] =
-            [Action::Read, Action::Write, Action::Manage, Action::Platform];
+        const ALL_FOR_TEST: [Action; 4] = [
+            Action::Read,
+            Action::Write,
+            Action::Manage,
+            Action::Platform,
+        ];
     }
 
     proptest::proptest! {

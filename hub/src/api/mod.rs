@@ -14,6 +14,11 @@
 //!
 //! - `/v1/tenants[/{t}[/projects[/{p}[/environments[/{e}]|/quota]]]]`:
 //!   tenancy, with ETags and `If-Match` ([`tenancy`]).
+//! - `/v1/tenants/{t}/projects/{p}/offerings[/{name}]`: what the project
+//!   may request and what must hold first ([`offerings`]).
+//! - `/v1/tenants/{t}/projects/{p}/machines[/{id}]`: the project's
+//!   bare-metal machines, placed and claimed by the hub
+//!   ([`project_machines`]).
 //!
 //! Every other endpoint requires `Authorization: Bearer <token>` ([`auth`]);
 //! every mutating call is recorded in the audit stream ([`audit`]).
@@ -29,6 +34,8 @@
 pub mod audit;
 pub mod auth;
 mod inventory;
+mod offerings;
+mod project_machines;
 mod tenancy;
 
 use std::sync::Arc;
@@ -140,6 +147,10 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::task))
         .routes(routes!(inventory::events))
         .merge(tenancy::routes())
+        .routes(routes!(offerings::list))
+        .routes(routes!(offerings::toggle))
+        .routes(routes!(project_machines::list, project_machines::request))
+        .routes(routes!(project_machines::release_one))
 }
 
 /// The hub's OpenAPI document (`dv-hub openapi`).

@@ -53,14 +53,16 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 // ---------------------------------------------------------------- helpers
 
-fn parse_name<T: std::str::FromStr<Err = TokenError>>(text: &str) -> Result<T, ApiError> {
+pub(super) fn parse_name<T: std::str::FromStr<Err = TokenError>>(
+    text: &str,
+) -> Result<T, ApiError> {
     text.parse()
         .map_err(|e: TokenError| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// Parses a request body: syntax errors are the client's transport (400),
 /// a wrong shape or value is the content (422).
-fn parse_body<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let status = match e.classify() {
             serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,7 +125,7 @@ fn with_etag(status: StatusCode, body: &impl Serialize, revision: u64) -> Respon
     response
 }
 
-fn store_failed(e: KvError) -> ApiError {
+pub(super) fn store_failed(e: KvError) -> ApiError {
     match e {
         KvError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         KvError::Corrupt { .. } => {
@@ -223,19 +225,19 @@ impl Record for Environment {
 
 /// A record's place: its key and how to name it in messages (also used
 /// for the parents that must exist).
-struct Parent {
+pub(super) struct Parent {
     key: String,
     label: String,
 }
 
-fn tenant_parent(t: &TenantName) -> Parent {
+pub(super) fn tenant_parent(t: &TenantName) -> Parent {
     Parent {
         key: keys::tenant(t),
         label: format!("tenant {:?}", t.as_str()),
     }
 }
 
-fn project_parent(t: &TenantName, p: &ProjectName) -> Parent {
+pub(super) fn project_parent(t: &TenantName, p: &ProjectName) -> Parent {
     Parent {
         key: keys::project(t, p),
         label: format!("project \"{t}/{p}\""),
@@ -243,7 +245,7 @@ fn project_parent(t: &TenantName, p: &ProjectName) -> Parent {
 }
 
 /// 404 naming the first parent (outermost first) that does not exist.
-async fn require_parents(state: &AppState, parents: &[Parent]) -> Result<(), ApiError> {
+pub(super) async fn require_parents(state: &AppState, parents: &[Parent]) -> Result<(), ApiError> {
     for parent in parents {
         if kv::get::<serde_json::Value>(&state.tenancy, &parent.key)
             .await
