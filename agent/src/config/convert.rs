@@ -131,6 +131,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         .map(Some),
         None => Some(None),
     };
+    let api = super::api::api(cx.report_mut(), &w.api, base_dir);
     let provision = Provision {
         install_timeout: install_timeout?.unwrap_or(defaults.install_timeout),
         wipe_timeout: wipe_timeout?.unwrap_or(defaults.wipe_timeout),
@@ -148,6 +149,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         talos: talos?,
         provision,
         nats: nats?,
+        api: api?,
     })
 }
 

@@ -31,6 +31,8 @@
 //! The typed [`Config`] keeps the file's structure and order (vectors, not
 //! maps), so a problem found on it can still name its field path.
 
+mod api;
+pub use api::token_digest;
 mod boot;
 mod convert;
 mod error;
@@ -82,6 +84,17 @@ pub struct Config {
     /// `[nats]`: the site's leaf-node nats-server; `None` when the section
     /// is absent (no federation: events stay in the outbox).
     pub nats: Option<Nats>,
+    /// `[api]`: who may call the `/v1` API.
+    pub api: Api,
+}
+
+/// `[api]`: the bearer token the `/v1` API requires, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Api {
+    /// Where the token came from (absolute).
+    pub token_file: Option<PathBuf>,
+    /// The token's SHA-256; `None`: only callers on this host are served.
+    pub token_sha256: Option<[u8; 32]>,
 }
 
 /// Federation through the site's local leaf-node nats-server.

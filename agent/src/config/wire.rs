@@ -29,6 +29,15 @@ pub(crate) struct Config {
     #[serde(default)]
     pub provision: Provision,
     pub nats: Option<Nats>,
+    #[serde(default)]
+    pub api: Api,
+}
+
+/// `[api]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Api {
+    pub token_file: Option<String>,
 }
 
 /// `[nats]`

@@ -13,6 +13,7 @@
 //!   `artifacts`).
 
 mod artifacts;
+pub mod auth;
 mod bmc;
 pub mod boot;
 #[cfg(test)]

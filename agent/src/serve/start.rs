@@ -80,6 +80,13 @@ pub(super) async fn http(
         dns: records,
         dns_upstreams: config.dns.upstreams.clone(),
     });
+    let app = http::auth::protect(
+        app,
+        http::auth::ApiAuth {
+            token_sha256: config.api.token_sha256,
+            listen: config.http.listen.ip(),
+        },
+    );
     let stop = services.cancel.clone();
     services.set.spawn(async move {
         // Peer addresses let the boot callback record where a machine is.
