@@ -35,6 +35,7 @@
 //! ```
 
 mod error;
+mod project_machines;
 
 use std::fmt;
 use std::time::Duration;
