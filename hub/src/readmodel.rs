@@ -50,6 +50,8 @@ CREATE TABLE event (
   causation_id TEXT,
   occurred_at TEXT NOT NULL,
   applied_at TEXT NOT NULL,
+  tenant TEXT,
+  project TEXT,
   body TEXT NOT NULL
 );
 CREATE INDEX event_site ON event (site, stream_seq);
@@ -65,6 +67,8 @@ CREATE TABLE task (
   site TEXT NOT NULL,
   state TEXT NOT NULL,
   command_id TEXT,
+  tenant TEXT,
+  project TEXT,
   body TEXT NOT NULL
 );
 CREATE INDEX task_command ON task (command_id);
@@ -76,6 +80,8 @@ CREATE TABLE command (
   actor TEXT NOT NULL,
   correlation_id TEXT NOT NULL,
   occurred_at TEXT NOT NULL,
+  tenant TEXT,
+  project TEXT,
   body TEXT NOT NULL
 );
 CREATE TABLE command_rejection (
@@ -109,8 +115,23 @@ pub struct EventRow {
     /// When this replica's read model applied it (RFC 3339): minus
     /// `occurred_at`, the event's journey from the site's commit.
     pub applied_at: String,
+    /// The tenant it belongs to, if a tenant's request caused it.
+    pub tenant: Option<String>,
+    /// The project it belongs to, if a tenant's request caused it.
+    pub project: Option<String>,
     /// The event body.
     pub body: serde_json::Value,
+}
+
+/// Whose a command, task or event is: the tenant and project of the
+/// request that caused it (from the envelope; a task's later events
+/// inherit its owner). Both `None` for platform work.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The tenant.
+    pub tenant: Option<String>,
+    /// The project.
+    pub project: Option<String>,
 }
 
 /// A command as the hub recorded it, with the task it started (the API's
@@ -214,11 +235,20 @@ fn apply_event(
 ) -> Result<bool, ReadModelError> {
     let env = &message.envelope;
     let body = &message.body.body;
+    let mut owner = Owner {
+        tenant: env.tenant.as_ref().map(ToString::to_string),
+        project: env.project.as_ref().map(ToString::to_string),
+    };
+    if owner.tenant.is_none()
+        && let EventBody::TaskStateChanged { task, .. } = body
+    {
+        owner = owner_of(tx, "task", &task.to_string())?.unwrap_or_default();
+    }
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO event (stream_seq, id, site, subject, kind, actor, correlation_id,
-               causation_id, occurred_at, applied_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+               causation_id, occurred_at, applied_at, body, tenant, project)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             seq as i64,
@@ -232,6 +262,8 @@ fn apply_event(
             rfc3339(env.occurred_at),
             rfc3339(time::OffsetDateTime::now_utc()),
             serde_json::to_string(body)?,
+            owner.tenant,
+            owner.project,
         ])?;
     if inserted == 0 {
         return Ok(false);
@@ -249,7 +281,8 @@ fn apply_event(
         }
         EventBody::TaskCreated { task } => {
             tx.prepare_cached(
-                "INSERT INTO task (id, site, state, command_id, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO task (id, site, state, command_id, body, tenant, project)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
             )?
             .execute(params![
@@ -258,6 +291,8 @@ fn apply_event(
                 task.state.name(),
                 env.causation_id.map(|c| c.to_string()),
                 serde_json::to_string(task)?,
+                owner.tenant,
+                owner.project,
             ])?;
         }
         EventBody::TaskStateChanged { task, to, .. } => {
@@ -297,6 +332,47 @@ fn put_machine(tx: &rusqlite::Transaction<'_>, m: &Machine) -> Result<(), ReadMo
     Ok(())
 }
 
+/// The owner of row `id` of `table` (`task` or `command`); `None` when
+/// there is no such row.
+pub fn owner_of(conn: &Connection, table: &str, id: &str) -> Result<Option<Owner>, ReadModelError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT tenant, project FROM {table} WHERE id = ?1"
+        ))?
+        .query_row([id], |r| {
+            Ok(Owner {
+                tenant: r.get(0)?,
+                project: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Every task with its owner, or one site's, newest first.
+pub fn tasks_owned(
+    conn: &Connection,
+    site: Option<&SiteName>,
+) -> Result<Vec<(Task, Owner)>, ReadModelError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT body, tenant, project FROM task WHERE (?1 IS NULL OR site = ?1) ORDER BY id DESC",
+    )?;
+    let rows = stmt.query_map(params![site.map(SiteName::as_str)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Owner {
+                tenant: r.get(1)?,
+                project: r.get(2)?,
+            },
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (body, owner) = row?;
+        out.push((serde_json::from_str(&body)?, owner));
+    }
+    Ok(out)
+}
+
 fn get_json<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     table: &str,
@@ -331,7 +407,7 @@ pub fn apply_command(
     let env = &message.envelope;
     tx.prepare_cached(
         "INSERT OR IGNORE INTO command (id, stream_seq, site, subject, actor, correlation_id,
-           occurred_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           occurred_at, body, tenant, project) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         env.id.to_string(),
@@ -342,6 +418,8 @@ pub fn apply_command(
         env.correlation_id.to_string(),
         rfc3339(env.occurred_at),
         serde_json::to_string(&message.body)?,
+        env.tenant.as_ref().map(ToString::to_string),
+        env.project.as_ref().map(ToString::to_string),
     ])?;
     set_position(&tx, "commands", seq)?;
     tx.commit()?;
@@ -491,7 +569,7 @@ pub fn events(
 ) -> Result<Vec<EventRow>, ReadModelError> {
     let mut stmt = conn.prepare_cached(
         "SELECT stream_seq, id, site, subject, kind, actor, correlation_id, causation_id,
-           occurred_at, applied_at, body
+           occurred_at, applied_at, body, tenant, project
          FROM event WHERE stream_seq > ?1 AND (?2 IS NULL OR site = ?2)
          ORDER BY stream_seq LIMIT ?3",
     )?;
@@ -510,6 +588,8 @@ pub fn events(
                     causation_id: r.get(7)?,
                     occurred_at: r.get(8)?,
                     applied_at: r.get(9)?,
+                    tenant: r.get(11)?,
+                    project: r.get(12)?,
                     body: serde_json::Value::Null,
                 },
                 r.get::<_, String>(10)?,
@@ -586,5 +666,57 @@ mod tests {
         let listed = events(&conn, Some(&site()), 1, 10).unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].kind, "task_state_changed");
+    }
+
+    #[test]
+    fn a_projects_command_owns_its_task_and_every_event_of_it() {
+        let rm = ReadModel::in_memory().unwrap();
+        let mut conn = rm.conn.lock().unwrap();
+        let machine = MachineId::new();
+        let command = Message::command(
+            site(),
+            Actor::new("user:alice").unwrap(),
+            dv_protocol::Command::ProvisionMachine { machine },
+        )
+        .with_tenant("acme".parse().unwrap())
+        .with_project("web".parse().unwrap());
+        apply_command(&mut conn, 1, &command).unwrap();
+        let task = Task::new(site(), TaskKind::ProvisionMachine { machine });
+        // The agent's task.created is caused by the command (tenant and
+        // project copied); its later state changes carry neither.
+        let created =
+            event(EventBody::TaskCreated { task: task.clone() }).caused_by(&command.envelope);
+        let running = event(EventBody::TaskStateChanged {
+            task: task.id,
+            from: TaskState::Pending,
+            to: TaskState::Running {
+                step: "allocate".into(),
+            },
+        });
+        let other = event(EventBody::TaskCreated {
+            task: Task::new(site(), TaskKind::ProvisionMachine { machine }),
+        });
+        apply_events(&mut conn, &[(1, created), (2, running), (3, other)]).unwrap();
+        let acme = Owner {
+            tenant: Some("acme".into()),
+            project: Some("web".into()),
+        };
+        let id = command.envelope.id.to_string();
+        assert_eq!(owner_of(&conn, "command", &id).unwrap(), Some(acme.clone()));
+        assert_eq!(
+            owner_of(&conn, "task", &task.id.to_string()).unwrap(),
+            Some(acme.clone())
+        );
+        assert_eq!(owner_of(&conn, "task", "nope").unwrap(), None);
+        let owned = tasks_owned(&conn, None).unwrap();
+        assert_eq!(owned.iter().filter(|(_, o)| *o == acme).count(), 1);
+        assert_eq!(owned.iter().filter(|(_, o)| o.tenant.is_none()).count(), 1);
+        let listed = events(&conn, None, 0, 10).unwrap();
+        let of_acme: Vec<&str> = listed
+            .iter()
+            .filter(|e| e.tenant.as_deref() == Some("acme") && e.project.as_deref() == Some("web"))
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(of_acme, ["task_created", "task_state_changed"]);
     }
 }
