@@ -676,7 +676,7 @@ mod tests {
         let command = Message::command(
             site(),
             Actor::new("user:alice").unwrap(),
-            dv_protocol::Command::ProvisionMachine { machine },
+            Command::ProvisionMachine { machine },
         )
         .with_tenant("acme".parse().unwrap())
         .with_project("web".parse().unwrap());
