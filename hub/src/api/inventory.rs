@@ -1,5 +1,11 @@
 //! Inventory, tasks, commands and events across every site, read from the
 //! replica's read model; provisioning commands routed to the machine's site.
+//!
+//! All of it is platform scope (ADR 0013): reading needs a platform-wide
+//! binding (viewer on the platform at least), provisioning and
+//! deprovisioning the platform action (platform-operator). Platform
+//! resources are not secret, so a caller without the binding gets 403
+//! (checked before any lookup), not 404.
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -8,8 +14,12 @@ use axum::response::{IntoResponse, Response};
 use dv_protocol::{Command, Machine, Message, SiteName};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use dv_protocol::auth::{Action, Principal, Scope};
+
 use super::audit::Correlation;
-use super::auth::Caller;
+use super::auth::{Caller, require};
 use super::{ApiError, AppState, problem};
 use crate::readmodel::{self, ReadModelError};
 
@@ -41,9 +51,18 @@ fn site_filter(q: &SiteQuery) -> Result<Option<SiteName>, ApiError> {
 /// `GET /v1/sites`
 #[utoipa::path(
     get, path = "/v1/sites", tag = "inventory",
-    responses((status = 200, description = "The configured sites, their last heartbeat and events", body = Vec<super::SiteStatus>)),
+    responses(
+        (status = 200, description = "The configured sites, their last heartbeat and events", body = Vec<super::SiteStatus>),
+        (status = 403, description = "The caller has no platform binding", body = super::ErrorBody),
+    ),
 )]
-pub(super) async fn sites(State(state): State<AppState>) -> Response {
+pub(super) async fn sites(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let counts = match state.model.with(|c| readmodel::site_counts(c)).await {
         Ok(c) => c,
         Err(e) => return failed(&e),
@@ -76,13 +95,18 @@ pub(super) async fn sites(State(state): State<AppState>) -> Response {
     params(("site" = Option<String>, Query, description = "Only this site")),
     responses(
         (status = 200, description = "Machines of every site (or one)", body = Vec<Machine>),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 400, description = "Not a site name", body = super::ErrorBody),
     ),
 )]
 pub(super) async fn machines(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Query(q): Query<SiteQuery>,
 ) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let site = match site_filter(&q) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -135,11 +159,19 @@ async fn one_machine(state: &AppState, key: &str) -> Result<Machine, ApiError> {
     params(("key" = String, Path, description = "Machine id, serial or MAC")),
     responses(
         (status = 200, description = "The machine", body = Machine),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No machine has that key", body = super::ErrorBody),
         (status = 409, description = "Several machines match; use the id", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+pub(super) async fn machine(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Path(key): Path<String>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     match one_machine(&state, &key).await {
         Ok(m) => Json(m).into_response(),
         Err(r) => r.into_response(),
@@ -152,6 +184,7 @@ pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<Strin
     params(("key" = String, Path, description = "Machine id, serial or MAC")),
     responses(
         (status = 202, description = "The command is queued for the machine's site", body = super::CommandAccepted),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No machine has that key", body = super::ErrorBody),
         (status = 409, description = "Several machines match, or its site is not federated", body = super::ErrorBody),
         (status = 503, description = "The command or audit stream did not store it", body = super::ErrorBody),
@@ -159,10 +192,14 @@ pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<Strin
 )]
 pub(super) async fn provision(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Extension(caller): Extension<Caller>,
     Extension(correlation): Extension<Correlation>,
     Path(key): Path<String>,
 ) -> Response {
+    if let Err(e) = require(&who, Action::Platform, &Scope::Platform) {
+        return e.into_response();
+    }
     send(&state, &caller, correlation, &key, |machine| {
         Command::ProvisionMachine { machine }
     })
@@ -175,6 +212,7 @@ pub(super) async fn provision(
     params(("key" = String, Path, description = "Machine id, serial or MAC")),
     responses(
         (status = 202, description = "The command is queued for the machine's site", body = super::CommandAccepted),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No machine has that key", body = super::ErrorBody),
         (status = 409, description = "Several machines match, or its site is not federated", body = super::ErrorBody),
         (status = 503, description = "The command or audit stream did not store it", body = super::ErrorBody),
@@ -182,10 +220,14 @@ pub(super) async fn provision(
 )]
 pub(super) async fn deprovision(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Extension(caller): Extension<Caller>,
     Extension(correlation): Extension<Correlation>,
     Path(key): Path<String>,
 ) -> Response {
+    if let Err(e) = require(&who, Action::Platform, &Scope::Platform) {
+        return e.into_response();
+    }
     send(&state, &caller, correlation, &key, |machine| {
         Command::DeprovisionMachine { machine }
     })
@@ -265,10 +307,18 @@ pub(crate) async fn publish_command(
     params(("id" = String, Path, description = "Command id")),
     responses(
         (status = 200, description = "The command and the task it started", body = readmodel::CommandRecord),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No such command (yet)", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn command(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let lookup = id.clone();
     match state
         .model
@@ -290,10 +340,18 @@ pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String
     params(("site" = Option<String>, Query, description = "Only this site")),
     responses(
         (status = 200, description = "Tasks of every site (or one)", body = Vec<dv_protocol::Task>),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 400, description = "Not a site name", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQuery>) -> Response {
+pub(super) async fn tasks(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Query(q): Query<SiteQuery>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let site = match site_filter(&q) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -314,10 +372,18 @@ pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQue
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "The task", body = dv_protocol::Task),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No such task at any site", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn task(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn task(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let lookup = id.clone();
     match state.model.with(move |c| readmodel::task(c, &lookup)).await {
         Ok(Some(t)) => Json(t).into_response(),
@@ -345,10 +411,18 @@ pub(super) struct EventQuery {
     ),
     responses(
         (status = 200, description = "Events in hub stream order", body = Vec<readmodel::EventRow>),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 400, description = "Not a site name", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn events(State(state): State<AppState>, Query(q): Query<EventQuery>) -> Response {
+pub(super) async fn events(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Query(q): Query<EventQuery>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let site = match site_filter(&SiteQuery {
         site: q.site.clone(),
     }) {

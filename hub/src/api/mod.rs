@@ -15,8 +15,13 @@
 //! - `/v1/tenants[/{t}[/projects[/{p}[/environments[/{e}]|/quota]]]]`:
 //!   tenancy, with ETags and `If-Match` ([`tenancy`]).
 //!
-//! Every other endpoint requires `Authorization: Bearer <token>` ([`auth`]);
-//! every mutating call is recorded in the audit stream ([`audit`]).
+//! - `/v1/identity/...`: the OIDC settings (no token), the caller
+//!   (`whoami`), role bindings and service tokens ([`identity`]).
+//!
+//! Every other endpoint requires `Authorization: Bearer <token>` ([`auth`]),
+//! is rate-limited per caller ([`limits`]) and checks the caller's roles
+//! (`dv_protocol::auth`, [`auth::require`]); every mutating call is
+//! recorded in the audit stream with the caller as actor ([`audit`]).
 //!
 //! Routes and their OpenAPI description are declared together
 //! (utoipa-axum's `routes!`), so a route cannot exist undocumented;
@@ -28,7 +33,9 @@
 
 pub mod audit;
 pub mod auth;
+mod identity;
 mod inventory;
+pub mod limits;
 mod tenancy;
 
 use std::sync::Arc;
@@ -73,6 +80,12 @@ pub struct AppState {
     pub started: Instant,
     /// The API token's SHA-256; `None` = no token required (lab only).
     pub token_sha256: Option<[u8; 32]>,
+    /// Role bindings and service tokens ([`crate::identity`]).
+    pub identities: crate::identity::Identities,
+    /// The OIDC verifier, with `[identity]`.
+    pub oidc: Option<Arc<dv_identity::OidcVerifier>>,
+    /// Per-principal rate limits (`[limits]`).
+    pub limiter: Arc<dv_identity::RateLimiter>,
 }
 
 /// The OpenAPI document's frame: title, security scheme, tags. The paths
@@ -92,6 +105,7 @@ pub struct AppState {
         (name = "hub", description = "Health and metrics (no token)"),
         (name = "inventory", description = "Sites, machines, tasks, commands and events of every site"),
         (name = "tenancy", description = "Tenants, projects, environments and quotas (ETag / If-Match)"),
+        (name = "identity", description = "The caller, role bindings and service tokens (ADR 0013)"),
     )
 )]
 struct ApiDoc;
@@ -108,7 +122,8 @@ impl Modify for BearerToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The hub token (the file hub.toml names as token_file)",
+                        "An OIDC token from the [identity] issuer (dvid login), a service \
+                         token (dvs_...), or the hub's bootstrap token (token_file)",
                     ))
                     .build(),
             ),
@@ -125,6 +140,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(metrics_text))
+        .routes(routes!(identity::oidc))
 }
 
 /// Routes behind the token and the audit trail.
@@ -140,6 +156,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::task))
         .routes(routes!(inventory::events))
         .merge(tenancy::routes())
+        .merge(identity::routes())
 }
 
 /// The hub's OpenAPI document (`dv-hub openapi`).
@@ -160,7 +177,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require,
+            limits::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_request,
         ));
     let (public, _) = public_routes().split_for_parts();
     public.merge(protected).with_state(state)
