@@ -126,7 +126,7 @@ pub async fn authenticate_request(
         }
         Err(why) => {
             // Limited per client address: brute force gets 429s.
-            if let Err(limited) = super::limits::check_unauthenticated(&state, &req) {
+            if let Some(limited) = super::limits::limit_unauthenticated(&state, &req) {
                 return limited;
             }
             metrics::counter!("dv_hub_api_unauthorized_total").increment(1);

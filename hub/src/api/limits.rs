@@ -63,8 +63,8 @@ fn too_many(key_kind: &str, wait: Duration) -> Response {
 }
 
 /// For a call that failed authentication: takes a token from the client
-/// address's bucket, or answers the 429.
-pub(crate) fn check_unauthenticated(state: &AppState, req: &Request) -> Result<(), Response> {
+/// address's bucket; the 429 to answer when there was none.
+pub(crate) fn limit_unauthenticated(state: &AppState, req: &Request) -> Option<Response> {
     let key = match req.extensions().get::<ConnectInfo<ClientAddr>>() {
         Some(ConnectInfo(ClientAddr(addr))) => format!("ip:{}", addr.ip()),
         None => "ip:unknown".to_owned(),
@@ -72,7 +72,8 @@ pub(crate) fn check_unauthenticated(state: &AppState, req: &Request) -> Result<(
     state
         .limiter
         .check(&key)
-        .map_err(|wait| too_many("address", wait))
+        .err()
+        .map(|wait| too_many("address", wait))
 }
 
 /// Middleware (after authentication): one token from the principal's
