@@ -1,5 +1,6 @@
 //! Role bindings and service tokens (ADR 0013), stored in the replicated KV
-//! bucket `dv_identity` and served from memory.
+//! bucket `dv_identity` ([`crate::kv::ensure_identity`]) and served from
+//! memory.
 //!
 //! | key | value |
 //! | --- | --- |
@@ -20,10 +21,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
 use dv_protocol::api::{Grant, ServiceToken};
 use dv_protocol::auth::{Credential, Principal, Role, RoleBinding, Scope};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -31,8 +32,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::HubConfig;
 use crate::kv::KvError;
 
-/// The identity bucket.
-pub const IDENTITY: &str = "dv_identity";
 /// Who granted the bindings `hub.toml` lists.
 pub const FROM_CONFIG: &str = "config";
 
@@ -44,29 +43,6 @@ pub struct StoredToken {
     pub record: ServiceToken,
     /// SHA-256 of the secret, hex.
     pub secret_sha256: String,
-}
-
-/// The bucket's configuration: replicated like the streams.
-pub fn bucket_config(config: &HubConfig) -> kv::Config {
-    kv::Config {
-        bucket: IDENTITY.to_owned(),
-        description: "Role bindings and service tokens (JSON)".to_owned(),
-        history: 8,
-        max_value_size: 16 * 1024,
-        storage: jetstream::stream::StorageType::File,
-        num_replicas: config.stream_replicas(),
-        ..Default::default()
-    }
-}
-
-/// Creates the identity bucket, or updates it to this build's settings.
-pub async fn ensure(js: &jetstream::Context, config: &HubConfig) -> Result<kv::Store, KvError> {
-    js.create_or_update_key_value(bucket_config(config))
-        .await
-        .map_err(|e| KvError::Unavailable {
-            key: IDENTITY.to_owned(),
-            detail: e.to_string(),
-        })
 }
 
 /// A canonical text for a scope (ids and keys).
@@ -207,6 +183,32 @@ impl Identities {
                 }
             });
         }
+    }
+
+    /// Reads the whole bucket into the index; a replica does this before it
+    /// serves, so a valid token is never refused while the watch replays.
+    pub async fn load(&self) -> Result<usize, KvError> {
+        let keys: Vec<String> = self
+            .store
+            .keys()
+            .await
+            .map_err(|e| store_error(crate::kv::IDENTITY, e))?
+            .try_collect()
+            .await
+            .map_err(|e| store_error(crate::kv::IDENTITY, e))?;
+        for key in &keys {
+            // A key deleted between listing and reading is simply gone.
+            let entry = self
+                .store
+                .entry(key)
+                .await
+                .map_err(|e| store_error(key, e))?;
+            let value = entry
+                .filter(|e| e.operation == kv::Operation::Put)
+                .map(|e| e.value);
+            self.apply(key, value.as_deref());
+        }
+        Ok(keys.len())
     }
 
     /// Keeps the index current until `cancel`: replays the bucket, then

@@ -172,7 +172,7 @@ pub async fn run(
             let tenancy = crate::kv::ensure_tenancy(&js, &config)
                 .await
                 .map_err(|e| e.to_string())?;
-            let identity = crate::identity::ensure(&js, &config)
+            let identity = crate::kv::ensure_identity(&js, &config)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>((tenancy, identity))
@@ -205,6 +205,11 @@ pub async fn run(
     ));
     let identities =
         crate::identity::Identities::new(identity_store, crate::identity::config_grants(&config));
+    match identities.load().await {
+        Ok(n) => tracing::info!(records = n, "identity records loaded"),
+        // The watch fills the index as soon as the bucket answers.
+        Err(e) => tracing::warn!(error = %e, "identity records not loaded yet"),
+    }
     let identity_watch = tokio::spawn(identities.clone().watch(cancel.clone()));
     let config = Arc::new(config);
     let supervisor = tokio::spawn(crate::sources::supervise(

@@ -18,6 +18,7 @@
 //! parse. Then `iss`, `aud`, `exp` and `nbf` are checked with [`LEEWAY`].
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
@@ -90,9 +91,11 @@ struct Key {
     algorithm: Algorithm,
 }
 
+/// Where the keys come from and when they were last fetched; held only
+/// by the one task fetching, so tokens with known keys never wait on the
+/// issuer.
 #[derive(Default)]
-struct Cache {
-    keys: HashMap<String, Key>,
+struct Fetcher {
     jwks_uri: Option<String>,
     fetched_at: Option<Instant>,
 }
@@ -101,7 +104,8 @@ struct Cache {
 pub struct OidcVerifier {
     settings: OidcSettings,
     http: reqwest::Client,
-    cache: Mutex<Cache>,
+    keys: RwLock<Arc<HashMap<String, Key>>>,
+    fetcher: Mutex<Fetcher>,
 }
 
 impl std::fmt::Debug for OidcVerifier {
@@ -152,7 +156,8 @@ impl OidcVerifier {
         Ok(Self {
             settings,
             http,
-            cache: Mutex::new(Cache::default()),
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            fetcher: Mutex::new(Fetcher::default()),
         })
     }
 
@@ -161,36 +166,45 @@ impl OidcVerifier {
         &self.settings
     }
 
+    /// The current key set (a cheap clone of an `Arc`).
+    fn current(&self) -> Arc<HashMap<String, Key>> {
+        // Writers only swap the map, so a poisoned lock still holds a
+        // complete one.
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Verifies `token` and answers its subject, `user:<claim>`.
     pub async fn verify(&self, token: &str) -> Result<String, OidcError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| OidcError::Malformed(e.to_string()))?;
         let kid = header.kid.clone().ok_or(OidcError::NoKid)?;
-        let claims: serde_json::Map<String, serde_json::Value> = {
-            let mut cache = self.cache.lock().await;
-            if !cache.keys.contains_key(&kid) {
-                self.refresh(&mut cache).await?;
-            }
-            let key = cache
-                .keys
-                .get(&kid)
-                .ok_or_else(|| OidcError::UnknownKid(kid.clone()))?;
-            if header.alg != key.algorithm {
-                return Err(OidcError::Invalid(format!(
-                    "the token says {:?} but key {kid:?} is {:?}",
-                    header.alg, key.algorithm
-                )));
-            }
-            let mut validation = Validation::new(key.algorithm);
-            validation.set_issuer(&[self.settings.issuer.as_str()]);
-            validation.set_audience(&[self.settings.audience.as_str()]);
-            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-            validation.leeway = LEEWAY;
-            validation.validate_nbf = true;
+        let mut keys = self.current();
+        if !keys.contains_key(&kid) {
+            self.refresh().await?;
+            keys = self.current();
+        }
+        let key = keys
+            .get(&kid)
+            .ok_or_else(|| OidcError::UnknownKid(kid.clone()))?;
+        if header.alg != key.algorithm {
+            return Err(OidcError::Invalid(format!(
+                "the token says {:?} but key {kid:?} is {:?}",
+                header.alg, key.algorithm
+            )));
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[self.settings.issuer.as_str()]);
+        validation.set_audience(&[self.settings.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.leeway = LEEWAY;
+        validation.validate_nbf = true;
+        let claims: serde_json::Map<String, serde_json::Value> =
             jsonwebtoken::decode(token, &key.key, &validation)
                 .map_err(|e| OidcError::Invalid(e.to_string()))?
-                .claims
-        };
+                .claims;
         let claim = &self.settings.user_claim;
         match claims.get(claim) {
             Some(serde_json::Value::String(name)) if !name.is_empty() => Ok(format!("user:{name}")),
@@ -198,9 +212,12 @@ impl OidcVerifier {
         }
     }
 
-    /// Refetches the key set if the last fetch is old enough.
-    async fn refresh(&self, cache: &mut Cache) -> Result<(), OidcError> {
-        if cache
+    /// Refetches the key set if the last fetch is old enough. Concurrent
+    /// callers queue on the fetcher, and those after the first find the
+    /// fetch recent and return at once.
+    async fn refresh(&self) -> Result<(), OidcError> {
+        let mut fetcher = self.fetcher.lock().await;
+        if fetcher
             .fetched_at
             .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL)
         {
@@ -208,8 +225,8 @@ impl OidcVerifier {
         }
         // Whatever happens below, the next attempt waits: a failing issuer
         // is not hammered either.
-        cache.fetched_at = Some(Instant::now());
-        let jwks_uri = match &cache.jwks_uri {
+        fetcher.fetched_at = Some(Instant::now());
+        let jwks_uri = match &fetcher.jwks_uri {
             Some(u) => u.clone(),
             None => {
                 let url = format!(
@@ -217,7 +234,7 @@ impl OidcVerifier {
                     self.settings.issuer.trim_end_matches('/')
                 );
                 let discovery: Discovery = self.fetch(&url).await?;
-                cache.jwks_uri = Some(discovery.jwks_uri.clone());
+                fetcher.jwks_uri = Some(discovery.jwks_uri.clone());
                 discovery.jwks_uri
             }
         };
@@ -237,7 +254,10 @@ impl OidcVerifier {
             }
         }
         tracing::info!(issuer = %self.settings.issuer, keys = keys.len(), "OIDC keys fetched");
-        cache.keys = keys;
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
         Ok(())
     }
 
