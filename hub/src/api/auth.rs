@@ -3,11 +3,11 @@
 //!
 //! 1. a service token `dvs_<id>_<secret>` minted by the hub: its subject is
 //!    `svc:<name>` ([`crate::identity`]); unknown, revoked or expired → 401;
-//! 2. a JWT from the `[identity]` issuer ([`dv_identity::OidcVerifier`]):
-//!    `user:<claim>`;
-//! 3. the bootstrap token (`token_file`, break-glass): `user:operator`,
+//! 2. the bootstrap token (`token_file`, break-glass): `user:operator`,
 //!    platform-operator. The replica keeps only its SHA-256 and compares
-//!    digests in constant time.
+//!    digests in constant time;
+//! 3. a JWT from the `[identity]` issuer ([`dv_identity::OidcVerifier`]):
+//!    `user:<claim>`.
 //!
 //! With `insecure_no_token` (lab only) a call without a token is an
 //! anonymous platform-operator; tokens sent anyway still count.
@@ -78,6 +78,13 @@ async fn authenticate(state: &AppState, bearer: Option<&str>) -> Result<Principa
             .authenticate_token(bearer)
             .map_err(|why| format!("service token {why}"));
     }
+    // The bootstrap token first: whatever shape it has (even a JWT's), it
+    // must keep working while the issuer is down.
+    if let Some(expected) = &state.token_sha256
+        && token_digest(bearer).is_some_and(|p| constant_time_eq(&p, expected))
+    {
+        return Ok(platform_operator(OPERATOR, Credential::Bootstrap));
+    }
     if let Some(oidc) = &state.oidc
         && dv_identity::looks_like_jwt(bearer)
     {
@@ -91,14 +98,7 @@ async fn authenticate(state: &AppState, bearer: Option<&str>) -> Result<Principa
         });
     }
     match &state.token_sha256 {
-        Some(expected) => {
-            let ok = token_digest(bearer).is_some_and(|p| constant_time_eq(&p, expected));
-            if ok {
-                Ok(platform_operator(OPERATOR, Credential::Bootstrap))
-            } else {
-                Err("not a known token".to_owned())
-            }
-        }
+        Some(_) => Err("not a known token".to_owned()),
         None => Ok(platform_operator(ANONYMOUS, Credential::Anonymous)),
     }
 }
