@@ -768,17 +768,25 @@ fn oidc_users_get_their_bindings_and_rate_limits_answer_429() {
         let r = limited.expect("20 calls at once never hit a 5-call burst");
         let after: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
         assert!(after >= 1, "{r:?}");
-        assert!(r.error().contains("too many requests"), "{r:?}");
+        assert!(
+            r.error().contains("too many requests from user:bob@example.com"),
+            "{r:?}"
+        );
         for _ in 0..10 {
             public.expect(200, "GET", "/v1/health", None).await;
         }
         // Guessing tokens is limited per address.
         let guesser = Client::new("guesser", &base, Some("dvs_0123456789abcdef_00"));
         let mut codes = Vec::new();
+        let mut last = None;
         for _ in 0..20 {
-            codes.push(guesser.get("/v1/tenants").await.status);
+            let r = guesser.get("/v1/tenants").await;
+            codes.push(r.status);
+            last = Some(r);
         }
         assert!(codes.contains(&401) && codes.contains(&429), "{codes:?}");
+        let last = last.unwrap();
+        assert!(last.error().contains("from 127.0.0.1"), "{last:?}");
     });
     drop(hub);
 }

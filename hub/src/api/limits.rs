@@ -44,8 +44,10 @@ impl
     }
 }
 
-fn too_many(key_kind: &str, wait: Duration) -> Response {
-    metrics::counter!("dv_hub_api_rate_limited_total", "key" => key_kind.to_owned()).increment(1);
+/// The 429: `key_kind` labels the metric, `whom` names the bucket in the
+/// message (the subject, or the address for failed authentications).
+fn too_many(key_kind: &'static str, whom: &str, wait: Duration) -> Response {
+    metrics::counter!("dv_hub_api_rate_limited_total", "key" => key_kind).increment(1);
     // Whole seconds, rounded up, at least 1: a client that waits as told
     // finds a token.
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -53,7 +55,8 @@ fn too_many(key_kind: &str, wait: Duration) -> Response {
     let mut response = problem(
         StatusCode::TOO_MANY_REQUESTS,
         format!(
-            "too many requests: retry in {seconds} s (the hub's [limits] allow a burst, then a steady rate)"
+            "too many requests from {whom}: retry in {seconds} s \
+             (the hub's [limits] allow a burst, then a steady rate)"
         ),
     );
     if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
@@ -65,15 +68,22 @@ fn too_many(key_kind: &str, wait: Duration) -> Response {
 /// For a call that failed authentication: takes a token from the client
 /// address's bucket; the 429 to answer when there was none.
 pub(crate) fn limit_unauthenticated(state: &AppState, req: &Request) -> Option<Response> {
-    let key = match req.extensions().get::<ConnectInfo<ClientAddr>>() {
-        Some(ConnectInfo(ClientAddr(addr))) => format!("ip:{}", addr.ip()),
-        None => "ip:unknown".to_owned(),
+    let address = match req.extensions().get::<ConnectInfo<ClientAddr>>() {
+        Some(ConnectInfo(ClientAddr(addr))) => addr.ip().to_string(),
+        None => "an unknown address".to_owned(),
     };
+    // Subjects are user:... or svc:..., so ip:... never meets one.
     state
         .limiter
-        .check(&key)
+        .check(&format!("ip:{address}"))
         .err()
-        .map(|wait| too_many("address", wait))
+        .map(|wait| {
+            too_many(
+                "address",
+                &format!("{address} (failed authentications)"),
+                wait,
+            )
+        })
 }
 
 /// Middleware (after authentication): one token from the principal's
@@ -83,7 +93,7 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         && let Err(wait) = state.limiter.check(&principal.subject)
     {
         tracing::debug!(subject = %principal.subject, path = %req.uri().path(), "API call rate-limited");
-        return too_many("principal", wait);
+        return too_many("principal", &principal.subject, wait);
     }
     next.run(req).await
 }
@@ -94,10 +104,10 @@ mod tests {
 
     #[test]
     fn retry_after_is_whole_seconds_at_least_one() {
-        let r = too_many("principal", Duration::from_millis(10));
+        let r = too_many("principal", "svc:ci", Duration::from_millis(10));
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
-        let r = too_many("principal", Duration::from_millis(2100));
+        let r = too_many("principal", "svc:ci", Duration::from_millis(2100));
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
     }
 }
