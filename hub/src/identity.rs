@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | `binding.<id>` | a [`Grant`] (id: the first 16 hex of SHA-256 over subject, role and scope, so granting twice writes one key) |
 //! | `token.<id>` | a [`StoredToken`]: the listed record plus the secret's SHA-256 |
+//! | `tokenname.<name>` | the id of the token holding that name: created with a revision check, so two replicas cannot mint the same name |
 //!
 //! Every replica keeps an [`Identities`] index fed by a watch of the whole
 //! bucket (last value of every key first, then every change), so
@@ -323,6 +324,21 @@ impl Identities {
     /// The token named `name`.
     pub fn token_named(&self, name: &str) -> Option<StoredToken> {
         self.read(|i| i.tokens.values().find(|t| t.record.name == name).cloned())
+    }
+
+    /// Claims `name` for token `id` across every replica: `false` when
+    /// another token holds it.
+    pub async fn reserve_name(&self, name: &str, id: &str) -> Result<bool, KvError> {
+        match crate::kv::create(&self.store, &format!("tokenname.{name}"), &id).await {
+            Ok(_) => Ok(true),
+            Err(KvError::Exists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Frees `name` again (its token was revoked, or never stored).
+    pub async fn release_name(&self, name: &str) -> Result<(), KvError> {
+        crate::kv::delete_any(&self.store, &format!("tokenname.{name}")).await
     }
 
     /// Stores a token.

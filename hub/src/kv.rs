@@ -4,7 +4,7 @@
 //! | bucket | keys | values |
 //! | --- | --- | --- |
 //! | `dv_tenancy` | `tenants.<t>`, `projects.<t>.<p>`, `environments.<t>.<p>.<e>`, `quotas.<t>.<p>` | JSON of [`dv_protocol::Tenant`], `Project`, `Environment`, `Quota` |
-//! | `dv_identity` | `binding.<id>`, `token.<id>` | JSON of [`dv_protocol::api::Grant`] and [`crate::identity::StoredToken`] (see [`crate::identity`]) |
+//! | `dv_identity` | `binding.<id>`, `token.<id>`, `tokenname.<name>` | JSON of [`dv_protocol::api::Grant`] and [`crate::identity::StoredToken`] (see [`crate::identity`]) |
 //!
 //! Values are JSON (not postcard) so an operator can read them with
 //! `nats kv get`. Every write is revision-checked: a key's KV revision is

@@ -558,6 +558,10 @@ fn roles_decide_every_endpoint_and_tenants_never_see_each_other() {
             .await;
         let r = ci.expect(401, "GET", "/v1/tenants/acme/projects/web", None).await;
         assert!(r.error().contains("revoked"), "{r:?}");
+        // Its name is free again.
+        let ci2 = mint(&ta, "web-ci", "viewer", project("acme", "web")).await;
+        ci2.expect(200, "GET", "/v1/tenants/acme/projects/web", None)
+            .await;
         gx.expect(200, "GET", "/v1/tenants/globex", None).await;
 
         // An expired token (written as another replica would have) is refused.

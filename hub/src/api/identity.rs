@@ -318,17 +318,30 @@ pub(super) async fn create_token(
             };
             binding.validate().map_err(|e| unprocessable(e.to_string()))?;
             may_grant(&who, &binding.scope)?;
-            if state.identities.token_named(&new.name).is_some() {
-                return Err(ApiError::new(
+            let taken = || {
+                ApiError::new(
                     StatusCode::CONFLICT,
                     format!(
                         "a service token named {:?} exists; revoke it first or pick another name",
                         new.name
                     ),
-                ));
+                )
+            };
+            if state.identities.token_named(&new.name).is_some() {
+                return Err(taken());
             }
             let token = dv_identity::ServiceToken::mint()
                 .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            // The index is this replica's view; the name key decides races
+            // with other replicas.
+            if !state
+                .identities
+                .reserve_name(&new.name, token.id().as_str())
+                .await
+                .map_err(store_failed)?
+            {
+                return Err(taken());
+            }
             let created = now();
             let record = ServiceToken {
                 id: token.id().to_string(),
@@ -340,14 +353,16 @@ pub(super) async fn create_token(
                 created_at: rfc3339(created),
                 expires_at: rfc3339(created + time::Duration::days(i64::from(days))),
             };
-            state
-                .identities
-                .put_token(&StoredToken {
-                    record: record.clone(),
-                    secret_sha256: token.digest().to_hex(),
-                })
-                .await
-                .map_err(store_failed)?;
+            let stored = StoredToken {
+                record: record.clone(),
+                secret_sha256: token.digest().to_hex(),
+            };
+            if let Err(e) = state.identities.put_token(&stored).await {
+                if let Err(e) = state.identities.release_name(&new.name).await {
+                    tracing::warn!(error = %e, name = %new.name, "token name not released");
+                }
+                return Err(store_failed(e));
+            }
             tracing::info!(id = %record.id, name = %record.name, role = %record.role, scope = %record.scope, by = %who.subject, "service token minted");
             Ok((
                 StatusCode::CREATED,
@@ -392,6 +407,11 @@ pub(super) async fn delete_token(
                 .delete_token(&id)
                 .await
                 .map_err(store_failed)?;
+            // The token is gone; a name left reserved only blocks reuse,
+            // so a failure here is logged, not returned.
+            if let Err(e) = state.identities.release_name(&stored.record.name).await {
+                tracing::warn!(error = %e, name = %stored.record.name, "token name not released");
+            }
             tracing::info!(id, name = %stored.record.name, by = %who.subject, "service token revoked");
             Ok(StatusCode::NO_CONTENT.into_response())
         }
