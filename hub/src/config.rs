@@ -436,7 +436,9 @@ impl HubConfig {
 /// Checks `[identity]` and fills its defaults; relative `ca_file` is taken
 /// from `hub.toml`'s directory.
 fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, (&'static str, String)> {
-    let issuer = raw.issuer.trim_end_matches('/').to_owned();
+    // Kept exactly as written: tokens must carry this very `iss` (some
+    // issuers end theirs with a slash).
+    let issuer = raw.issuer.clone();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
         return Err((
             "identity.issuer",
@@ -583,7 +585,7 @@ mod tests {
         );
         let c = HubConfig::parse(&text, Path::new("/etc/dv-hub/hub.toml")).unwrap();
         let i = c.identity.unwrap();
-        assert_eq!(i.issuer, "https://id.example.com");
+        assert_eq!(i.issuer, "https://id.example.com/");
         assert_eq!(i.audience, "dv");
         assert_eq!(i.user_claim, "email");
         assert_eq!(i.scopes, ["openid", "email", "profile"]);

@@ -119,6 +119,9 @@ impl std::fmt::Debug for OidcVerifier {
 
 #[derive(Deserialize)]
 struct Discovery {
+    /// Must be the configured issuer (OpenID Connect Discovery 1.0, 4.3):
+    /// a document naming another issuer is not this issuer's.
+    issuer: String,
     jwks_uri: String,
 }
 
@@ -234,6 +237,17 @@ impl OidcVerifier {
                     self.settings.issuer.trim_end_matches('/')
                 );
                 let discovery: Discovery = self.fetch(&url).await?;
+                if discovery.issuer.trim_end_matches('/')
+                    != self.settings.issuer.trim_end_matches('/')
+                {
+                    return Err(OidcError::Fetch {
+                        url,
+                        detail: format!(
+                            "the document names issuer {:?}, not the configured one",
+                            discovery.issuer
+                        ),
+                    });
+                }
                 fetcher.jwks_uri = Some(discovery.jwks_uri.clone());
                 discovery.jwks_uri
             }
