@@ -26,6 +26,22 @@
 //! # files `dv-hub pki init` wrote (relative to this file's directory).
 //! [tls]
 //! dir = "pki"
+//!
+//! # Optional: OIDC users (ADR 0013). Without it only service tokens and
+//! # the bootstrap token authenticate.
+//! [identity]
+//! issuer = "https://id.example.com"
+//! client_id = "dataverket"
+//! # audience = "dataverket"          # default: client_id
+//! # user_claim = "email"             # the claim naming the user
+//! # scopes = ["openid", "email", "profile"]
+//! # ca_file = "issuer-ca.pem"        # extra CA for the issuer's TLS
+//! platform_operators = ["user:alice@example.com"]
+//!
+//! # Optional: per-principal API rate limits (token bucket).
+//! [limits]
+//! requests_per_second = 20
+//! burst = 40
 //! ```
 
 use std::collections::BTreeSet;
@@ -90,6 +106,59 @@ pub struct HubConfig {
     /// `[tls]`: when set, TLS on every listener and NATS users with
     /// passwords (see [`crate::pki`]); when absent, everything is plain.
     pub tls: Option<Tls>,
+    /// `[identity]`: OIDC users and bootstrap platform operators.
+    pub identity: Option<Identity>,
+    /// `[limits]`: API rate limits.
+    pub limits: Limits,
+}
+
+/// `[identity]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The OIDC issuer URL.
+    pub issuer: String,
+    /// The public client `dvid login` uses.
+    pub client_id: String,
+    /// The `aud` tokens must carry (default: `client_id`).
+    pub audience: String,
+    /// The claim naming the user (default `email`).
+    pub user_claim: String,
+    /// The scopes `dvid login` asks for.
+    pub scopes: Vec<String>,
+    /// Extra CA certificates for the issuer's TLS, absolute.
+    pub ca_file: Option<PathBuf>,
+    /// Subjects bound as platform-operator by this file (not revocable
+    /// through the API).
+    pub platform_operators: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Tokens refilled per second, per principal.
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    /// The most tokens a principal can save up.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_rps() -> u32 {
+    20
+}
+
+fn default_burst() -> u32 {
+    40
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: default_rps(),
+            burst: default_burst(),
+        }
+    }
 }
 
 /// `[tls]`
@@ -154,6 +223,27 @@ struct Raw {
     sites: Vec<RawSite>,
     #[serde(default)]
     tls: Option<RawTls>,
+    #[serde(default)]
+    identity: Option<RawIdentity>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    issuer: String,
+    client_id: String,
+    #[serde(default)]
+    audience: Option<String>,
+    #[serde(default)]
+    user_claim: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    platform_operators: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +373,18 @@ impl HubConfig {
             }
             None => None,
         };
+        let base = path.parent().unwrap_or(Path::new(""));
+        let identity = raw
+            .identity
+            .map(|i| identity(i, base))
+            .transpose()
+            .map_err(|(field, detail)| invalid(field, detail))?;
+        if raw.limits.requests_per_second == 0 || raw.limits.burst == 0 {
+            return Err(invalid(
+                "limits",
+                "requests_per_second and burst must be at least 1".into(),
+            ));
+        }
         Ok(Self {
             data_dir: raw.hub.data_dir,
             token_file,
@@ -290,6 +392,8 @@ impl HubConfig {
             replicas: raw.replicas,
             sites,
             tls,
+            identity,
+            limits: raw.limits,
         })
     }
 
@@ -327,6 +431,47 @@ impl HubConfig {
     pub fn stream_replicas(&self) -> usize {
         self.nats.len().min(3)
     }
+}
+
+/// Checks `[identity]` and fills its defaults; relative `ca_file` is taken
+/// from `hub.toml`'s directory.
+fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, (&'static str, String)> {
+    // Kept exactly as written: tokens must carry this very `iss` (some
+    // issuers end theirs with a slash).
+    let issuer = raw.issuer.clone();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        return Err((
+            "identity.issuer",
+            format!("{:?} is not an http(s) URL", raw.issuer),
+        ));
+    }
+    if raw.client_id.trim().is_empty() {
+        return Err(("identity.client_id", "name the OIDC client".into()));
+    }
+    let audience = raw.audience.unwrap_or_else(|| raw.client_id.clone());
+    let user_claim = raw.user_claim.unwrap_or_else(|| "email".to_owned());
+    if user_claim.is_empty() {
+        return Err(("identity.user_claim", "name a claim, such as email".into()));
+    }
+    for subject in &raw.platform_operators {
+        dv_protocol::auth::validate_subject(subject)
+            .map_err(|e| ("identity.platform_operators", e.to_string()))?;
+    }
+    let ca_file = raw.ca_file.map(|f| {
+        let joined = base.join(f);
+        std::path::absolute(&joined).unwrap_or(joined)
+    });
+    Ok(Identity {
+        issuer,
+        client_id: raw.client_id,
+        audience,
+        user_claim,
+        scopes: raw
+            .scopes
+            .unwrap_or_else(|| ["openid", "email", "profile"].map(str::to_owned).to_vec()),
+        ca_file,
+        platform_operators: raw.platform_operators,
+    })
 }
 
 fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), String> {
@@ -426,5 +571,35 @@ mod tests {
         let bad_site = THREE.replace("osl-1", "Osl_1");
         let e = parse(&bad_site).unwrap_err().to_string();
         assert!(e.contains("sites.name"), "{e}");
+    }
+
+    #[test]
+    fn identity_and_limits() {
+        let c = parse(THREE).unwrap();
+        assert!(c.identity.is_none());
+        assert_eq!(c.limits, Limits::default());
+        let text = format!(
+            "{THREE}\n[identity]\nissuer = \"https://id.example.com/\"\nclient_id = \"dv\"\n\
+             ca_file = \"ca.pem\"\nplatform_operators = [\"user:alice@example.com\"]\n\
+             [limits]\nrequests_per_second = 5\n"
+        );
+        let c = HubConfig::parse(&text, Path::new("/etc/dv-hub/hub.toml")).unwrap();
+        let i = c.identity.unwrap();
+        assert_eq!(i.issuer, "https://id.example.com/");
+        assert_eq!(i.audience, "dv");
+        assert_eq!(i.user_claim, "email");
+        assert_eq!(i.scopes, ["openid", "email", "profile"]);
+        assert_eq!(i.ca_file.unwrap(), Path::new("/etc/dv-hub/ca.pem"));
+        assert_eq!(c.limits.requests_per_second, 5);
+        assert_eq!(c.limits.burst, 40);
+        let bad = text.replace("user:alice@example.com", "alice");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("identity.platform_operators"), "{e}");
+        let typo = text.replace("client_id", "clientid");
+        assert!(parse(&typo).unwrap_err().to_string().contains("clientid"));
+        let typo = text.replace("requests_per_second", "rps");
+        assert!(parse(&typo).unwrap_err().to_string().contains("rps"));
+        let zero = text.replace("requests_per_second = 5", "requests_per_second = 0");
+        assert!(parse(&zero).unwrap_err().to_string().contains("limits"));
     }
 }

@@ -4,6 +4,7 @@
 //! | bucket | keys | values |
 //! | --- | --- | --- |
 //! | `dv_tenancy` | `tenants.<t>`, `projects.<t>.<p>`, `environments.<t>.<p>.<e>`, `quotas.<t>.<p>` | JSON of [`dv_protocol::Tenant`], `Project`, `Environment`, `Quota` |
+//! | `dv_identity` | `binding.<id>`, `token.<id>`, `tokenname.<name>` | JSON of [`dv_protocol::api::Grant`] and [`crate::identity::StoredToken`] (see [`crate::identity`]) |
 //!
 //! Values are JSON (not postcard) so an operator can read them with
 //! `nats kv get`. Every write is revision-checked: a key's KV revision is
@@ -25,6 +26,9 @@ pub const TENANCY: &str = "dv_tenancy";
 pub const TENANCY_HISTORY: i64 = 16;
 /// A tenancy record is small; refuse anything that is not.
 pub const TENANCY_MAX_VALUE: i32 = 64 * 1024;
+
+/// The identity bucket: role bindings and service tokens.
+pub const IDENTITY: &str = "dv_identity";
 
 /// Why a KV operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,32 @@ pub async fn ensure_tenancy(
         .await
         .map_err(|e| KvError::Unavailable {
             key: TENANCY.to_owned(),
+            detail: e.to_string(),
+        })
+}
+
+/// The identity bucket's configuration: replicated like tenancy.
+pub fn identity_config(config: &HubConfig) -> kv::Config {
+    kv::Config {
+        bucket: IDENTITY.to_owned(),
+        description: "Role bindings and service tokens (JSON)".to_owned(),
+        history: 8,
+        max_value_size: 16 * 1024,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: config.stream_replicas(),
+        ..Default::default()
+    }
+}
+
+/// Creates the identity bucket, or updates it to this build's settings.
+pub async fn ensure_identity(
+    js: &jetstream::Context,
+    config: &HubConfig,
+) -> Result<kv::Store, KvError> {
+    js.create_or_update_key_value(identity_config(config))
+        .await
+        .map_err(|e| KvError::Unavailable {
+            key: IDENTITY.to_owned(),
             detail: e.to_string(),
         })
 }
@@ -314,5 +344,8 @@ mod tests {
         let kv = tenancy_config(&c);
         assert_eq!(kv.num_replicas, 3);
         assert_eq!(kv.history, TENANCY_HISTORY);
+        let identity = identity_config(&c);
+        assert_eq!(identity.num_replicas, 3);
+        assert_eq!(identity.bucket, "dv_identity");
     }
 }

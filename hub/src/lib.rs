@@ -13,18 +13,21 @@
 //! | [`streams`] | `DV_HUB_EVT` (sources every site), `DV_HUB_CMD`, `DV_HUB_AUDIT` |
 //! | [`offerings`] | the offering catalog and prerequisite discovery for a project |
 //! | [`kv`] | the `dv_tenancy` KV bucket: tenants, projects, environments, quotas; revision-checked writes |
+//! | [`identity`] | the `dv_identity` KV bucket: role bindings and service tokens, indexed in memory |
 //! | [`publish`] | acknowledged publishes that ride out leader elections |
 //! | [`readmodel`] | the SQLite read model and its queries |
 //! | [`ingest`] | ordered consumers that keep the read model current; heartbeats |
 //! | [`sources`] | restarts event sourcing that stalled while a site is reachable |
-//! | [`api`] | the `/v1` REST API, its OpenAPI document, token auth, audit |
+//! | [`api`] | the `/v1` REST API, its OpenAPI document, authentication, authorization, rate limits, audit |
 //! | [`serve`] | one replica's lifecycle |
 //! | [`tls`] | the API's HTTPS listener |
 //!
-//! The design: `docs/adr/0011-hub.md`; its security: `docs/adr/0012-hub-security.md`.
+//! The design: `docs/adr/0011-hub.md`; its security: `docs/adr/0012-hub-security.md`; identity and
+//! authorization: `docs/adr/0013-identity-and-authorization.md`.
 
 pub mod api;
 pub mod config;
+pub mod identity;
 pub mod ingest;
 pub mod kv;
 pub mod nats_config;

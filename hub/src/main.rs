@@ -116,12 +116,24 @@ fn main() -> ExitCode {
         },
         Cmd::CheckConfig { config } => match load(&config) {
             Ok(c) => {
+                let identity = match &c.identity {
+                    Some(i) => format!(
+                        "OIDC issuer {} (audience {}, {} bootstrap operators)",
+                        i.issuer,
+                        i.audience,
+                        i.platform_operators.len()
+                    ),
+                    None => "no OIDC issuer".to_owned(),
+                };
                 println!(
-                    "{}: ok ({} nats nodes, {} replicas, {} sites)",
+                    "{}: ok ({} nats nodes, {} replicas, {} sites; {identity}; \
+                     limits {}/s, burst {})",
                     config.display(),
                     c.nats.len(),
                     c.replicas.len(),
-                    c.sites.len()
+                    c.sites.len(),
+                    c.limits.requests_per_second,
+                    c.limits.burst
                 );
                 ExitCode::SUCCESS
             }

@@ -605,6 +605,35 @@ pub fn events(
     Ok(out)
 }
 
+/// Like [`events`], keeping only rows `keep` accepts: reads on in
+/// chunks until `limit` rows are kept or the stream ends, so a caller who
+/// sees little of the stream still gets a full page.
+pub fn events_where(
+    conn: &Connection,
+    site: Option<&SiteName>,
+    mut after: u64,
+    limit: u32,
+    keep: impl Fn(&EventRow) -> bool,
+) -> Result<Vec<EventRow>, ReadModelError> {
+    const CHUNK: u32 = 1000;
+    let mut out = Vec::new();
+    loop {
+        let chunk = events(conn, site, after, CHUNK)?;
+        let Some(last) = chunk.last().map(|e| e.stream_seq) else {
+            return Ok(out);
+        };
+        for e in chunk {
+            if keep(&e) {
+                out.push(e);
+                if out.len() >= limit as usize {
+                    return Ok(out);
+                }
+            }
+        }
+        after = last;
+    }
+}
+
 /// Per site: events applied and the last event's time.
 pub fn site_counts(conn: &Connection) -> Result<Vec<(String, u64, String)>, ReadModelError> {
     let mut stmt = conn.prepare_cached(

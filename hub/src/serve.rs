@@ -109,6 +109,30 @@ pub async fn run(
             None
         }
     };
+    let oidc = match &config.identity {
+        None => None,
+        Some(identity) => {
+            let ca_pem =
+                match &identity.ca_file {
+                    Some(file) => Some(std::fs::read(file).with_context(|| {
+                        format!("[identity] ca_file: reading {}", file.display())
+                    })?),
+                    None => None,
+                };
+            let verifier = dv_identity::OidcVerifier::new(dv_identity::OidcSettings {
+                issuer: identity.issuer.clone(),
+                audience: identity.audience.clone(),
+                user_claim: identity.user_claim.clone(),
+                ca_pem,
+            })
+            .context("[identity]")?;
+            Some(Arc::new(verifier))
+        }
+    };
+    let limiter = Arc::new(
+        dv_identity::RateLimiter::new(config.limits.requests_per_second, config.limits.burst)
+            .context("[limits]")?,
+    );
     let dir = options
         .data_dir
         .clone()
@@ -140,17 +164,21 @@ pub async fn run(
 
     // The cluster may still be electing its meta leader: keep trying.
     let mut attempt = 0u32;
-    let tenancy = loop {
+    let (tenancy, identity_store) = loop {
         let ready = async {
             streams::ensure(&js, &config)
                 .await
                 .map_err(|e| e.to_string())?;
-            crate::kv::ensure_tenancy(&js, &config)
+            let tenancy = crate::kv::ensure_tenancy(&js, &config)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            let identity = crate::kv::ensure_identity(&js, &config)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((tenancy, identity))
         };
         match ready.await {
-            Ok(store) => break store,
+            Ok(stores) => break stores,
             Err(e) => {
                 attempt += 1;
                 // The first failure, then one in ten: a cluster still
@@ -175,6 +203,14 @@ pub async fn run(
         progress.clone(),
         cancel.clone(),
     ));
+    let identities =
+        crate::identity::Identities::new(identity_store, crate::identity::config_grants(&config));
+    match identities.load().await {
+        Ok(n) => tracing::info!(records = n, "identity records loaded"),
+        // The watch fills the index as soon as the bucket answers.
+        Err(e) => tracing::warn!(error = %e, "identity records not loaded yet"),
+    }
+    let identity_watch = tokio::spawn(identities.clone().watch(cancel.clone()));
     let config = Arc::new(config);
     let supervisor = tokio::spawn(crate::sources::supervise(
         client.clone(),
@@ -194,30 +230,40 @@ pub async fn run(
         metrics,
         started: Instant::now(),
         token_sha256,
+        identities,
+        oidc,
+        limiter,
     };
     let shutdown = cancel.clone();
     let router = api::router(state);
     match &config_tls {
         None => {
             tracing::info!(listen = %replica.listen, replica = %replica.name, "hub API serving (plain HTTP)");
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
-                .context("serving the API")?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<api::limits::ClientAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("serving the API")?;
         }
         Some(server_config) => {
             let listener = crate::tls::TlsListener::new(listener, server_config.clone())
                 .context("the API's TLS listener")?;
             tracing::info!(listen = %replica.listen, replica = %replica.name, "hub API serving (HTTPS)");
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
-                .context("serving the API")?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<api::limits::ClientAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("serving the API")?;
         }
     }
     cancel.cancel();
     let _ = ingest.await;
     let _ = supervisor.await;
+    let _ = identity_watch.await;
     signals.abort();
     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
     tracing::info!("hub replica stopped");

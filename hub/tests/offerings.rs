@@ -194,6 +194,89 @@ fn a_project_discovers_its_prerequisites_then_gets_a_machine_within_its_quota() 
         "the site started a task: {followed}"
     );
 
+    // Roles: the project's member follows its own work; another tenant's
+    // admin cannot tell the project exists; only an operator switches
+    // offerings.
+    assert_eq!(api.post_json("/v1/tenants", r#"{"name":"globex"}"#).0, 201);
+    let mint = |name: &str, role: &str, scope: &str| -> String {
+        let (code, body) = api.post_json(
+            "/v1/identity/tokens",
+            &format!(r#"{{"name":"{name}","role":"{role}","scope":{scope}}}"#),
+        );
+        assert_eq!(code, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    };
+    let member = mint(
+        "web-member",
+        "project-member",
+        r#"{"kind":"project","tenant":"acme","project":"web"}"#,
+    );
+    let stranger = mint(
+        "globex-admin",
+        "tenant-admin",
+        r#"{"kind":"tenant","tenant":"globex"}"#,
+    );
+    let member = Api::with_token(&base, &member);
+    let stranger = Api::with_token(&base, &stranger);
+    assert_eq!(member.get(&format!("{path}/offerings")).0, 200);
+    assert_eq!(
+        member
+            .get(&format!("{path}/machines"))
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (code, body) = send(
+        &member,
+        "PUT",
+        &format!("{path}/offerings/network"),
+        r#"{"enabled":true}"#,
+    );
+    assert_eq!(code, 403, "{body}");
+    let (code, command_seen) = member.get(&format!("/v1/commands/{command}"));
+    assert_eq!(code, 200, "{command_seen}");
+    let task = command_seen["task"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(member.get(&format!("/v1/tasks/{task}")).0, 200);
+    let tasks = member.get("/v1/tasks").1;
+    assert_eq!(
+        tasks.as_array().unwrap().len(),
+        1,
+        "only its own task: {tasks}"
+    );
+    let events = member.get("/v1/events").1;
+    assert!(
+        !events.as_array().unwrap().is_empty()
+            && events
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["project"] == "web"),
+        "{events}"
+    );
+    for path in [format!("{path}/offerings"), format!("{path}/machines")] {
+        let (code, body) = stranger.get(&path);
+        assert_eq!(code, 404, "{path}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("tenant \"acme\" does not exist"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        stranger
+            .post_json(&format!("{path}/machines"), r#"{"environment":"dev"}"#)
+            .0,
+        404
+    );
+    assert_eq!(stranger.get(&format!("/v1/commands/{command}")).0, 404);
+    assert_eq!(stranger.get(&format!("/v1/tasks/{task}")).0, 404);
+    assert!(stranger.get("/v1/tasks").1.as_array().unwrap().is_empty());
+    assert!(stranger.get("/v1/events").1.as_array().unwrap().is_empty());
+
     // The quota holds: a second request is refused and claims nothing.
     let (code, body) = api.post_json(&format!("{path}/machines"), r#"{"environment":"dev"}"#);
     assert_eq!(code, 409, "{body}");

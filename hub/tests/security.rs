@@ -61,7 +61,7 @@ impl HubFiles {
         }
         text.push_str(&format!(
             "[[replicas]]\nname = \"r1\"\nlisten = \"127.0.0.1:{api}\"\n\n\
-             [[sites]]\nname = \"osl-1\"\n[[sites]]\nname = \"other\"\n\n[tls]\ndir = \"pki\"\n"
+             [[sites]]\nname = \"osl-1\"\n[[sites]]\nname = \"other\"\n\n[tls]\ndir = \"pki\"\n\n[limits]\nrequests_per_second = 100000\nburst = 100000\n"
         ));
         let toml = dir.path().join("hub.toml");
         std::fs::write(&toml, text).unwrap();

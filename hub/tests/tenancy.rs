@@ -53,12 +53,13 @@ impl Hub {
              [[nats]]\nname = \"hub-1\"\nclient = \"127.0.0.1:{client}\"\n\
              cluster = \"127.0.0.1:{cluster}\"\nleaf = \"127.0.0.1:{leaf}\"\n\n\
              [[replicas]]\nname = \"r1\"\nlisten = \"127.0.0.1:{api}\"\n\n\
-             [[sites]]\nname = \"osl-1\"\n",
+             [[sites]]\nname = \"osl-1\"\n\n{limits}",
             data = dir.path().join("data").display(),
             token = token.display(),
             client = nats.port,
             cluster = free_port(),
             leaf = free_port(),
+            limits = dv_tests::hub::TEST_LIMITS,
         );
         let file = dir.path().join("hub.toml");
         std::fs::write(&file, config).unwrap();

@@ -34,6 +34,10 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// The `[limits]` tests run with unless they ask for others: tests poll
+/// far faster than people type, and the rate limit has its own test.
+pub const TEST_LIMITS: &str = "[limits]\nrequests_per_second = 100000\nburst = 100000\n";
+
 /// One hub node's ports.
 #[derive(Debug, Clone, Copy)]
 pub struct NodePorts {
@@ -90,7 +94,30 @@ impl Hub {
         replicas: usize,
         sites: &[&str],
     ) -> Hub {
-        Self::start_with(nats_bin, hub_bin, dir, nodes, replicas, sites, false)
+        Self::start_with(
+            nats_bin,
+            hub_bin,
+            dir,
+            nodes,
+            replicas,
+            sites,
+            false,
+            TEST_LIMITS,
+        )
+    }
+
+    /// [`Hub::start`] with `extra` appended to hub.toml (`[identity]`,
+    /// `[limits]`, ...); `extra` replaces the generous test limits.
+    pub fn start_with_toml(
+        nats_bin: &Path,
+        hub_bin: &Path,
+        dir: &Path,
+        nodes: usize,
+        replicas: usize,
+        sites: &[&str],
+        extra: &str,
+    ) -> Hub {
+        Self::start_with(nats_bin, hub_bin, dir, nodes, replicas, sites, false, extra)
     }
 
     /// [`Hub::start`] with `[tls]`: `dv-hub pki init` first, then TLS on
@@ -103,9 +130,19 @@ impl Hub {
         replicas: usize,
         sites: &[&str],
     ) -> Hub {
-        Self::start_with(nats_bin, hub_bin, dir, nodes, replicas, sites, true)
+        Self::start_with(
+            nats_bin,
+            hub_bin,
+            dir,
+            nodes,
+            replicas,
+            sites,
+            true,
+            TEST_LIMITS,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn start_with(
         nats_bin: &Path,
         hub_bin: &Path,
@@ -114,6 +151,7 @@ impl Hub {
         replicas: usize,
         sites: &[&str],
         tls: bool,
+        extra: &str,
     ) -> Hub {
         std::fs::create_dir_all(dir).unwrap();
         let token = format!("token-{}", std::process::id());
@@ -156,6 +194,8 @@ impl Hub {
         if tls {
             toml.push_str("\n[tls]\ndir = \"pki\"\n");
         }
+        toml.push('\n');
+        toml.push_str(extra);
         let config = dir.join("hub.toml");
         std::fs::write(&config, toml).unwrap();
         if let Some(pki) = &pki {

@@ -1,5 +1,11 @@
 //! Inventory, tasks, commands and events across every site, read from the
 //! replica's read model; provisioning commands routed to the machine's site.
+//!
+//! All of it is platform scope (ADR 0013): reading needs a platform-wide
+//! binding (viewer on the platform at least), provisioning and
+//! deprovisioning the platform action (platform-operator). Platform
+//! resources are not secret, so a caller without the binding gets 403
+//! (checked before any lookup), not 404.
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -8,8 +14,12 @@ use axum::response::{IntoResponse, Response};
 use dv_protocol::{Command, Machine, Message, SiteName};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use dv_protocol::auth::{Action, Principal, Scope};
+
 use super::audit::Correlation;
-use super::auth::Caller;
+use super::auth::{Caller, require};
 use super::{ApiError, AppState, problem};
 use crate::readmodel::{self, ReadModelError};
 
@@ -41,9 +51,18 @@ fn site_filter(q: &SiteQuery) -> Result<Option<SiteName>, ApiError> {
 /// `GET /v1/sites`
 #[utoipa::path(
     get, path = "/v1/sites", tag = "inventory",
-    responses((status = 200, description = "The configured sites, their last heartbeat and events", body = Vec<super::SiteStatus>)),
+    responses(
+        (status = 200, description = "The configured sites, their last heartbeat and events", body = Vec<super::SiteStatus>),
+        (status = 403, description = "The caller has no platform binding", body = super::ErrorBody),
+    ),
 )]
-pub(super) async fn sites(State(state): State<AppState>) -> Response {
+pub(super) async fn sites(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let counts = match state.model.with(|c| readmodel::site_counts(c)).await {
         Ok(c) => c,
         Err(e) => return failed(&e),
@@ -76,13 +95,18 @@ pub(super) async fn sites(State(state): State<AppState>) -> Response {
     params(("site" = Option<String>, Query, description = "Only this site")),
     responses(
         (status = 200, description = "Machines of every site (or one)", body = Vec<Machine>),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 400, description = "Not a site name", body = super::ErrorBody),
     ),
 )]
 pub(super) async fn machines(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Query(q): Query<SiteQuery>,
 ) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     let site = match site_filter(&q) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -135,11 +159,19 @@ async fn one_machine(state: &AppState, key: &str) -> Result<Machine, ApiError> {
     params(("key" = String, Path, description = "Machine id, serial or MAC")),
     responses(
         (status = 200, description = "The machine", body = Machine),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No machine has that key", body = super::ErrorBody),
         (status = 409, description = "Several machines match; use the id", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+pub(super) async fn machine(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Path(key): Path<String>,
+) -> Response {
+    if let Err(e) = require(&who, Action::Read, &Scope::Platform) {
+        return e.into_response();
+    }
     match one_machine(&state, &key).await {
         Ok(m) => Json(m).into_response(),
         Err(r) => r.into_response(),
@@ -152,6 +184,7 @@ pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<Strin
     params(("key" = String, Path, description = "Machine id, serial or MAC")),
     responses(
         (status = 202, description = "The command is queued for the machine's site", body = super::CommandAccepted),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No machine has that key", body = super::ErrorBody),
         (status = 409, description = "Several machines match, or its site is not federated", body = super::ErrorBody),
         (status = 503, description = "The command or audit stream did not store it", body = super::ErrorBody),
@@ -159,10 +192,14 @@ pub(super) async fn machine(State(state): State<AppState>, Path(key): Path<Strin
 )]
 pub(super) async fn provision(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Extension(caller): Extension<Caller>,
     Extension(correlation): Extension<Correlation>,
     Path(key): Path<String>,
 ) -> Response {
+    if let Err(e) = require(&who, Action::Platform, &Scope::Platform) {
+        return e.into_response();
+    }
     send(&state, &caller, correlation, &key, |machine| {
         Command::ProvisionMachine { machine }
     })
@@ -175,6 +212,7 @@ pub(super) async fn provision(
     params(("key" = String, Path, description = "Machine id, serial or MAC")),
     responses(
         (status = 202, description = "The command is queued for the machine's site", body = super::CommandAccepted),
+        (status = 403, description = "Needs a platform binding (viewer on the platform; platform-operator to provision)", body = super::ErrorBody),
         (status = 404, description = "No machine has that key", body = super::ErrorBody),
         (status = 409, description = "Several machines match, or its site is not federated", body = super::ErrorBody),
         (status = 503, description = "The command or audit stream did not store it", body = super::ErrorBody),
@@ -182,10 +220,14 @@ pub(super) async fn provision(
 )]
 pub(super) async fn deprovision(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Extension(caller): Extension<Caller>,
     Extension(correlation): Extension<Correlation>,
     Path(key): Path<String>,
 ) -> Response {
+    if let Err(e) = require(&who, Action::Platform, &Scope::Platform) {
+        return e.into_response();
+    }
     send(&state, &caller, correlation, &key, |machine| {
         Command::DeprovisionMachine { machine }
     })
@@ -259,16 +301,68 @@ pub(crate) async fn publish_command(
     .await
 }
 
+/// Whether `who` may read work `owner` caused: a platform reader sees
+/// everything; anyone else what requests of a project they can read
+/// caused (a project's machine requests, their tasks and events).
+fn may_read(who: &Principal, owner: &readmodel::Owner) -> bool {
+    if who.can(Action::Read, &Scope::Platform) {
+        return true;
+    }
+    let (Some(t), Some(p)) = (&owner.tenant, &owner.project) else {
+        return false;
+    };
+    match (
+        t.parse::<dv_protocol::TenantName>(),
+        p.parse::<dv_protocol::ProjectName>(),
+    ) {
+        (Ok(t), Ok(p)) => who.can(Action::Read, &Scope::project(&t, &p)),
+        _ => false,
+    }
+}
+
+/// For a caller without a platform binding: the row's owner must be a
+/// project it reads; anything else is answered as if it did not exist.
+async fn visible(
+    state: &AppState,
+    who: &Arc<Principal>,
+    table: &'static str,
+    id: &str,
+) -> Result<bool, ReadModelError> {
+    if who.can(Action::Read, &Scope::Platform) {
+        return Ok(true);
+    }
+    let lookup = id.to_owned();
+    let owner = state
+        .model
+        .with(move |c| readmodel::owner_of(c, table, &lookup))
+        .await?;
+    Ok(owner.is_some_and(|o| may_read(who, &o)))
+}
+
 /// `GET /v1/commands/{id}`
 #[utoipa::path(
     get, path = "/v1/commands/{id}", tag = "inventory",
     params(("id" = String, Path, description = "Command id")),
     responses(
         (status = 200, description = "The command and the task it started", body = readmodel::CommandRecord),
-        (status = 404, description = "No such command (yet)", body = super::ErrorBody),
+        (status = 404, description = "No such command (yet), or one the caller may not see (a platform binding sees every command; a project's roles see what its requests sent)", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn command(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Path(id): Path<String>,
+) -> Response {
+    match visible(&state, &who, "command", &id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                format!("no command {id:?} (a command just sent appears within a moment)"),
+            );
+        }
+        Err(e) => return failed(&e),
+    }
     let lookup = id.clone();
     match state
         .model
@@ -289,21 +383,32 @@ pub(super) async fn command(State(state): State<AppState>, Path(id): Path<String
     get, path = "/v1/tasks", tag = "inventory",
     params(("site" = Option<String>, Query, description = "Only this site")),
     responses(
-        (status = 200, description = "Tasks of every site (or one)", body = Vec<dv_protocol::Task>),
+        (status = 200, description = "Tasks of every site (or one); without a platform binding, the tasks the caller's projects' requests started", body = Vec<dv_protocol::Task>),
         (status = 400, description = "Not a site name", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQuery>) -> Response {
+pub(super) async fn tasks(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Query(q): Query<SiteQuery>,
+) -> Response {
     let site = match site_filter(&q) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
     match state
         .model
-        .with(move |c| readmodel::tasks(c, site.as_ref()))
+        .with(move |c| readmodel::tasks_owned(c, site.as_ref()))
         .await
     {
-        Ok(t) => Json(t).into_response(),
+        Ok(t) => {
+            let shown: Vec<dv_protocol::Task> = t
+                .into_iter()
+                .filter(|(_, owner)| may_read(&who, owner))
+                .map(|(task, _)| task)
+                .collect();
+            Json(shown).into_response()
+        }
         Err(e) => failed(&e),
     }
 }
@@ -314,10 +419,19 @@ pub(super) async fn tasks(State(state): State<AppState>, Query(q): Query<SiteQue
     params(("id" = String, Path, description = "Task id")),
     responses(
         (status = 200, description = "The task", body = dv_protocol::Task),
-        (status = 404, description = "No such task at any site", body = super::ErrorBody),
+        (status = 404, description = "No such task at any site, or one the caller may not see", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn task(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(super) async fn task(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Path(id): Path<String>,
+) -> Response {
+    match visible(&state, &who, "task", &id).await {
+        Ok(true) => {}
+        Ok(false) => return problem(StatusCode::NOT_FOUND, format!("no task {id:?} at any site")),
+        Err(e) => return failed(&e),
+    }
     let lookup = id.clone();
     match state.model.with(move |c| readmodel::task(c, &lookup)).await {
         Ok(Some(t)) => Json(t).into_response(),
@@ -344,11 +458,15 @@ pub(super) struct EventQuery {
         ("limit" = Option<u32>, Query, description = "At most this many (default 1000, at most 10000)"),
     ),
     responses(
-        (status = 200, description = "Events in hub stream order", body = Vec<readmodel::EventRow>),
+        (status = 200, description = "Events in hub stream order; without a platform binding, the events the caller's projects' requests caused", body = Vec<readmodel::EventRow>),
         (status = 400, description = "Not a site name", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn events(State(state): State<AppState>, Query(q): Query<EventQuery>) -> Response {
+pub(super) async fn events(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    Query(q): Query<EventQuery>,
+) -> Response {
     let site = match site_filter(&SiteQuery {
         site: q.site.clone(),
     }) {
@@ -359,7 +477,21 @@ pub(super) async fn events(State(state): State<AppState>, Query(q): Query<EventQ
     let after = q.after;
     match state
         .model
-        .with(move |c| readmodel::events(c, site.as_ref(), after, limit))
+        .with(move |c| {
+            if who.can(Action::Read, &Scope::Platform) {
+                readmodel::events(c, site.as_ref(), after, limit)
+            } else {
+                readmodel::events_where(c, site.as_ref(), after, limit, |e| {
+                    may_read(
+                        &who,
+                        &readmodel::Owner {
+                            tenant: e.tenant.clone(),
+                            project: e.project.clone(),
+                        },
+                    )
+                })
+            }
+        })
         .await
     {
         Ok(e) => Json(e).into_response(),

@@ -20,8 +20,13 @@
 //!   bare-metal machines, placed and claimed by the hub
 //!   ([`project_machines`]).
 //!
-//! Every other endpoint requires `Authorization: Bearer <token>` ([`auth`]);
-//! every mutating call is recorded in the audit stream ([`audit`]).
+//! - `/v1/identity/...`: the OIDC settings (no token), the caller
+//!   (`whoami`), role bindings and service tokens ([`identity`]).
+//!
+//! Every other endpoint requires `Authorization: Bearer <token>` ([`auth`]),
+//! is rate-limited per caller ([`limits`]) and checks the caller's roles
+//! (`dv_protocol::auth`, [`auth::require`]); every mutating call is
+//! recorded in the audit stream with the caller as actor ([`audit`]).
 //!
 //! Routes and their OpenAPI description are declared together
 //! (utoipa-axum's `routes!`), so a route cannot exist undocumented;
@@ -33,7 +38,9 @@
 
 pub mod audit;
 pub mod auth;
+mod identity;
 mod inventory;
+pub mod limits;
 mod offerings;
 mod project_machines;
 mod tenancy;
@@ -80,6 +87,12 @@ pub struct AppState {
     pub started: Instant,
     /// The API token's SHA-256; `None` = no token required (lab only).
     pub token_sha256: Option<[u8; 32]>,
+    /// Role bindings and service tokens ([`crate::identity`]).
+    pub identities: crate::identity::Identities,
+    /// The OIDC verifier, with `[identity]`.
+    pub oidc: Option<Arc<dv_identity::OidcVerifier>>,
+    /// Per-principal rate limits (`[limits]`).
+    pub limiter: Arc<dv_identity::RateLimiter>,
 }
 
 /// The OpenAPI document's frame: title, security scheme, tags. The paths
@@ -99,6 +112,7 @@ pub struct AppState {
         (name = "hub", description = "Health and metrics (no token)"),
         (name = "inventory", description = "Sites, machines, tasks, commands and events of every site"),
         (name = "tenancy", description = "Tenants, projects, environments and quotas (ETag / If-Match)"),
+        (name = "identity", description = "The caller, role bindings and service tokens (ADR 0013)"),
     )
 )]
 struct ApiDoc;
@@ -115,7 +129,8 @@ impl Modify for BearerToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The hub token (the file hub.toml names as token_file)",
+                        "An OIDC token from the [identity] issuer (dvid login), a service \
+                         token (dvs_...), or the hub's bootstrap token (token_file)",
                     ))
                     .build(),
             ),
@@ -132,6 +147,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(metrics_text))
+        .routes(routes!(identity::oidc))
 }
 
 /// Routes behind the token and the audit trail.
@@ -151,6 +167,7 @@ fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(offerings::toggle))
         .routes(routes!(project_machines::list, project_machines::request))
         .routes(routes!(project_machines::release_one))
+        .merge(identity::routes())
 }
 
 /// The hub's OpenAPI document (`dv-hub openapi`).
@@ -171,7 +188,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require,
+            limits::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_request,
         ));
     let (public, _) = public_routes().split_for_parts();
     public.merge(protected).with_state(state)

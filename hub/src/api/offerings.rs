@@ -4,14 +4,18 @@
 
 use std::collections::BTreeSet;
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dv_protocol::api::{MachineClaim, OfferingStatus, OfferingToggle};
+use dv_protocol::auth::{Action, Principal, Scope};
 use dv_protocol::{MachineState, Project, ProjectName, Quota, TenantName};
 
+use super::auth::require;
 use super::tenancy::{parse_body, parse_name, project_parent, store_failed, tenant_parent};
 use super::{ApiError, AppState, ErrorBody};
 use crate::kv::{self, KvError, keys};
@@ -106,14 +110,17 @@ pub(super) async fn facts(
     responses(
         (status = 200, description = "Every offering, whether it is enabled for the project and what must hold before a request succeeds", body = Vec<OfferingStatus>),
         (status = 400, description = "Not a name", body = ErrorBody),
-        (status = 404, description = "No such tenant or project", body = ErrorBody),
+        (status = 403, description = "The caller sees the project but lacks the role", body = ErrorBody),
+        (status = 404, description = "No such tenant or project (or one the caller may not see)", body = ErrorBody),
     ),
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((t, p)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (t, p): (TenantName, ProjectName) = (parse_name(&t)?, parse_name(&p)?);
+    require(&who, Action::Read, &Scope::project(&t, &p))?;
     let facts = facts(&state, &t, &p).await?;
     Ok(Json(offerings::evaluate(&facts)).into_response())
 }
@@ -130,16 +137,19 @@ pub(super) async fn list(
     responses(
         (status = 200, description = "The offering as the project now sees it", body = OfferingStatus),
         (status = 400, description = "Not a name, or not JSON", body = ErrorBody),
+        (status = 403, description = "The caller sees the project but lacks the role", body = ErrorBody),
         (status = 404, description = "No such tenant, project or offering", body = ErrorBody),
         (status = 422, description = "The body is not an OfferingToggle, or the offering is not available", body = ErrorBody),
     ),
 )]
 pub(super) async fn toggle(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((t, p, name)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (t, p): (TenantName, ProjectName) = (parse_name(&t)?, parse_name(&p)?);
+    require(&who, Action::Platform, &Scope::project(&t, &p))?;
     let toggle: OfferingToggle = parse_body(&body, "OfferingToggle")?;
     let Some(offering) = offerings::find(&name) else {
         let names: Vec<&str> = offerings::CATALOG.iter().map(|o| o.name).collect();

@@ -9,16 +9,20 @@
 //! racing for the last unit, at least the later one backs out, so the
 //! quota is never exceeded (both may back out; the caller retries).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dv_protocol::api::{MachineClaim, MachineRequest, ProjectMachine};
+use dv_protocol::auth::{Action, Principal, Scope};
 use dv_protocol::{Command, EnvironmentName, MachineState, Message, ProjectName, TenantName};
 
 use super::audit::Correlation;
 use super::auth::Caller;
+use super::auth::require;
 use super::inventory::publish_command;
 use super::offerings::{all_claims, facts};
 use super::tenancy::{parse_body, parse_name, store_failed};
@@ -46,14 +50,17 @@ fn refused(status: StatusCode, detail: String) -> ApiError {
     responses(
         (status = 200, description = "The machines the project holds, with their current state", body = Vec<ProjectMachine>),
         (status = 400, description = "Not a name", body = ErrorBody),
-        (status = 404, description = "No such tenant or project", body = ErrorBody),
+        (status = 403, description = "The caller sees the project but lacks the role", body = ErrorBody),
+        (status = 404, description = "No such tenant or project (or one the caller may not see)", body = ErrorBody),
     ),
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((t, p)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (t, p): (TenantName, ProjectName) = (parse_name(&t)?, parse_name(&p)?);
+    require(&who, Action::Read, &Scope::project(&t, &p))?;
     super::tenancy::require_parents(
         &state,
         &[
@@ -97,6 +104,7 @@ pub(super) async fn list(
     responses(
         (status = 202, description = "A machine is claimed for the project and its provisioning command queued; follow it with GET /v1/commands/{command}", body = MachineClaim),
         (status = 400, description = "Not a name, or not JSON", body = ErrorBody),
+        (status = 403, description = "The caller sees the project but lacks the role", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
         (status = 409, description = "A prerequisite does not hold (offering, quota, placement, capacity); the message names it and its fix", body = ErrorBody),
         (status = 422, description = "The body is not a MachineRequest", body = ErrorBody),
@@ -105,12 +113,14 @@ pub(super) async fn list(
 )]
 pub(super) async fn request(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Extension(caller): Extension<Caller>,
     Extension(correlation): Extension<Correlation>,
     Path((t, p)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (t, p): (TenantName, ProjectName) = (parse_name(&t)?, parse_name(&p)?);
+    require(&who, Action::Write, &Scope::project(&t, &p))?;
     let req: MachineRequest = parse_body(&body, "MachineRequest")?;
     let facts = facts(&state, &t, &p).await?;
     require_environment(&state, &t, &p, &req.environment).await?;
@@ -268,17 +278,20 @@ async fn release(state: &AppState, claim: &MachineClaim) {
     responses(
         (status = 202, description = "Released: the deprovisioning command is queued", body = super::CommandAccepted),
         (status = 400, description = "Not a name or machine id", body = ErrorBody),
+        (status = 403, description = "The caller sees the project but lacks the role", body = ErrorBody),
         (status = 404, description = "The project holds no such machine", body = ErrorBody),
         (status = 503, description = "The store or command stream did not complete the call", body = ErrorBody),
     ),
 )]
 pub(super) async fn release_one(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Extension(caller): Extension<Caller>,
     Extension(correlation): Extension<Correlation>,
     Path((t, p, machine)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let (t, p): (TenantName, ProjectName) = (parse_name(&t)?, parse_name(&p)?);
+    require(&who, Action::Write, &Scope::project(&t, &p))?;
     let id: dv_protocol::MachineId = machine.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -16,11 +16,25 @@
 //! A body is parsed completely, then validated, before anything is
 //! written: bad JSON is 400, well-formed JSON of the wrong shape or with a
 //! bad value 422, and neither changes anything.
+//!
+//! Authorization (ADR 0013), checked before anything is read or written:
+//!
+//! | resource | read | create | replace | delete |
+//! | --- | --- | --- | --- | --- |
+//! | tenant | sees it (lists filter) | platform | platform | platform |
+//! | project | sees it (lists filter) | manage on the tenant | manage | manage |
+//! | environment | read on the project | write on the project | write | write |
+//! | quota | read on the project | | platform | |
+//!
+//! What the caller cannot see answers the same 404 as what does not exist.
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use dv_protocol::auth::{Action, Principal, Scope};
 use dv_protocol::{
     Environment, EnvironmentName, Project, ProjectName, Quota, Tenant, TenantName, TokenError,
 };
@@ -29,6 +43,7 @@ use serde::de::DeserializeOwned;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::require;
 use super::{ApiError, AppState, ErrorBody};
 use crate::kv::{self, KvError, Versioned, keys};
 
@@ -261,10 +276,13 @@ pub(super) async fn require_parents(state: &AppState, parents: &[Parent]) -> Res
     Ok(())
 }
 
+/// The records under `prefix` that `keep` lets through (what the caller
+/// sees).
 async fn list_records<T: Record>(
     state: &AppState,
     parents: &[Parent],
     prefix: &str,
+    keep: impl Fn(&T) -> bool,
 ) -> Result<Response, ApiError> {
     require_parents(state, parents).await?;
     let records: Vec<T> = kv::list::<T>(&state.tenancy, prefix)
@@ -272,6 +290,7 @@ async fn list_records<T: Record>(
         .map_err(store_failed)?
         .into_iter()
         .map(|v| v.value)
+        .filter(|v| keep(v))
         .collect();
     Ok(axum::Json(records).into_response())
 }
@@ -461,11 +480,20 @@ fn respond(result: Result<Response, ApiError>) -> Response {
     get, path = "/v1/tenants", tag = TAG,
     responses(
         (status = 200, description = "Every tenant, by name", body = Vec<Tenant>),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 401, description = "No or a wrong token", body = ErrorBody),
     ),
 )]
-pub(super) async fn list_tenants(State(state): State<AppState>) -> Response {
-    respond(list_records::<Tenant>(&state, &[], keys::TENANTS).await)
+pub(super) async fn list_tenants(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+) -> Response {
+    respond(
+        list_records::<Tenant>(&state, &[], keys::TENANTS, |t| {
+            who.sees(&Scope::tenant(&t.name))
+        })
+        .await,
+    )
 }
 
 /// Create a tenant.
@@ -475,20 +503,29 @@ pub(super) async fn list_tenants(State(state): State<AppState>) -> Response {
     responses(
         (status = 201, description = "Created", body = Tenant,
             headers(("ETag" = String, description = "The new revision"), ("Location" = String))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid", body = ErrorBody),
     ),
 )]
-pub(super) async fn create_tenant(State(state): State<AppState>, body: Bytes) -> Response {
+pub(super) async fn create_tenant(
+    State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
+    body: Bytes,
+) -> Response {
     respond(
-        create_record::<Tenant>(&state, &[], &body, "tenant", |t| {
-            Ok((
-                keys::tenant(&t.name),
-                format!("tenant {:?}", t.name.as_str()),
-                format!("/v1/tenants/{}", t.name),
-            ))
-        })
+        async {
+            require(&who, Action::Platform, &Scope::Platform)?;
+            create_record::<Tenant>(&state, &[], &body, "tenant", |t| {
+                Ok((
+                    keys::tenant(&t.name),
+                    format!("tenant {:?}", t.name.as_str()),
+                    format!("/v1/tenants/{}", t.name),
+                ))
+            })
+            .await
+        }
         .await,
     )
 }
@@ -500,16 +537,23 @@ pub(super) async fn create_tenant(State(state): State<AppState>, body: Bytes) ->
     responses(
         (status = 200, description = "The tenant", body = Tenant,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
     ),
 )]
 pub(super) async fn get_tenant(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(tenant): Path<String>,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
+            // A project member sees its tenant's record without a read
+            // right on the tenant.
+            if !who.sees(&Scope::tenant(&t)) {
+                return Err(super::auth::not_found(&who, &Scope::tenant(&t)));
+            }
             get_record::<Tenant>(
                 &state,
                 &[],
@@ -533,6 +577,7 @@ pub(super) async fn get_tenant(
     responses(
         (status = 200, description = "Replaced", body = Tenant,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -542,6 +587,7 @@ pub(super) async fn get_tenant(
 )]
 pub(super) async fn replace_tenant(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -549,6 +595,7 @@ pub(super) async fn replace_tenant(
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
+            require(&who, Action::Platform, &Scope::tenant(&t))?;
             replace_record::<Tenant>(
                 &state,
                 &headers,
@@ -573,6 +620,7 @@ pub(super) async fn replace_tenant(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "The tenant still has projects", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
@@ -581,12 +629,14 @@ pub(super) async fn replace_tenant(
 )]
 pub(super) async fn delete_tenant(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
+            require(&who, Action::Platform, &Scope::tenant(&t))?;
             delete_record::<Tenant>(
                 &state,
                 &headers,
@@ -609,17 +659,25 @@ pub(super) async fn delete_tenant(
     params(("tenant" = TenantName, Path, description = "Tenant name")),
     responses(
         (status = 200, description = "The tenant's projects, by name", body = Vec<Project>),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
     ),
 )]
 pub(super) async fn list_projects(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(tenant): Path<String>,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
-            list_records::<Project>(&state, &[tenant_parent(&t)], &keys::projects(&t)).await
+            if !who.sees(&Scope::tenant(&t)) {
+                return Err(super::auth::not_found(&who, &Scope::tenant(&t)));
+            }
+            list_records::<Project>(&state, &[tenant_parent(&t)], &keys::projects(&t), |p| {
+                who.sees(&Scope::project(&t, &p.name))
+            })
+            .await
         }
         .await,
     )
@@ -633,6 +691,7 @@ pub(super) async fn list_projects(
     responses(
         (status = 201, description = "Created (its quota is all zero until set)", body = Project,
             headers(("ETag" = String, description = "The new revision"), ("Location" = String))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
@@ -641,12 +700,14 @@ pub(super) async fn list_projects(
 )]
 pub(super) async fn create_project(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
+            require(&who, Action::Manage, &Scope::tenant(&t))?;
             let tenant_for_key = t.clone();
             create_record::<Project>(&state, &[tenant_parent(&t)], &body, "project", move |p| {
                 let t = &tenant_for_key;
@@ -672,17 +733,20 @@ pub(super) async fn create_project(
     responses(
         (status = 200, description = "The project", body = Project,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
 pub(super) async fn get_project(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Read, &Scope::project(&t, &p))?;
             let target = project_parent(&t, &p);
             get_record::<Project>(&state, &[tenant_parent(&t)], &target.key, &target.label).await
         }
@@ -702,6 +766,7 @@ pub(super) async fn get_project(
     responses(
         (status = 200, description = "Replaced", body = Project,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -711,6 +776,7 @@ pub(super) async fn get_project(
 )]
 pub(super) async fn replace_project(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -719,6 +785,7 @@ pub(super) async fn replace_project(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Manage, &Scope::project(&t, &p))?;
             let target = project_parent(&t, &p);
             replace_record::<Project>(
                 &state,
@@ -745,6 +812,7 @@ pub(super) async fn replace_project(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 409, description = "The project still has environments", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
@@ -753,6 +821,7 @@ pub(super) async fn replace_project(
 )]
 pub(super) async fn delete_project(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -760,6 +829,7 @@ pub(super) async fn delete_project(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Manage, &Scope::project(&t, &p))?;
             let target = project_parent(&t, &p);
             delete_record::<Project>(
                 &state,
@@ -786,21 +856,25 @@ pub(super) async fn delete_project(
     ),
     responses(
         (status = 200, description = "The project's environments, by name", body = Vec<Environment>),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
 pub(super) async fn list_environments(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Read, &Scope::project(&t, &p))?;
             list_records::<Environment>(
                 &state,
                 &[tenant_parent(&t), project_parent(&t, &p)],
                 &keys::environments(&t, &p),
+                |_| true,
             )
             .await
         }
@@ -819,6 +893,7 @@ pub(super) async fn list_environments(
     responses(
         (status = 201, description = "Created", body = Environment,
             headers(("ETag" = String, description = "The new revision"), ("Location" = String))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
@@ -827,6 +902,7 @@ pub(super) async fn list_environments(
 )]
 pub(super) async fn create_environment(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
@@ -834,6 +910,7 @@ pub(super) async fn create_environment(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Write, &Scope::project(&t, &p))?;
             let (tk, pk) = (t.clone(), p.clone());
             create_record::<Environment>(
                 &state,
@@ -872,11 +949,13 @@ fn environment_target(t: &TenantName, p: &ProjectName, e: &EnvironmentName) -> P
     responses(
         (status = 200, description = "The environment", body = Environment,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
     ),
 )]
 pub(super) async fn get_environment(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project, environment)): Path<(String, String, String)>,
 ) -> Response {
     respond(
@@ -884,6 +963,7 @@ pub(super) async fn get_environment(
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
             let e: EnvironmentName = parse_name(&environment)?;
+            require(&who, Action::Read, &Scope::project(&t, &p))?;
             let target = environment_target(&t, &p, &e);
             get_record::<Environment>(
                 &state,
@@ -910,6 +990,7 @@ pub(super) async fn get_environment(
     responses(
         (status = 200, description = "Replaced", body = Environment,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -919,6 +1000,7 @@ pub(super) async fn get_environment(
 )]
 pub(super) async fn replace_environment(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project, environment)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -928,6 +1010,7 @@ pub(super) async fn replace_environment(
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
             let e: EnvironmentName = parse_name(&environment)?;
+            require(&who, Action::Write, &Scope::project(&t, &p))?;
             let target = environment_target(&t, &p, &e);
             replace_record::<Environment>(
                 &state,
@@ -955,6 +1038,7 @@ pub(super) async fn replace_environment(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
         (status = 428, description = "If-Match missing", body = ErrorBody),
@@ -962,6 +1046,7 @@ pub(super) async fn replace_environment(
 )]
 pub(super) async fn delete_environment(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project, environment)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -970,6 +1055,7 @@ pub(super) async fn delete_environment(
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
             let e: EnvironmentName = parse_name(&environment)?;
+            require(&who, Action::Write, &Scope::project(&t, &p))?;
             let target = environment_target(&t, &p, &e);
             delete_record::<Environment>(&state, &headers, &target.key, &target.label, &[], &[])
                 .await
@@ -993,17 +1079,20 @@ pub(super) async fn delete_environment(
     responses(
         (status = 200, description = "The quota", body = Quota,
             headers(("ETag" = String, description = "Its revision, for If-Match (\"0\": never set)"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
 pub(super) async fn get_quota(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
 ) -> Response {
     respond(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Read, &Scope::project(&t, &p))?;
             require_parents(&state, &[tenant_parent(&t), project_parent(&t, &p)]).await?;
             let (quota, revision) = match kv::get::<Quota>(&state.tenancy, &keys::quota(&t, &p))
                 .await
@@ -1030,6 +1119,7 @@ pub(super) async fn get_quota(
     responses(
         (status = 200, description = "Set", body = Quota,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -1039,6 +1129,7 @@ pub(super) async fn get_quota(
 )]
 pub(super) async fn replace_quota(
     State(state): State<AppState>,
+    Extension(who): Extension<Arc<Principal>>,
     Path((tenant, project)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -1047,6 +1138,7 @@ pub(super) async fn replace_quota(
         async {
             let t: TenantName = parse_name(&tenant)?;
             let p: ProjectName = parse_name(&project)?;
+            require(&who, Action::Platform, &Scope::project(&t, &p))?;
             let label = format!("the quota of project \"{t}/{p}\"");
             let precondition = if_match(&headers, &label)?;
             let quota: Quota = parse_body(&body, "quota")?;
