@@ -8,6 +8,7 @@
 //! ([`crate::credentials`]); later commands send them when neither
 //! `--token-file`, `DV_TOKEN` nor the context names a token.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -380,11 +381,18 @@ async fn login_flow(
         .device_authorization(&scopes)
         .await
         .map_err(|e| oidc_failure(&e, &issuer))?;
-    println!("To log in, open {}", device.verification_uri);
-    println!("and enter the code: {}", device.user_code);
+    // Written, not println!-ed: whoever reads the code may close the pipe
+    // before the login ends, and that must not end the login.
+    let mut shown = format!(
+        "To log in, open {}\nand enter the code: {}\n",
+        device.verification_uri, device.user_code
+    );
     if let Some(complete) = &device.verification_uri_complete {
-        println!("(or open {complete}, which fills in the code)");
+        shown.push_str(&format!("(or open {complete}, which fills in the code)\n"));
     }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(shown.as_bytes()).and_then(|()| out.flush());
+    drop(out);
     if !no_browser {
         open_browser(
             device
