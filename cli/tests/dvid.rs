@@ -180,11 +180,14 @@ fn login_stores_the_tokens_0600_and_logout_removes_them() {
     assert!(text(&o).contains("not logged in"), "{}", text(&o));
 }
 
+/// Each request's path and `Authorization` header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A loopback stand-in for the hub's identity endpoints that records the
 /// `Authorization` header of every request.
 struct FakeHub {
     url: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -194,7 +197,7 @@ impl FakeHub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let oidc = serde_json::json!({
             "issuer": issuer, "client_id": CLIENT_ID, "audience": CLIENT_ID,
