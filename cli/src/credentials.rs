@@ -283,3 +283,65 @@ pub fn oidc_failure(e: &OidcError, issuer: &str) -> Failure {
         code,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+        format!("e30.{b}.sig")
+    }
+
+    fn tokens(id_token: Option<String>, refresh: Option<&str>) -> TokenSet {
+        serde_json::from_value(serde_json::json!({
+            "access_token": "at", "id_token": id_token, "refresh_token": refresh, "expires_in": 120,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_id_tokens_exp_is_the_expiry() {
+        let c = Credentials::from_tokens(
+            "http://i",
+            "dv-cli",
+            tokens(Some(jwt(r#"{"exp":4102444800,"email":"a@b"}"#)), None),
+            Some("old-rt".into()),
+        )
+        .unwrap();
+        assert_eq!(c.expires_at, "2100-01-01T00:00:00Z");
+        assert!(!c.stale());
+        assert_eq!(c.user(), "a@b");
+        // The issuer did not rotate: the old refresh token is kept.
+        assert_eq!(c.refresh_token.as_deref(), Some("old-rt"));
+        let past = Credentials {
+            expires_at: "2000-01-01T00:00:00Z".into(),
+            ..c.clone()
+        };
+        assert!(past.stale());
+        let soon = Credentials {
+            expires_at: rfc3339(OffsetDateTime::now_utc() + time::Duration::seconds(30)),
+            ..c.clone()
+        };
+        assert!(soon.stale(), "within the margin");
+        let garbled = Credentials {
+            expires_at: "tomorrow".into(),
+            ..c
+        };
+        assert!(garbled.stale());
+        assert!(!format!("{garbled:?}").contains("old-rt"));
+    }
+
+    #[test]
+    fn no_id_token_is_an_error_and_names_stay_in_the_directory() {
+        let e = Credentials::from_tokens("http://i", "dv-cli", tokens(None, None), None)
+            .err()
+            .unwrap();
+        assert!(e.contains("openid"), "{e}");
+        for bad in ["", "../x", "a/b", ".hidden"] {
+            assert!(path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

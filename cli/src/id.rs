@@ -369,11 +369,16 @@ async fn login_flow(
             Err(e) => return Err(e.into()),
         },
     };
-    let scopes = if scopes.is_empty() {
+    let mut scopes = if scopes.is_empty() {
         DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
     } else {
         scopes
     };
+    // The server names the scopes its tokens need; the CLI also needs a
+    // refresh token, or every login would last one ID token's lifetime.
+    if !scopes.iter().any(|s| s == "offline_access") {
+        scopes.push("offline_access".to_owned());
+    }
     let oidc = OidcClient::discover(&issuer, &client_id)
         .await
         .map_err(|e| oidc_failure(&e, &issuer))?;

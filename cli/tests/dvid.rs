@@ -356,8 +356,9 @@ fn an_expiring_login_is_refreshed_and_the_bearer_order_holds() {
     assert!(text(&o).contains("hint: dvid login"), "{}", text(&o));
 }
 
-/// The hub accepting the ID token `dvid login` stored: needs the hub side
-/// of ADR 0013 (`[identity]`, `GET /v1/identity/whoami`).
+/// The hub accepting the ID token `dvid login` stored, the login's issuer
+/// named by the hub (`GET /v1/identity/oidc`): needs the hub side of ADR
+/// 0013 (`[identity]`, `GET /v1/identity/whoami`).
 #[test]
 #[ignore = "needs the hub identity branch"]
 fn whoami_at_a_hub_configured_with_the_issuer() {
@@ -374,7 +375,7 @@ fn whoami_at_a_hub_configured_with_the_issuer() {
     hub.kill_replica(0);
     let mut config = std::fs::read_to_string(&hub.config).unwrap();
     config.push_str(&format!(
-        "\n[identity]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\naudience = \"{CLIENT_ID}\"\n",
+        "\n[identity]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nplatform_operators = [\"user:{ALICE}\"]\n",
         issuer.url()
     ));
     std::fs::write(&hub.config, config).unwrap();
@@ -388,4 +389,8 @@ fn whoami_at_a_hub_configured_with_the_issuer() {
     let me: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(me["subject"], format!("user:{ALICE}"));
     assert_eq!(me["credential"], "oidc");
+    assert_eq!(me["bindings"][0]["role"], "platform-operator", "{me}");
+    // The server's scopes lack offline_access; the CLI asks for it anyway.
+    let creds = read_credentials(&credentials_file(d, "hub"));
+    assert!(creds["refresh_token"].as_str().is_some(), "{creds}");
 }
