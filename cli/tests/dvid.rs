@@ -358,7 +358,10 @@ fn an_expiring_login_is_refreshed_and_the_bearer_order_holds() {
 
 /// The hub accepting the ID token `dvid login` stored, the login's issuer
 /// named by the hub (`GET /v1/identity/oidc`): needs the hub side of ADR
-/// 0013 (`[identity]`, `GET /v1/identity/whoami`).
+/// 0013 (`[identity]`, the `/v1/identity` endpoints); passed with the
+/// `hubid` branch (bf491df) merged. Then, as a bootstrap platform operator:
+/// a service token minted, used, listed and revoked, a role granted,
+/// listed by subject and revoked.
 #[test]
 #[ignore = "needs the hub identity branch"]
 fn whoami_at_a_hub_configured_with_the_issuer() {
@@ -393,4 +396,88 @@ fn whoami_at_a_hub_configured_with_the_issuer() {
     // The server's scopes lack offline_access; the CLI asks for it anyway.
     let creds = read_credentials(&credentials_file(d, "hub"));
     assert!(creds["refresh_token"].as_str().is_some(), "{creds}");
+
+    // As a platform operator, alice mints a service token, which works as
+    // a bearer and is listed (without its secret) until revoked.
+    let o = run(
+        d,
+        "dvid",
+        &[
+            "token",
+            "create",
+            "ci",
+            "--role",
+            "viewer",
+            "--platform",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("only time the token is shown"),
+        "{}",
+        text(&o)
+    );
+    let created: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let o = command(d, "dvid", &["whoami", "-o", "json"])
+        .env("DV_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let svc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(svc["subject"], "svc:ci", "{svc}");
+    let o = run(d, "dvid", &["token", "list", "-o", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(&token));
+    let id = created["id"].as_str().unwrap();
+    let o = run(d, "dvid", &["token", "revoke", id]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Roles: grant, list by subject, revoke.
+    let bob = "user:bob@example.com";
+    let o = run(
+        d,
+        "dvid",
+        &[
+            "role",
+            "grant",
+            bob,
+            "--role",
+            "viewer",
+            "--platform",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let grant: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = run(d, "dvid", &["role", "list", "--subject", bob, "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let o = run(
+        d,
+        "dvid",
+        &["role", "revoke", grant["id"].as_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(d, "dvid", &["role", "list", "--subject", bob, "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+    // A role that does not fit its scope is refused before any call.
+    let o = run(
+        d,
+        "dvid",
+        &[
+            "role",
+            "grant",
+            bob,
+            "--role",
+            "platform-operator",
+            "--tenant",
+            "acme",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
