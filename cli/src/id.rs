@@ -88,7 +88,8 @@ config directory (0600).")]
         #[arg(long)]
         no_browser: bool,
     },
-    /// Forget the context's login (deletes its stored tokens).
+    /// Forget the context's login: revoke its refresh token at the issuer
+    /// and delete its stored tokens.
     #[command(after_help = "Example:\n  dvid logout")]
     Logout,
     /// Who the server takes you for: subject, credential and role bindings.
@@ -464,6 +465,20 @@ fn logout(global: &Global) -> ExitCode {
         }
     };
     let key = login_key(context.as_ref());
+    // Revoked first (best effort): a copy of the file must not outlive the
+    // logout. A file others could read is still removed, unrevoked.
+    if let Ok(Some(creds)) = credentials::load(&key)
+        && let Some(refresh) = &creds.refresh_token
+    {
+        match revoke(&creds.issuer, &creds.client_id, refresh) {
+            Ok(true) => eprintln!("revoked the refresh token at {}", creds.issuer),
+            Ok(false) => {}
+            Err(why) => eprintln!(
+                "warning: could not revoke the refresh token at {} ({why}); it stays valid until it expires",
+                creds.issuer
+            ),
+        }
+    }
     match credentials::remove(&key) {
         Ok(Some(path)) => {
             eprintln!("logged out: removed {}", path.display());
@@ -478,6 +493,26 @@ fn logout(global: &Global) -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Revokes a refresh token at its issuer (RFC 7009); `Ok(false)` if the
+/// issuer offers no revocation.
+fn revoke(issuer: &str, client_id: &str, refresh_token: &str) -> Result<bool, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let revoked = async {
+            let oidc = OidcClient::discover(issuer, client_id).await?;
+            oidc.revoke(refresh_token).await
+        };
+        // Logging out must not hang on an issuer that is down.
+        match tokio::time::timeout(std::time::Duration::from_secs(10), revoked).await {
+            Ok(r) => r.map_err(|e| crate::target::chain(&e)),
+            Err(_) => Err("no answer within 10 s".to_owned()),
+        }
+    })
 }
 
 /// A scope as a short cell: `platform`, `acme`, `acme/web`.

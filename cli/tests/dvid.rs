@@ -174,7 +174,27 @@ fn login_stores_the_tokens_0600_and_logout_removes_them() {
     let o = run(d, "dvid", &["logout"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("logged out: removed"), "{}", text(&o));
+    assert!(
+        text(&o).contains("revoked the refresh token"),
+        "{}",
+        text(&o)
+    );
     assert!(!file.exists());
+    // The issuer no longer honours the refresh token.
+    let refused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let oidc = dv_sdk::oidc::OidcClient::discover(issuer.url(), CLIENT_ID)
+                .await
+                .unwrap();
+            oidc.refresh(creds["refresh_token"].as_str().unwrap()).await
+        });
+    assert!(
+        matches!(&refused, Err(dv_sdk::oidc::OidcError::Refused { error, .. }) if error == "invalid_grant"),
+        "{refused:?}"
+    );
     let o = run(d, "dv", &["id", "logout"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("not logged in"), "{}", text(&o));
