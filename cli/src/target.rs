@@ -8,7 +8,15 @@
 //! `http://127.0.0.1:8680`. Flags beat the environment, the environment
 //! beats the file; an agent URL needs no context (how `dvce` reached an
 //! agent before contexts existed).
+//!
+//! The bearer token, first that applies: `--token-file FILE`, `DV_TOKEN`,
+//! the context's own token (its `token_file` or `token_env`), the login
+//! `dvid login` stored for the context (`credentials/<context>.json`, or
+//! `default.json` without a context), refreshed when it is about to expire.
+//! An explicit token beats configuration, and configuration a login, so a
+//! script's token is never replaced by whoever last logged in.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -29,6 +37,10 @@ pub struct Global {
     /// The context to use instead of the current one [env: DV_CONTEXT].
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// Send the bearer token in this file instead of the context's or the
+    /// login's [env: DV_TOKEN holds a token itself].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Output format: a table on a terminal, JSON when piped.
     #[arg(short, long, value_enum, default_value = "auto", global = true)]
     pub output: Format,
@@ -98,6 +110,19 @@ pub fn choose(
     })
 }
 
+/// Where the bearer token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bearer {
+    /// No token is sent.
+    None,
+    /// `--token-file` or `DV_TOKEN`.
+    Explicit(String),
+    /// The context's `token_file` or `token_env`.
+    Context,
+    /// `dvid login`'s stored credentials of this key.
+    Login(String),
+}
+
 /// The API a command talks to.
 #[derive(Debug)]
 pub struct Target {
@@ -107,19 +132,74 @@ pub struct Target {
     pub kind: Kind,
     /// The context, if one was chosen.
     pub context: Option<Context>,
+    /// Where its token came from.
+    pub bearer: Bearer,
+}
+
+/// `--token-file` or `DV_TOKEN`, if given.
+fn explicit_token(global: &Global) -> Result<Option<(String, String)>, Failure> {
+    if let Some(f) = &global.token_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            Failure::Config(format!("cannot read the token file {}: {e}", f.display()))
+        })?;
+        return Ok(Some((
+            text.trim().to_owned(),
+            format!("--token-file {}", f.display()),
+        )));
+    }
+    Ok(env("DV_TOKEN").map(|t| (t.trim().to_owned(), "DV_TOKEN".to_owned())))
+}
+
+/// The key of a choice's login credentials: the context's name, or the
+/// default for a bare agent URL.
+pub fn login_key(context: Option<&Context>) -> String {
+    context.map_or_else(
+        || crate::credentials::DEFAULT_KEY.to_owned(),
+        |c| c.name.clone(),
+    )
 }
 
 impl Target {
-    /// Chooses and connects (no call is made yet).
-    pub fn resolve(global: &Global) -> Result<Target, Failure> {
-        match choose(global, Contexts::load).map_err(Failure::Config)? {
+    /// Chooses, finds the bearer token (refreshing a login's) and connects
+    /// (no API call is made yet).
+    pub async fn resolve(global: &Global) -> Result<Target, Failure> {
+        Self::connect(global, true).await
+    }
+
+    /// [`Target::resolve`], sending no token at all when `with_token` is
+    /// false (`dvid login` asks the server where to log in).
+    pub async fn connect(global: &Global, with_token: bool) -> Result<Target, Failure> {
+        let choice = choose(global, Contexts::load).map_err(Failure::Config)?;
+        let context = match &choice {
+            Choice::Agent { .. } => None,
+            Choice::Context { context, .. } => Some(context),
+        };
+        let (token, bearer) = if !with_token {
+            (None, Bearer::None)
+        } else if let Some((token, why)) = explicit_token(global)? {
+            (Some(token), Bearer::Explicit(why))
+        } else if let Some(token) = context
+            .map(Context::token)
+            .transpose()
+            .map_err(Failure::Config)?
+            .flatten()
+        {
+            (Some(token), Bearer::Context)
+        } else {
+            let key = login_key(context);
+            match crate::credentials::bearer(&key).await? {
+                Some(token) => (Some(token), Bearer::Login(key)),
+                None => (None, Bearer::None),
+            }
+        };
+        match choice {
             Choice::Agent { url, .. } => Ok(Target {
-                client: dv_sdk::Client::new(&url, None)?,
+                client: dv_sdk::Client::new(&url, token)?,
                 kind: Kind::Agent,
                 context: None,
+                bearer,
             }),
             Choice::Context { context, .. } => {
-                let token = context.token().map_err(Failure::Config)?;
                 let mut builder = dv_sdk::Client::builder(&context.url).token(token);
                 if let Some(ca) = &context.ca_file {
                     let pem = std::fs::read(ca).map_err(|e| {
@@ -135,6 +215,7 @@ impl Target {
                     client: builder.build()?,
                     kind: context.kind,
                     context: Some(context),
+                    bearer,
                 })
             }
         }
@@ -158,15 +239,24 @@ impl Target {
                 eprintln!("error: {msg}");
                 return ExitCode::from(EXIT_USAGE);
             }
+            Failure::Exit { message, code } => {
+                eprintln!("error: {message}");
+                return ExitCode::from(code);
+            }
             Failure::Api(e) => e,
         };
-        report_api(self.kind, self.context.as_ref(), self.client.base_url(), &e)
+        report_api(self, &e)
     }
 }
 
 /// Tells an SDK error: the server's message, a hint, the exit code.
-fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Error) -> ExitCode {
+fn report_api(target: &Target, e: &dv_sdk::Error) -> ExitCode {
     use dv_sdk::Error as E;
+    let (kind, context, base) = (
+        target.kind,
+        target.context.as_ref(),
+        target.client.base_url(),
+    );
     let named = context
         .map(|c| format!(" (context {})", c.name))
         .unwrap_or_default();
@@ -187,7 +277,16 @@ fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Err
         }
         E::Unauthorized { message } | E::Forbidden { message } => {
             let status = e.status().unwrap_or(401);
-            let hint = match context {
+            let hint = match (&target.bearer, context) {
+                (Bearer::Explicit(why), _) => format!("the token comes from {why}; check it is this {}'s", kind.as_str()),
+                (Bearer::Login(key), _) => match crate::credentials::load(key) {
+                    Ok(Some(c)) => format!(
+                        "you are logged in as {} (issuer {}); if that is right, ask an operator for a role (dvid role grant user:{} ...), else dvid login again",
+                        c.user(), c.issuer, c.user()
+                    ),
+                    _ => "log in again: dvid login".to_owned(),
+                },
+                (_, context) => match context {
                 Some(c) if c.token_file.is_some() || c.token_env.is_some() => format!(
                     "context {} sends the token from {}; make that the {}'s token (for a hub, the file hub.toml names as token_file), \
                      or re-add the context: dv context remove {0} && dv context add {0} --url {} --token-file FILE",
@@ -200,7 +299,8 @@ fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Err
                     "context {} sends no token; re-add it with one: dv context remove {0} && dv context add {0} --url {} --token-file FILE",
                     c.name, c.url
                 ),
-                None => "add a context with the token: dv context add NAME --url URL --token-file FILE, then dv context use NAME".to_owned(),
+                None => "log in (dvid login), or add a context with the token: dv context add NAME --url URL --token-file FILE, then dv context use NAME".to_owned(),
+                },
             };
             eprintln!("error ({status}): {message}\nhint: {hint}");
             ExitCode::from(EXIT_AUTH)
@@ -250,6 +350,14 @@ pub enum Failure {
     Api(dv_sdk::Error),
     /// The command line or the local configuration is wrong (exit 2).
     Config(String),
+    /// Anything else, with its exit code (a login that cannot be renewed,
+    /// an issuer that cannot be reached).
+    Exit {
+        /// What happened and what to do.
+        message: String,
+        /// The exit code.
+        code: u8,
+    },
 }
 
 impl From<dv_sdk::Error> for Failure {
@@ -273,11 +381,15 @@ where
             return ExitCode::from(EXIT_API);
         }
     };
-    let target = match Target::resolve(global) {
+    let target = match runtime.block_on(Target::resolve(global)) {
         Ok(t) => t,
         Err(Failure::Config(msg)) => {
             eprintln!("error: {msg}");
             return ExitCode::from(EXIT_USAGE);
+        }
+        Err(Failure::Exit { message, code }) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(code);
         }
         Err(Failure::Api(e)) => {
             eprintln!(

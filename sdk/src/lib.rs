@@ -35,12 +35,17 @@
 //! ```
 
 mod error;
+pub mod oidc;
 mod project_machines;
 
 use std::fmt;
 use std::time::Duration;
 
-use dv_protocol::api::{CommandAccepted, CommandRecord, SiteStatus, StepRun, TaskDetail};
+use dv_protocol::api::{
+    CommandAccepted, CommandRecord, Grant, NewServiceToken, OidcConfig, ServiceToken,
+    ServiceTokenCreated, SiteStatus, StepRun, TaskDetail,
+};
+use dv_protocol::auth::{Principal, RoleBinding};
 use dv_protocol::{Machine, SiteName, Task, Tenant};
 use reqwest::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH};
 use reqwest::{Method, RequestBuilder, Response, Url};
@@ -435,6 +440,61 @@ impl Client {
         self.execute(req, &url).await.map(drop)
     }
 
+    // ------------------------------------------------------------ identity
+
+    /// Where users log in (`dvid login`): the server's OIDC issuer and
+    /// client. Sends no token (a stale one must not stand in the way of
+    /// logging in again); [`Error::NotFound`] if the server has no issuer.
+    pub async fn oidc_config(&self) -> Result<OidcConfig, Error> {
+        let url = self.url(&["v1", "identity", "oidc"]);
+        let resp = self
+            .execute(self.http.request(Method::GET, url.clone()), &url)
+            .await?;
+        decode(resp, &url).await
+    }
+
+    /// Who the server takes the caller for, and its bindings.
+    pub async fn whoami(&self) -> Result<Principal, Error> {
+        self.get_json(self.url(&["v1", "identity", "whoami"])).await
+    }
+
+    /// The role bindings the caller may see (hub).
+    pub async fn binding_list(&self) -> Result<Vec<Grant>, Error> {
+        self.get_json(self.url(&["v1", "identity", "bindings"]))
+            .await
+    }
+
+    /// Grants a role (hub); granting the same binding again is a no-op
+    /// that answers the same grant.
+    pub async fn binding_grant(&self, binding: &RoleBinding) -> Result<Grant, Error> {
+        self.post_json(self.url(&["v1", "identity", "bindings"]), binding)
+            .await
+    }
+
+    /// Revokes a role binding by id (hub).
+    pub async fn binding_revoke(&self, id: &str) -> Result<(), Error> {
+        self.delete(self.url(&["v1", "identity", "bindings", id]))
+            .await
+    }
+
+    /// The service tokens the caller may see, never their secrets (hub).
+    pub async fn token_list(&self) -> Result<Vec<ServiceToken>, Error> {
+        self.get_json(self.url(&["v1", "identity", "tokens"])).await
+    }
+
+    /// Mints a service token (hub); the answer holds the token, which is
+    /// never shown again.
+    pub async fn token_create(&self, new: &NewServiceToken) -> Result<ServiceTokenCreated, Error> {
+        self.post_json(self.url(&["v1", "identity", "tokens"]), new)
+            .await
+    }
+
+    /// Revokes a service token by id (hub).
+    pub async fn token_revoke(&self, id: &str) -> Result<(), Error> {
+        self.delete(self.url(&["v1", "identity", "tokens", id]))
+            .await
+    }
+
     // ------------------------------------------------------------ plumbing
 
     /// The base URL with `segments` appended, each percent-encoded (a serial
@@ -476,6 +536,12 @@ impl Client {
             .execute(self.request(Method::GET, url.clone()), &url)
             .await?;
         decode(resp, &url).await
+    }
+
+    async fn delete(&self, url: Url) -> Result<(), Error> {
+        self.execute(self.request(Method::DELETE, url.clone()), &url)
+            .await
+            .map(drop)
     }
 
     async fn post_json<T: DeserializeOwned>(
