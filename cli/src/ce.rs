@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use comfy_table::Table;
+use comfy_table::{Cell, Table};
 use serde_json::Value;
 
 use dv_protocol::SiteName;
@@ -285,13 +285,13 @@ fn machine_table(v: &Value) -> Table {
             ),
         };
         t.add_row(vec![
-            output::cell(&m["serial"]),
-            output::cell(&m["state"]),
-            output::cell(&m["role"]),
-            output::cell(&m["vendor"]),
-            output::cell(&m["model"]),
-            output::cell(&m["macs"]),
-            bmc,
+            Cell::new(output::cell(&m["serial"])),
+            crate::style::state_cell(output::cell(&m["state"])),
+            Cell::new(output::cell(&m["role"])),
+            Cell::new(output::cell(&m["vendor"])),
+            Cell::new(output::cell(&m["model"])),
+            Cell::new(output::cell(&m["macs"])),
+            Cell::new(bmc),
         ]);
     }
     t

@@ -13,6 +13,7 @@ use dv_protocol::{SiteName, TaskState};
 use dv_sdk::{Client, TaskQuery};
 
 use crate::output::{self, Format};
+use crate::progress::Progress;
 use crate::target::{Failure, Global, Target, run_with};
 use crate::{EXIT_TASK_BLOCKED, EXIT_TASK_FAILED};
 
@@ -129,11 +130,17 @@ pub async fn follow_command(
 ) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let mut told = false;
+    let progress = Progress::new();
+    progress.status(format!(
+        "waiting for site {} to start the task",
+        command.site
+    ));
     loop {
         match client.command_get(&command.command).await {
             Ok(CommandRecord {
                 task: Some(task), ..
             }) => {
+                progress.finish();
                 eprintln!("task {}: started at site {}", task.id, task.site);
                 return watch(client, &task.id.to_string()).await;
             }
@@ -141,6 +148,7 @@ pub async fn follow_command(
                 rejected: Some(reason),
                 ..
             }) => {
+                progress.finish();
                 eprintln!("site {} refused the command: {reason}", command.site);
                 return Ok(ExitCode::from(EXIT_TASK_FAILED));
             }
@@ -149,11 +157,11 @@ pub async fn follow_command(
             Err(e) => return Err(e.into()),
         }
         if !told && started.elapsed() > Duration::from_secs(5) {
-            eprintln!(
+            progress.suspend_eprintln(format!(
                 "waiting for site {} to start the task (a disconnected site gets the command when it reconnects; \
                  Ctrl-C stops waiting, the command stays queued: dv task list --site {})",
                 command.site, command.site
-            );
+            ));
             told = true;
         }
         tokio::time::sleep(POLL).await;
@@ -165,6 +173,7 @@ pub async fn follow_command(
 /// Bounded only by the task itself (every step has its own timeout in the
 /// agent); an unreachable server ends the watch.
 pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, Failure> {
+    let progress = Progress::new();
     let mut printed = 0usize;
     let mut running_printed: Option<i64> = None;
     let mut last_state: Option<TaskState> = None;
@@ -175,52 +184,61 @@ pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, Failure> {
                 for s in &steps[printed.min(steps.len())..] {
                     let Some(finished_at) = &s.finished_at else {
                         if running_printed != Some(s.seq) {
-                            println!("{}  {:<14} running", s.started_at, s.step);
+                            progress.line(&format!("{}  {:<14} running", s.started_at, s.step));
+                            progress.status(format!("step {} ({}) running", s.seq, s.step));
                             running_printed = Some(s.seq);
                         }
                         break;
                     };
                     if running_printed != Some(s.seq) {
-                        println!("{}  {:<14} running", s.started_at, s.step);
+                        progress.line(&format!("{}  {:<14} running", s.started_at, s.step));
                     }
                     let detail = s
                         .detail
                         .as_deref()
                         .map(|d| format!(": {d}"))
                         .unwrap_or_default();
-                    println!(
+                    progress.line(&format!(
                         "{finished_at}  {:<14} {}{detail}",
                         s.step,
                         s.outcome.as_deref().unwrap_or_default()
-                    );
+                    ));
+                    progress.status(format!(
+                        "step {} ({}) ended, next step starting",
+                        s.seq, s.step
+                    ));
                     printed += 1;
                     running_printed = None;
                 }
             }
             None => {
                 if last_state.as_ref() != Some(&view.task.state) {
-                    println!(
+                    progress.line(&format!(
                         "{}  {}",
                         view.task
                             .updated_at
                             .format(&time::format_description::well_known::Rfc3339)
                             .unwrap_or_default(),
                         state_line(&view.task.state)
-                    );
+                    ));
+                    progress.status(format!("task {}", state_line(&view.task.state).trim_end()));
                     last_state = Some(view.task.state.clone());
                 }
             }
         }
         match &view.task.state {
             TaskState::Succeeded => {
+                progress.finish();
                 println!("task {id} succeeded");
                 return Ok(ExitCode::SUCCESS);
             }
             TaskState::Failed { reason } => {
+                progress.finish();
                 eprintln!("task {id} failed: {reason}");
                 return Ok(ExitCode::from(EXIT_TASK_FAILED));
             }
             TaskState::Blocked { dependency, kind } => {
+                progress.finish();
                 let retry = match &view.steps {
                     Some(_) => format!("dv task retry {id}"),
                     None => format!(
@@ -260,10 +278,10 @@ fn task_table(v: &Value) -> Table {
             .and_then(|o| o.keys().next().cloned())
             .unwrap_or_default();
         t.add_row(vec![
-            output::cell(&task["id"]),
-            kind,
-            state_text(&task["state"]),
-            output::cell(&task["updated_at"]),
+            comfy_table::Cell::new(output::cell(&task["id"])),
+            comfy_table::Cell::new(kind),
+            crate::style::state_cell(state_text(&task["state"])),
+            comfy_table::Cell::new(output::cell(&task["updated_at"])),
         ]);
     }
     t
