@@ -44,6 +44,7 @@ pub struct AppArgs {
 pub(crate) enum Command {
     /// Apps and web hosting: list and create.
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  dvapp app list\n  dvapp app create demo --env prod")]
     App(App),
 }
 

@@ -49,31 +49,47 @@ pub struct CeArgs {
 pub(crate) enum Command {
     /// Machines: list, show, approve, power, next boot, BMC certificate re-pin.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvce machine list\n  dvce machine show SN-0001\n  dvce machine provision SN-0001 --wait"
+    )]
     Machine(Machine),
     /// The inventory file: import a site kit's, export the site's.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvce inventory import site-kit/inventory.yaml\n  dvce inventory export > inventory.yaml"
+    )]
     Inventory(Inventory),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Machine {
     /// Every machine: of every site (hub), or of the agent's site.
+    #[command(
+        after_help = "Examples:\n  dvce machine list\n  dvce machine list --site osl-1 -o json   (hub)"
+    )]
     List {
         /// Only this site (hub).
         #[arg(long)]
         site: Option<String>,
     },
     /// One machine (by id, serial or MAC), with its discovery facts.
+    #[command(
+        after_help = "Examples:\n  dvce machine show SN-0001\n  dvce machine show 52:54:00:aa:00:01 -o yaml"
+    )]
     Show {
         /// Id, serial or MAC.
         key: String,
     },
     /// Make a discovered machine trusted inventory.
+    #[command(after_help = "Example:\n  dvce machine approve 52:54:00:aa:00:01   (agent)")]
     Approve {
         /// Id, serial or MAC.
         key: String,
     },
     /// Show the machine's power, or change it (waits until the BMC shows it).
+    #[command(
+        after_help = "Examples:\n  dvce machine power SN-0001\n  dvce machine power SN-0001 force-restart   (agent)"
+    )]
     Power {
         /// Id, serial or MAC.
         key: String,
@@ -85,6 +101,9 @@ pub(crate) enum Machine {
     /// ready) as a task; with --wait, follow it and exit 4 if it fails, 5
     /// if it is blocked. Through a hub, the command goes to the machine's
     /// site, and --wait follows it until the site's task ends.
+    #[command(
+        after_help = "Examples:\n  dvce machine provision SN-0001\n  dvce machine provision SN-0001 --wait   (exit 4 failed, 5 blocked)"
+    )]
     Provision {
         /// Id, serial or MAC.
         key: String,
@@ -94,6 +113,7 @@ pub(crate) enum Machine {
     },
     /// Deprovision the machine (wipe, power off, back to available) as a
     /// task; with --wait, follow it.
+    #[command(after_help = "Example:\n  dvce machine deprovision SN-0001 --wait")]
     Deprovision {
         /// Id, serial or MAC.
         key: String,
@@ -103,6 +123,9 @@ pub(crate) enum Machine {
     },
     /// Trust the TLS certificate the machine's Redfish BMC presents now,
     /// after it was replaced (the pinned one is refused until then).
+    #[command(
+        after_help = "Examples:\n  dvce machine repin SN-0001\n  dvce machine repin SN-0001 --sha256 3F:9A:...   (agent)"
+    )]
     Repin {
         /// Id, serial or MAC.
         key: String,
@@ -112,6 +135,9 @@ pub(crate) enum Machine {
         sha256: Option<String>,
     },
     /// Set the machine's next boot (that boot only).
+    #[command(
+        after_help = "Examples:\n  dvce machine boot SN-0001 pxe\n  dvce machine boot SN-0001 disk   (agent)"
+    )]
     Boot {
         /// Id, serial or MAC.
         key: String,
@@ -140,11 +166,15 @@ pub(crate) enum BootTarget {
 pub(crate) enum Inventory {
     /// Import a YAML inventory file (every problem in it is listed; a file
     /// with problems changes nothing).
+    #[command(
+        after_help = "Example:\n  dvce inventory import site-kits/examples/lab/inventory.yaml   (agent)"
+    )]
     Import {
         /// The file.
         file: std::path::PathBuf,
     },
     /// Print the site's inventory as YAML (without passwords).
+    #[command(after_help = "Example:\n  dvce inventory export > inventory.yaml   (agent)")]
     Export,
 }
 

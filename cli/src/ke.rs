@@ -44,6 +44,7 @@ pub struct KeArgs {
 pub(crate) enum Command {
     /// Managed Kubernetes clusters: list and create.
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  dvke cluster list\n  dvke cluster create demo --env prod")]
     Cluster(Cluster),
 }
 

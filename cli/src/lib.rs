@@ -206,3 +206,38 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Family::Context(args) => context::run(args, &global),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and subcommand of every name (but clap's own `help`)
+    /// ends its `--help` with examples.
+    #[test]
+    fn every_command_has_examples() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let examples = cmd
+                .get_after_help()
+                .is_some_and(|h| h.to_string().contains("Example"));
+            if !examples {
+                missing.push(path.clone());
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        for cmd in [
+            super::Dv::command(),
+            super::ce::Dvce::command(),
+            super::ke::DvKe::command(),
+            super::app::DvApp::command(),
+            super::os::DvOs::command(),
+            super::net::Dvnet::command(),
+        ] {
+            walk(&super::completion::with_completion(cmd), "", &mut missing);
+        }
+        assert!(missing.is_empty(), "no Examples in --help of: {missing:#?}");
+    }
+}

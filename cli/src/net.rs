@@ -55,9 +55,15 @@ pub struct NetArgs {
 pub(crate) enum Command {
     /// Networks: list, show, create, delete.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvnet network list\n  dvnet network create tenant-20 --vlan 20 --purpose tenant --prefix 10.20.0.0/24"
+    )]
     Network(Network),
     /// Addresses on a network: list, allocate, release.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvnet address allocate tenant-20 --hostname web-1\n  dvnet address release tenant-20 10.20.0.10"
+    )]
     Address(Address),
 }
 

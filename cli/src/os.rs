@@ -44,6 +44,7 @@ pub struct OsArgs {
 pub(crate) enum Command {
     /// Object storage buckets: list and create.
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  dvos bucket list\n  dvos bucket create demo --env prod")]
     Bucket(Bucket),
 }
 

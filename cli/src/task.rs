@@ -36,6 +36,9 @@ pub struct TaskArgs {
 #[derive(Debug, Subcommand)]
 enum TaskCommand {
     /// Tasks, oldest first.
+    #[command(
+        after_help = "Examples:\n  dv task list --state blocked\n  dv task list --site osl-1 -o json   (hub)"
+    )]
     List {
         /// Only tasks in this state (pending, running, blocked, failed, succeeded).
         #[arg(long, value_parser = STATES)]
@@ -45,18 +48,23 @@ enum TaskCommand {
         site: Option<String>,
     },
     /// One task; from an agent, with the steps it ran and their times.
+    #[command(after_help = "Example:\n  dv task show 0198c2a4-...")]
     Show {
         /// The task id.
         id: String,
     },
     /// Follow a task until it ends: exit 0 when it succeeds, 4 when it
     /// fails, 5 when it is blocked on a dependency.
+    #[command(
+        after_help = "Example:\n  dv task watch 0198c2a4-...   (exit 0 succeeded, 4 failed, 5 blocked)"
+    )]
     Watch {
         /// The task id.
         id: String,
     },
     /// Run a blocked task's step again (once its dependency is fixed), and
     /// follow it (agent).
+    #[command(after_help = "Example:\n  dv task retry 0198c2a4-...   (agent)")]
     Retry {
         /// The task id.
         id: String,
