@@ -74,6 +74,6 @@ pub fn run(args: AppArgs, global: &Global) -> ExitCode {
                 None => format!("create an app ({name})"),
             },
         };
-        crate::offerings::require(target, &args.scope, "dvapp", &what).await
+        crate::offerings::require(target, &args.scope, "dvapp", "apps", &what).await
     })
 }

@@ -74,6 +74,6 @@ pub fn run(args: KeArgs, global: &Global) -> ExitCode {
                 None => format!("create a Kubernetes cluster ({name})"),
             },
         };
-        crate::offerings::require(target, &args.scope, "dvke", &what).await
+        crate::offerings::require(target, &args.scope, "dvke", "Kubernetes clusters", &what).await
     })
 }

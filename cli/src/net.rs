@@ -250,8 +250,9 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// The spec, built through its JSON form so the protocol's own checks
-/// (VLAN range, host bits, gateway inside the prefix) speak first.
+/// The spec, built through its JSON form so the protocol's own parsing
+/// (VLAN range, CIDR syntax, addresses) refuses before any call; the
+/// agent checks the rest (host bits, gateway inside, overlaps).
 fn spec(
     name: String,
     vlan: u16,

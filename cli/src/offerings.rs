@@ -105,7 +105,8 @@ fn yes_no(v: &Value) -> String {
 }
 
 /// Checks with the hub that the project may use the offering driven by
-/// `cli` (`dvke`, ...), for `what` (`create a Kubernetes cluster`). Always
+/// `cli` (`dvke`, ...; `noun` names what it delivers: `Kubernetes
+/// clusters`), for `what` (`create a Kubernetes cluster`). Always
 /// ends the command: these offerings have no backend in the CLI yet, so
 /// even a ready offering is reported as such, and nothing is pretended.
 /// Exit 1 with the unmet prerequisites and their fixes, or with why the
@@ -114,6 +115,7 @@ pub async fn require(
     target: &Target,
     scope: &Scope,
     cli: &str,
+    noun: &str,
     what: &str,
 ) -> Result<ExitCode, Failure> {
     target.needs_hub(cli)?;
@@ -122,7 +124,7 @@ pub async fn require(
         Ok(o) => o,
         Err(dv_sdk::Error::NoEndpoint { .. }) => {
             eprint_error!(
-                "error: cannot {what}: this hub does not offer {cli}'s offering (it has no offerings endpoint, so it cannot say whether project {tenant}/{project} may use it)\n\
+                "error: cannot {what}: this hub does not offer {noun} (it has no offerings endpoint to say whether project {tenant}/{project} may use them)\n\
                  hint: nothing was created; {cli} needs a hub that lists offerings (dv offerings); ask the platform operator"
             );
             return Ok(ExitCode::from(EXIT_API));
@@ -132,7 +134,7 @@ pub async fn require(
     let Some(o) = offerings.iter().find(|o| o.cli == cli) else {
         let known: Vec<&str> = offerings.iter().map(|o| o.name.as_str()).collect();
         eprint_error!(
-            "error: cannot {what}: this hub does not offer {cli}'s offering (it offers: {})\n\
+            "error: cannot {what}: this hub does not offer {noun} (it offers: {})\n\
              hint: nothing was created; see dv offerings --tenant {tenant} --project {project}",
             if known.is_empty() {
                 "nothing".to_owned()

@@ -74,6 +74,6 @@ pub fn run(args: OsArgs, global: &Global) -> ExitCode {
                 None => format!("create a bucket ({name})"),
             },
         };
-        crate::offerings::require(target, &args.scope, "dvos", &what).await
+        crate::offerings::require(target, &args.scope, "dvos", "buckets", &what).await
     })
 }

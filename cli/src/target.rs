@@ -184,7 +184,7 @@ fn report_api(kind: Kind, context: Option<&Context>, base: &str, e: &dv_sdk::Err
     match e {
         E::Unreachable { source, .. } => {
             let hint = match (kind, context) {
-                (Kind::Agent, None) => "is dv-agent running there? Point dvce at it with --agent URL or DV_AGENT=URL, or use a context (dv context list).".to_owned(),
+                (Kind::Agent, None) => "is dv-agent running there? Point the command at it with --agent URL or DV_AGENT=URL, or use a context (dv context list).".to_owned(),
                 (Kind::Agent, Some(c)) => format!("is dv-agent running there? Check the URL of context {} (dv context show {}).", c.name, c.name),
                 (Kind::Hub, _) => "is dv-hub running there? Check the context's URL (dv context show), or pick another (dv context use NAME).".to_owned(),
             };

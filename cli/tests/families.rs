@@ -140,6 +140,29 @@ fn every_name_helps_completes_and_prints_plain_when_piped() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(stderr(&o).starts_with("error: cannot reach the agent"));
     assert_plain(&o);
+    // On a terminal (util-linux `script` gives one): a red `error`, unless
+    // NO_COLOR is set.
+    if Path::new("/usr/bin/script").exists() {
+        let on_tty = |no_color: &str| {
+            let line = format!("{} network list", d.join("dvnet").display());
+            let mut cmd = Command::new("/usr/bin/script");
+            cmd.args(["-qec", &line, "/dev/null"])
+                .env("DV_CONFIG_DIR", d.join("config"))
+                .env_remove("DV_AGENT")
+                .env_remove("DV_CONTEXT");
+            match no_color {
+                "" => cmd.env_remove("NO_COLOR"),
+                v => cmd.env("NO_COLOR", v),
+            };
+            let o = cmd.output().unwrap();
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let coloured = on_tty("");
+        assert!(coloured.contains("\x1b[31merror\x1b[0m"), "{coloured:?}");
+        let plain = on_tty("1");
+        assert!(plain.starts_with("error: cannot reach"), "{plain:?}");
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+    }
     // A hub-only command sent to an agent: refused before any call.
     let o = run(d, "dv", &["project", "list", "--tenant", "acme"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -151,6 +174,7 @@ fn every_name_helps_completes_and_prints_plain_when_piped() {
 fn dvnet_networks_addresses_and_wait_progress_against_an_agent() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    std::fs::create_dir_all(d.join("agent")).unwrap();
     let agent = dv_tests::agent::start_api_only(&workspace_bin("dv-agent"), &d.join("agent"))
         .unwrap_or_else(|(code, log)| panic!("agent did not start ({code:?}): {log:#?}"));
     let url = format!("http://{}", agent.http);
@@ -194,7 +218,7 @@ fn dvnet_networks_addresses_and_wait_progress_against_an_agent() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(stderr(&o).contains("error (409)"), "{}", text(&o));
-    // A prefix with host bits: the protocol's own check, before any call.
+    // A prefix with host bits: the agent says how to write it (422).
     let o = net(&[
         "network",
         "create",
@@ -206,8 +230,23 @@ fn dvnet_networks_addresses_and_wait_progress_against_an_agent() {
         "--prefix",
         "10.30.0.5/24",
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("error (422)"), "{}", text(&o));
     assert!(stderr(&o).contains("10.30.0.0/24"), "{}", text(&o));
+    // Not a CIDR at all: refused before any call (exit 2).
+    let o = net(&[
+        "network",
+        "create",
+        "bad",
+        "--vlan",
+        "30",
+        "--purpose",
+        "tenant",
+        "--prefix",
+        "10.30.0.0",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(stderr(&o).contains("--prefix is a CIDR"), "{}", text(&o));
 
     let list = json(&net(&["network", "list", "-o", "json"]));
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
@@ -299,6 +338,7 @@ fn dvnet_networks_addresses_and_wait_progress_against_an_agent() {
         "dvce",
         &["--agent", &url, "machine", "provision", "W-1", "--wait"],
     );
+    eprintln!("provision W-1 --wait: {}", text(&o));
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert_plain(&o);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -502,6 +542,7 @@ fn projects_environments_quota_and_offerings_through_a_hub() {
 
     // Networks live in a site's agent: said plainly, with where to go.
     let o = run(d, "dvnet", &["network", "list"]);
+    eprintln!("dvnet network list through the hub: {}", text(&o));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = stderr(&o);
     assert!(err.contains("kept by each site's agent"), "{err}");
@@ -519,6 +560,7 @@ fn projects_environments_quota_and_offerings_through_a_hub() {
         ("dvos", "bucket", "create a bucket (demo)"),
     ] {
         let o = run(d, name, &[noun, "create", "demo"]);
+        eprintln!("{name} {noun} create demo: {}", text(&o));
         assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
         let err = stderr(&o);
         assert!(err.contains(&format!("cannot {what}")), "{name}: {err}");
