@@ -88,9 +88,8 @@ fn state_color(text: &str) -> Option<Color> {
     match word {
         "succeeded" | "ready" | "available" | "provisioned" | "yes" | "done" => Some(Color::Green),
         "failed" | "no" | "error" => Some(Color::Red),
-        "blocked" | "pending" | "running" | "discovered" | "provisioning" | "deprovisioning" => {
-            Some(Color::Yellow)
-        }
+        "blocked" | "pending" | "running" | "discovered" | "allocated" | "provisioning"
+        | "deprovisioning" => Some(Color::Yellow),
         _ => None,
     }
 }

@@ -182,6 +182,7 @@ pub async fn follow_command(
 /// agent); an unreachable server ends the watch.
 pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, Failure> {
     let progress = Progress::new();
+    progress.status(format!("task {id}: reading its state"));
     let mut printed = 0usize;
     let mut running_printed: Option<i64> = None;
     let mut last_state: Option<TaskState> = None;
