@@ -10,6 +10,7 @@ use serde_json::Value;
 use dv_protocol::SiteName;
 use dv_sdk::Accepted;
 
+use crate::context::Kind;
 use crate::output::{self, Format};
 use crate::target::{Failure, Global, Target, run_with};
 
@@ -189,12 +190,16 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
     let client = &target.client;
     match command {
         Command::Machine(Machine::Provision { key, wait }) => {
+            let position = feed_position(target, wait).await;
             let accepted = client.machine_provision(&key).await?;
-            return accepted_task(target, accepted, &key, "provision", wait, format).await;
+            let how = Follow { wait, position };
+            return accepted_task(target, accepted, &key, "provision", how, format).await;
         }
         Command::Machine(Machine::Deprovision { key, wait }) => {
+            let position = feed_position(target, wait).await;
             let accepted = client.machine_deprovision(&key).await?;
-            return accepted_task(target, accepted, &key, "deprovision", wait, format).await;
+            let how = Follow { wait, position };
+            return accepted_task(target, accepted, &key, "deprovision", how, format).await;
         }
         Command::Machine(Machine::List { site }) => {
             let site = site
@@ -264,6 +269,22 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether to follow the task, and the hub's event position from before
+/// the command was sent.
+struct Follow {
+    wait: bool,
+    position: Option<u64>,
+}
+
+/// A hub's event position, read before a command that `--wait` follows
+/// (so no state change of its task is missed); none otherwise.
+async fn feed_position(target: &Target, wait: bool) -> Option<u64> {
+    match target.kind {
+        Kind::Hub if wait => crate::task::event_position(&target.client).await,
+        _ => None,
+    }
+}
+
 /// What provision or deprovision answered; with `wait`, follows the task
 /// (through the hub's command first when the target is a hub).
 async fn accepted_task(
@@ -271,9 +292,10 @@ async fn accepted_task(
     accepted: Accepted,
     key: &str,
     what: &str,
-    wait: bool,
+    how: Follow,
     format: Format,
 ) -> Result<ExitCode, Failure> {
+    let Follow { wait, position } = how;
     match accepted {
         Accepted::Task(task) if wait => {
             eprintln!("task {}: {what} {key}", task.id);
@@ -288,7 +310,7 @@ async fn accepted_task(
                 "command {}: {what} {key} (machine {}) sent to site {}",
                 command.command, command.machine, command.site
             );
-            crate::task::follow_command(&target.client, &command).await
+            crate::task::follow_command(&target.client, &command, position).await
         }
         Accepted::Command(command) => {
             output::print_typed(&command, format, output::fields);

@@ -9,7 +9,7 @@ use comfy_table::Table;
 use serde_json::Value;
 
 use dv_protocol::api::{CommandAccepted, CommandRecord, TaskDetail};
-use dv_protocol::{SiteName, TaskState};
+use dv_protocol::{EventBody, SiteName, TaskState};
 use dv_sdk::{Client, TaskQuery};
 
 use crate::output::{self, Format};
@@ -129,12 +129,21 @@ async fn execute(target: &Target, cmd: TaskCommand, format: Format) -> Result<Ex
 /// How often a followed task or command is read again.
 const POLL: Duration = Duration::from_millis(500);
 
+/// Where the hub's event feed is before a command is sent, so following
+/// it shows the task's every state change, also those before the task was
+/// first read. `None` from a server without one (an agent).
+pub async fn event_position(client: &Client) -> Option<u64> {
+    client.event_position().await.ok()
+}
+
 /// Follows a command the hub sent until the site started its task, then the
-/// task. A command waits at the hub while its site is disconnected, so this
-/// waits as long as it takes (Ctrl-C stops waiting; the command stays).
+/// task (with the hub's events from `position` on, if given). A command
+/// waits at the hub while its site is disconnected, so this waits as long
+/// as it takes (Ctrl-C stops waiting; the command stays).
 pub async fn follow_command(
     client: &Client,
     command: &CommandAccepted,
+    position: Option<u64>,
 ) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let mut told = false;
@@ -150,7 +159,11 @@ pub async fn follow_command(
             }) => {
                 progress.finish();
                 eprintln!("task {}: started at site {}", task.id, task.site);
-                return watch(client, &task.id.to_string()).await;
+                let feed = position.map(|after| EventFeed {
+                    site: task.site.clone(),
+                    after,
+                });
+                return follow(client, &task.id.to_string(), feed).await;
             }
             Ok(CommandRecord {
                 rejected: Some(reason),
@@ -181,13 +194,36 @@ pub async fn follow_command(
 /// Bounded only by the task itself (every step has its own timeout in the
 /// agent); an unreachable server ends the watch.
 pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, Failure> {
+    follow(client, id, None).await
+}
+
+/// [`watch`], with the hub's event feed from where `feed` is, if given;
+/// else from the first read of the task on.
+async fn follow(client: &Client, id: &str, feed: Option<EventFeed>) -> Result<ExitCode, Failure> {
     let progress = Progress::new();
     progress.status(format!("task {id}: reading its state"));
     let mut printed = 0usize;
     let mut running_printed: Option<i64> = None;
     let mut last_state: Option<TaskState> = None;
+    // Through a hub: its event feed, for the changes between two reads.
+    // Read before the task, so the task read is never older than them.
+    let mut feed_tried = feed.is_some();
+    let mut feed = feed;
     loop {
+        if let Some(f) = &mut feed {
+            for (at, state) in f.changes(client, id).await {
+                if last_state.as_ref() != Some(&state) {
+                    progress.line(&format!("{at}  {}", state_line(&state)));
+                    progress.status(format!("task {}", state_line(&state).trim_end()));
+                    last_state = Some(state);
+                }
+            }
+        }
         let view = client.task_get(id).await?;
+        if view.steps.is_none() && !feed_tried {
+            feed_tried = true;
+            feed = EventFeed::start(client, &view.task.site).await;
+        }
         match &view.steps {
             Some(steps) => {
                 for s in &steps[printed.min(steps.len())..] {
@@ -264,6 +300,54 @@ pub async fn watch(client: &Client, id: &str) -> Result<ExitCode, Failure> {
             TaskState::Pending | TaskState::Running { .. } => {}
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The hub's events of one site from a position on: each of the task's
+/// state changes, even one that came and went between two reads of it.
+struct EventFeed {
+    site: SiteName,
+    after: u64,
+}
+
+impl EventFeed {
+    /// From now on; `None` when the server has no event feed (an agent,
+    /// which has step logs instead, or an older hub): reading the task
+    /// alone still follows it.
+    async fn start(client: &Client, site: &SiteName) -> Option<EventFeed> {
+        let after = client.event_position().await.ok()?;
+        Some(EventFeed {
+            site: site.clone(),
+            after,
+        })
+    }
+
+    /// The task's state changes since the last call, oldest first, each
+    /// with when it happened. A failed read yields none (the next one
+    /// catches up from the same position).
+    async fn changes(&mut self, client: &Client, task: &str) -> Vec<(String, TaskState)> {
+        let mut out = Vec::new();
+        // A bounded catch-up per poll; the rest comes on the next one.
+        for _ in 0..10 {
+            let Ok(events) = client.event_list(Some(&self.site), self.after, 500).await else {
+                break;
+            };
+            let Some(last) = events.last() else {
+                break;
+            };
+            self.after = last.stream_seq;
+            for e in &events {
+                if let Some(EventBody::TaskStateChanged { task: t, to, .. }) = e.decoded()
+                    && t.to_string() == task
+                {
+                    out.push((e.occurred_at.clone(), to));
+                }
+            }
+            if events.len() < 500 {
+                break;
+            }
+        }
+        out
     }
 }
 

@@ -37,6 +37,7 @@
 //! ```
 
 mod error;
+mod events;
 mod network;
 mod tenancy;
 
@@ -52,6 +53,7 @@ use serde::de::DeserializeOwned;
 
 pub use dv_protocol;
 pub use error::Error;
+pub use events::EventRecord;
 pub use network::{AddressRequest, AddressView, NetworkView, Reservation};
 
 /// A record's revision as the server names it in `ETag` (quotes included,
