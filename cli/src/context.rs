@@ -221,7 +221,8 @@ enum ContextCommand {
     #[command(after_help = "Examples:
   dv context add prod --url https://hub.example:7443 --token-file ~/.dv/hub-token --ca-file ~/.dv/hub-ca.pem
   dv context add lab --url http://127.0.0.1:7443 --token-env DV_TOKEN
-  dv context add osl-1 --url http://10.77.0.1:8680 --kind agent")]
+  dv context add osl-1 --url http://10.77.0.1:8680 --kind agent
+  dv context add acme-web --url https://hub.example:7443 --token-file ~/.dv/token --tenant acme --project web")]
     Add {
         /// Its name.
         name: String,
@@ -241,6 +242,8 @@ enum ContextCommand {
         /// A hub (every site) or one site's agent.
         #[arg(long, value_enum, default_value = "hub")]
         kind: Kind,
+        #[command(flatten)]
+        defaults: Defaults,
     },
     /// Make a context the current one (and set its default tenant and
     /// project).
@@ -343,6 +346,7 @@ fn execute(
             token_env,
             ca_file,
             kind,
+            defaults,
         } => {
             if all.contexts.iter().any(|c| c.name == name) {
                 return Err(format!(
@@ -356,7 +360,7 @@ fn execute(
             dv_sdk::Client::new(&url, None).map_err(|e| e.to_string())?;
             let token_file = token_file.map(absolute).transpose()?;
             let ca_file = ca_file.map(absolute).transpose()?;
-            let context = Context {
+            let mut context = Context {
                 name: name.clone(),
                 url,
                 kind,
@@ -366,6 +370,7 @@ fn execute(
                 tenant: None,
                 project: None,
             };
+            defaults.apply(&mut context)?;
             if let Err(why) = context.token() {
                 eprintln!("warning: {why}");
             }

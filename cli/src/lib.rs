@@ -122,7 +122,8 @@ enum Family {
 /// A parsed command line: a command to run, or one already answered
 /// (`completion`).
 enum Parsed {
-    Run(target::Global, Family),
+    // Boxed: a command line is parsed once, and the enum stays small.
+    Run(Box<(target::Global, Family)>),
     Done(ExitCode),
 }
 
@@ -139,7 +140,7 @@ fn parse<P: Parser>(
     let (global, family) = P::from_arg_matches_mut(&mut matches)
         .map(into)
         .map_err(|e| e.format(&mut P::command()))?;
-    Ok(Parsed::Run(global, family))
+    Ok(Parsed::Run(Box::new((global, family))))
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
@@ -183,7 +184,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         _ => parse(&args, |dv: Dv| (dv.global, dv.family)),
     };
     let (global, family) = match parsed {
-        Ok(Parsed::Run(global, family)) => (global, family),
+        Ok(Parsed::Run(Box::new((global, family)))) => (global, family),
         Ok(Parsed::Done(code)) => return code,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };

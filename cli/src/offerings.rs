@@ -233,6 +233,27 @@ mod tests {
     }
 
     #[test]
+    fn the_table_shows_each_unmet_prerequisite_with_its_fix() {
+        let o = offering(
+            false,
+            vec![Prerequisite {
+                name: "environment".into(),
+                met: false,
+                detail: "none yet".into(),
+                fix: Some("dv env create prod".into()),
+            }],
+        );
+        let v = serde_json::to_value(vec![o]).unwrap_or_default();
+        let text = table(&v).to_string();
+        assert!(text.contains("OFFERING"), "{text}");
+        assert!(text.contains("kubernetes"), "{text}");
+        assert!(
+            text.contains("environment: none yet (fix: dv env create prod)"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn unavailable_and_ready_never_pretend() {
         let mut o = offering(true, vec![]);
         let text = explain(&o, "create a Kubernetes cluster", "acme/web");

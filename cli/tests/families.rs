@@ -460,6 +460,40 @@ fn projects_environments_quota_and_offerings_through_a_hub() {
     );
     let shown = json(&run(d, "dv", &["project", "show", "-o", "json"]));
     assert_eq!(shown["name"], "web");
+    // Defaults given when the context is added work the same.
+    let o = run(
+        d,
+        "dv",
+        &[
+            "context",
+            "add",
+            "acme-web",
+            "--url",
+            &hub_url,
+            "--token-file",
+            token.to_str().unwrap(),
+            "--tenant",
+            "acme",
+            "--project",
+            "web",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = json(&run(
+        d,
+        "dv",
+        &["--context", "acme-web", "project", "show", "-o", "json"],
+    ));
+    assert_eq!(shown["name"], "web");
+    let ctx = json(&run(
+        d,
+        "dv",
+        &["context", "show", "acme-web", "-o", "json"],
+    ));
+    assert_eq!(
+        (ctx["tenant"].as_str(), ctx["project"].as_str()),
+        (Some("acme"), Some("web"))
+    );
     let list = json(&run(d, "dv", &["project", "list", "-o", "json"]));
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     // The flag beats the context, and the hub's refusal is shown (exit 1).
