@@ -184,7 +184,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         _ => parse(&args, |dv: Dv| (dv.global, dv.family)),
     };
     let (global, family) = match parsed {
-        Ok(Parsed::Run(Box::new((global, family)))) => (global, family),
+        Ok(Parsed::Run(parsed)) => *parsed,
         Ok(Parsed::Done(code)) => return code,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
