@@ -119,9 +119,16 @@ async fn execute(
                 ));
             };
             let if_match = current.etag.map_or(IfMatch::Any, IfMatch::Tag);
-            let set = client
-                .quota_set(&tenant, &project, &quota, &if_match)
-                .await?;
+            let set = match client.quota_set(&tenant, &project, &quota, &if_match).await {
+                Ok(set) => set,
+                Err(dv_sdk::Error::PreconditionFailed { message, .. }) => {
+                    eprint_error!(
+                        "error (412): {message}\nhint: someone changed the quota of {tenant}/{project} since it was read; nothing was changed: run the command again"
+                    );
+                    return Ok(ExitCode::from(crate::EXIT_API));
+                }
+                Err(e) => return Err(e.into()),
+            };
             eprintln!("quota of project {tenant}/{project} set");
             output::print_typed(&set.value, format, output::fields);
         }

@@ -157,7 +157,8 @@ impl Target {
             Kind::Hub => Ok(()),
             Kind::Agent => Err(Failure::Config(format!(
                 "{what} is answered by the hub, not a site's agent\n\
-                 hint: use a hub context (dv context use NAME, or --context NAME)"
+                 hint: use a hub context (dv context use NAME, or --context NAME), \
+                 or add one: dv context add NAME --url https://HUB:7443 --token-file FILE"
             ))),
         }
     }
