@@ -4,12 +4,13 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use comfy_table::Table;
+use comfy_table::{Cell, Table};
 use serde_json::Value;
 
 use dv_protocol::SiteName;
 use dv_sdk::Accepted;
 
+use crate::context::Kind;
 use crate::output::{self, Format};
 use crate::target::{Failure, Global, Target, run_with};
 
@@ -49,31 +50,47 @@ pub struct CeArgs {
 pub(crate) enum Command {
     /// Machines: list, show, approve, power, next boot, BMC certificate re-pin.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvce machine list\n  dvce machine show SN-0001\n  dvce machine provision SN-0001 --wait"
+    )]
     Machine(Machine),
     /// The inventory file: import a site kit's, export the site's.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvce inventory import site-kit/inventory.yaml\n  dvce inventory export > inventory.yaml"
+    )]
     Inventory(Inventory),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Machine {
     /// Every machine: of every site (hub), or of the agent's site.
+    #[command(
+        after_help = "Examples:\n  dvce machine list\n  dvce machine list --site osl-1 -o json   (hub)"
+    )]
     List {
         /// Only this site (hub).
         #[arg(long)]
         site: Option<String>,
     },
     /// One machine (by id, serial or MAC), with its discovery facts.
+    #[command(
+        after_help = "Examples:\n  dvce machine show SN-0001\n  dvce machine show 52:54:00:aa:00:01 -o yaml"
+    )]
     Show {
         /// Id, serial or MAC.
         key: String,
     },
     /// Make a discovered machine trusted inventory.
+    #[command(after_help = "Example:\n  dvce machine approve 52:54:00:aa:00:01   (agent)")]
     Approve {
         /// Id, serial or MAC.
         key: String,
     },
     /// Show the machine's power, or change it (waits until the BMC shows it).
+    #[command(
+        after_help = "Examples:\n  dvce machine power SN-0001\n  dvce machine power SN-0001 force-restart   (agent)"
+    )]
     Power {
         /// Id, serial or MAC.
         key: String,
@@ -85,6 +102,9 @@ pub(crate) enum Machine {
     /// ready) as a task; with --wait, follow it and exit 4 if it fails, 5
     /// if it is blocked. Through a hub, the command goes to the machine's
     /// site, and --wait follows it until the site's task ends.
+    #[command(
+        after_help = "Examples:\n  dvce machine provision SN-0001\n  dvce machine provision SN-0001 --wait   (exit 4 failed, 5 blocked)"
+    )]
     Provision {
         /// Id, serial or MAC.
         key: String,
@@ -94,6 +114,7 @@ pub(crate) enum Machine {
     },
     /// Deprovision the machine (wipe, power off, back to available) as a
     /// task; with --wait, follow it.
+    #[command(after_help = "Example:\n  dvce machine deprovision SN-0001 --wait")]
     Deprovision {
         /// Id, serial or MAC.
         key: String,
@@ -103,6 +124,9 @@ pub(crate) enum Machine {
     },
     /// Trust the TLS certificate the machine's Redfish BMC presents now,
     /// after it was replaced (the pinned one is refused until then).
+    #[command(
+        after_help = "Examples:\n  dvce machine repin SN-0001\n  dvce machine repin SN-0001 --sha256 3F:9A:...   (agent)"
+    )]
     Repin {
         /// Id, serial or MAC.
         key: String,
@@ -112,6 +136,9 @@ pub(crate) enum Machine {
         sha256: Option<String>,
     },
     /// Set the machine's next boot (that boot only).
+    #[command(
+        after_help = "Examples:\n  dvce machine boot SN-0001 pxe\n  dvce machine boot SN-0001 disk   (agent)"
+    )]
     Boot {
         /// Id, serial or MAC.
         key: String,
@@ -140,11 +167,15 @@ pub(crate) enum BootTarget {
 pub(crate) enum Inventory {
     /// Import a YAML inventory file (every problem in it is listed; a file
     /// with problems changes nothing).
+    #[command(
+        after_help = "Example:\n  dvce inventory import site-kits/examples/lab/inventory.yaml   (agent)"
+    )]
     Import {
         /// The file.
         file: std::path::PathBuf,
     },
     /// Print the site's inventory as YAML (without passwords).
+    #[command(after_help = "Example:\n  dvce inventory export > inventory.yaml   (agent)")]
     Export,
 }
 
@@ -159,12 +190,16 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
     let client = &target.client;
     match command {
         Command::Machine(Machine::Provision { key, wait }) => {
+            let position = feed_position(target, wait).await;
             let accepted = client.machine_provision(&key).await?;
-            return accepted_task(target, accepted, &key, "provision", wait, format).await;
+            let how = Follow { wait, position };
+            return accepted_task(target, accepted, &key, "provision", how, format).await;
         }
         Command::Machine(Machine::Deprovision { key, wait }) => {
+            let position = feed_position(target, wait).await;
             let accepted = client.machine_deprovision(&key).await?;
-            return accepted_task(target, accepted, &key, "deprovision", wait, format).await;
+            let how = Follow { wait, position };
+            return accepted_task(target, accepted, &key, "deprovision", how, format).await;
         }
         Command::Machine(Machine::List { site }) => {
             let site = site
@@ -234,6 +269,22 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether to follow the task, and the hub's event position from before
+/// the command was sent.
+struct Follow {
+    wait: bool,
+    position: Option<u64>,
+}
+
+/// A hub's event position, read before a command that `--wait` follows
+/// (so no state change of its task is missed); none otherwise.
+async fn feed_position(target: &Target, wait: bool) -> Option<u64> {
+    match target.kind {
+        Kind::Hub if wait => crate::task::event_position(&target.client).await,
+        _ => None,
+    }
+}
+
 /// What provision or deprovision answered; with `wait`, follows the task
 /// (through the hub's command first when the target is a hub).
 async fn accepted_task(
@@ -241,9 +292,10 @@ async fn accepted_task(
     accepted: Accepted,
     key: &str,
     what: &str,
-    wait: bool,
+    how: Follow,
     format: Format,
 ) -> Result<ExitCode, Failure> {
+    let Follow { wait, position } = how;
     match accepted {
         Accepted::Task(task) if wait => {
             eprintln!("task {}: {what} {key}", task.id);
@@ -258,7 +310,7 @@ async fn accepted_task(
                 "command {}: {what} {key} (machine {}) sent to site {}",
                 command.command, command.machine, command.site
             );
-            crate::task::follow_command(&target.client, &command).await
+            crate::task::follow_command(&target.client, &command, position).await
         }
         Accepted::Command(command) => {
             output::print_typed(&command, format, output::fields);
@@ -285,13 +337,13 @@ fn machine_table(v: &Value) -> Table {
             ),
         };
         t.add_row(vec![
-            output::cell(&m["serial"]),
-            output::cell(&m["state"]),
-            output::cell(&m["role"]),
-            output::cell(&m["vendor"]),
-            output::cell(&m["model"]),
-            output::cell(&m["macs"]),
-            bmc,
+            Cell::new(output::cell(&m["serial"])),
+            crate::style::state_cell(output::cell(&m["state"])),
+            Cell::new(output::cell(&m["role"])),
+            Cell::new(output::cell(&m["vendor"])),
+            Cell::new(output::cell(&m["model"])),
+            Cell::new(output::cell(&m["macs"])),
+            Cell::new(bmc),
         ]);
     }
     t

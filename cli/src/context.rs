@@ -23,7 +23,8 @@ const EXAMPLES: &str = "\
 Examples:
   dv context add prod --url https://hub.example:7443 --token-file ~/.dv/hub-token --ca-file ~/.dv/hub-ca.pem
   dv context add osl-1 --url http://10.77.0.1:8680 --kind agent
-  dv context use prod
+  dv context use prod --tenant acme --project web
+  dv context set --project shop     (the current context's default project)
   dv context list
   dv context show               (what the next command talks to, and why)
   dv --context osl-1 ce machine list   (or DV_CONTEXT=osl-1)";
@@ -67,6 +68,12 @@ pub struct Context {
     /// A PEM file of the CA certificates to trust for `https` (only these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The tenant commands use unless `--tenant` names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The project commands use unless `--project` names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl Context {
@@ -214,7 +221,8 @@ enum ContextCommand {
     #[command(after_help = "Examples:
   dv context add prod --url https://hub.example:7443 --token-file ~/.dv/hub-token --ca-file ~/.dv/hub-ca.pem
   dv context add lab --url http://127.0.0.1:7443 --token-env DV_TOKEN
-  dv context add osl-1 --url http://10.77.0.1:8680 --kind agent")]
+  dv context add osl-1 --url http://10.77.0.1:8680 --kind agent
+  dv context add acme-web --url https://hub.example:7443 --token-file ~/.dv/token --tenant acme --project web")]
     Add {
         /// Its name.
         name: String,
@@ -234,12 +242,30 @@ enum ContextCommand {
         /// A hub (every site) or one site's agent.
         #[arg(long, value_enum, default_value = "hub")]
         kind: Kind,
+        #[command(flatten)]
+        defaults: Defaults,
     },
-    /// Make a context the current one.
-    #[command(after_help = "Example:\n  dv context use prod")]
+    /// Make a context the current one (and set its default tenant and
+    /// project).
+    #[command(
+        after_help = "Examples:\n  dv context use prod\n  dv context use prod --tenant acme --project web"
+    )]
     Use {
         /// Its name.
         name: String,
+        #[command(flatten)]
+        defaults: Defaults,
+    },
+    /// Set a context's default tenant and project (an empty value clears
+    /// one); without NAME, the current context's.
+    #[command(
+        after_help = "Examples:\n  dv context set --tenant acme --project web\n  dv context set lab --project shop\n  dv context set --project ''     (no default project)"
+    )]
+    Set {
+        /// The context (default: the current one).
+        name: Option<String>,
+        #[command(flatten)]
+        defaults: Defaults,
     },
     /// Every context; `*` marks the current one.
     #[command(after_help = "Example:\n  dv context list -o json")]
@@ -259,12 +285,48 @@ enum ContextCommand {
     },
 }
 
+/// `--tenant` and `--project` of `use` and `set`.
+#[derive(Debug, Args)]
+struct Defaults {
+    /// The default tenant of the context's commands.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// The default project of the context's commands.
+    #[arg(long)]
+    project: Option<String>,
+}
+
+impl Defaults {
+    /// Applies the given values to `c` (empty clears); checked as names.
+    fn apply(self, c: &mut Context) -> Result<(), String> {
+        if let Some(t) = self.tenant {
+            if !t.is_empty() {
+                t.parse::<dv_protocol::TenantName>()
+                    .map_err(|e| format!("{t:?} is not a tenant name: {e}"))?;
+            }
+            c.tenant = Some(t).filter(|t| !t.is_empty());
+        }
+        if let Some(p) = self.project {
+            if !p.is_empty() {
+                p.parse::<dv_protocol::ProjectName>()
+                    .map_err(|e| format!("{p:?} is not a project name: {e}"))?;
+            }
+            c.project = Some(p).filter(|p| !p.is_empty());
+        }
+        Ok(())
+    }
+
+    fn given(&self) -> bool {
+        self.tenant.is_some() || self.project.is_some()
+    }
+}
+
 /// Runs `dv context`; `global` carries `--agent` and `--context`.
 pub fn run(args: ContextArgs, global: &crate::target::Global) -> ExitCode {
     match execute(args.command, global.output, global) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("error: {msg}");
+            eprint_error!("error: {msg}");
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -284,6 +346,7 @@ fn execute(
             token_env,
             ca_file,
             kind,
+            defaults,
         } => {
             if all.contexts.iter().any(|c| c.name == name) {
                 return Err(format!(
@@ -297,14 +360,17 @@ fn execute(
             dv_sdk::Client::new(&url, None).map_err(|e| e.to_string())?;
             let token_file = token_file.map(absolute).transpose()?;
             let ca_file = ca_file.map(absolute).transpose()?;
-            let context = Context {
+            let mut context = Context {
                 name: name.clone(),
                 url,
                 kind,
                 token_file,
                 token_env,
                 ca_file,
+                tenant: None,
+                project: None,
             };
+            defaults.apply(&mut context)?;
             if let Err(why) = context.token() {
                 eprintln!("warning: {why}");
             }
@@ -319,11 +385,39 @@ fn execute(
                 eprintln!("it is the current context (no other was)");
             }
         }
-        ContextCommand::Use { name } => {
+        ContextCommand::Use { name, defaults } => {
             all.get(&name)?;
+            let given = defaults.given();
+            if let Some(c) = all.contexts.iter_mut().find(|c| c.name == name) {
+                defaults.apply(c)?;
+            }
             all.current = Some(name.clone());
             all.save()?;
             eprintln!("current context: {name}");
+            if given {
+                let c = all.get(&name)?;
+                eprintln!("{}", defaults_line(c));
+            }
+        }
+        ContextCommand::Set { name, defaults } => {
+            let name = match name.or_else(|| all.current.clone()) {
+                Some(n) => n,
+                None => {
+                    return Err("no context is current\nhint: name one: dv context set NAME --tenant T --project P".to_owned());
+                }
+            };
+            all.get(&name)?;
+            if !defaults.given() {
+                return Err(
+                    "nothing to set\nhint: dv context set --tenant T --project P".to_owned(),
+                );
+            }
+            if let Some(c) = all.contexts.iter_mut().find(|c| c.name == name) {
+                defaults.apply(c)?;
+            }
+            all.save()?;
+            let c = all.get(&name)?;
+            eprintln!("{}", defaults_line(c));
         }
         ContextCommand::List => {
             let rows: Vec<Value> = all
@@ -365,12 +459,27 @@ fn execute(
     Ok(())
 }
 
+fn defaults_line(c: &Context) -> String {
+    format!(
+        "context {}: tenant {}, project {}",
+        c.name,
+        c.tenant.as_deref().unwrap_or("(none)"),
+        c.project.as_deref().unwrap_or("(none)")
+    )
+}
+
 fn shown(c: &Context, why: &str) -> Value {
     let mut v = serde_json::json!({
         "name": c.name, "url": c.url, "kind": c.kind.as_str(), "token": c.token_source(),
     });
     if let Some(ca) = &c.ca_file {
         v["ca_file"] = Value::String(ca.display().to_string());
+    }
+    if let Some(t) = &c.tenant {
+        v["tenant"] = Value::String(t.clone());
+    }
+    if let Some(p) = &c.project {
+        v["project"] = Value::String(p.clone());
     }
     v["chosen_by"] = Value::String(why.to_owned());
     v
@@ -385,7 +494,9 @@ fn absolute(path: PathBuf) -> Result<PathBuf, String> {
 fn list_table(v: &Value) -> Table {
     let mut t = Table::new();
     t.load_style(comfy_table::presets::NOTHING);
-    t.set_header(vec!["", "NAME", "KIND", "URL", "TOKEN"]);
+    t.set_header(vec![
+        "", "NAME", "KIND", "URL", "TOKEN", "TENANT", "PROJECT",
+    ]);
     for c in v.as_array().into_iter().flatten() {
         let token = match (&c["token_file"], &c["token_env"]) {
             (Value::String(f), _) => format!("file {f}"),
@@ -398,6 +509,8 @@ fn list_table(v: &Value) -> Table {
             output::cell(&c["kind"]),
             output::cell(&c["url"]),
             token,
+            output::cell(&c["tenant"]),
+            output::cell(&c["project"]),
         ]);
     }
     t

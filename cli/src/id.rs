@@ -96,10 +96,16 @@ config directory (0600).")]
     #[command(after_help = "Examples:\n  dvid whoami\n  dvid whoami -o yaml")]
     Whoami,
     /// Service tokens for automation (hub): create, list, revoke.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dvid token create ci --role project-member --tenant acme --project web\n  dvid token list\n  dvid token revoke 01JD3..."
+    )]
     Token(TokenCommand),
     /// Role bindings (hub): grant, list, revoke.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  dvid role grant user:alice@example.com --role tenant-admin --tenant acme\n  dvid role list --subject user:alice@example.com\n  dvid role revoke 5f0c..."
+    )]
     Role(RoleCommand),
 }
 

@@ -1,5 +1,6 @@
-//! The `dv` multi-call binary: `dv`, or `dvce` (and later the rest of the
-//! family) by the name it is called under. See [`dv_cli`].
+//! The `dv` multi-call binary: `dv`, or `dvid`, `dvce`, `dvke`, `dvapp`,
+//! `dvos`, `dvnet` by the name it is called under (a symlink to it). See
+//! [`dv_cli`].
 
 use std::process::ExitCode;
 

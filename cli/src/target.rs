@@ -232,11 +232,23 @@ impl Target {
         }
     }
 
+    /// Refuses a call only the hub answers when the target is an agent.
+    pub fn needs_hub(&self, what: &str) -> Result<(), Failure> {
+        match self.kind {
+            Kind::Hub => Ok(()),
+            Kind::Agent => Err(Failure::Config(format!(
+                "{what} is answered by the hub, not a site's agent\n\
+                 hint: use a hub context (dv context use NAME, or --context NAME), \
+                 or add one: dv context add NAME --url https://HUB:7443 --token-file FILE"
+            ))),
+        }
+    }
+
     /// Reports `failure` on stderr and returns its exit code.
     pub fn report(&self, failure: Failure) -> ExitCode {
         let e = match failure {
             Failure::Config(msg) => {
-                eprintln!("error: {msg}");
+                eprint_error!("error: {msg}");
                 return ExitCode::from(EXIT_USAGE);
             }
             Failure::Exit { message, code } => {
@@ -263,11 +275,11 @@ fn report_api(target: &Target, e: &dv_sdk::Error) -> ExitCode {
     match e {
         E::Unreachable { source, .. } => {
             let hint = match (kind, context) {
-                (Kind::Agent, None) => "is dv-agent running there? Point dvce at it with --agent URL or DV_AGENT=URL, or use a context (dv context list).".to_owned(),
+                (Kind::Agent, None) => "is dv-agent running there? Point the command at it with --agent URL or DV_AGENT=URL, or use a context (dv context list).".to_owned(),
                 (Kind::Agent, Some(c)) => format!("is dv-agent running there? Check the URL of context {} (dv context show {}).", c.name, c.name),
                 (Kind::Hub, _) => "is dv-hub running there? Check the context's URL (dv context show), or pick another (dv context use NAME).".to_owned(),
             };
-            eprintln!(
+            eprint_error!(
                 "error: cannot reach the {} at {base}{named}: {}\nhint: {hint}",
                 kind.as_str(),
                 // The transport's own text names the URL it called.
@@ -302,18 +314,29 @@ fn report_api(target: &Target, e: &dv_sdk::Error) -> ExitCode {
                 None => "log in (dvid login), or add a context with the token: dv context add NAME --url URL --token-file FILE, then dv context use NAME".to_owned(),
                 },
             };
-            eprintln!("error ({status}): {message}\nhint: {hint}");
+            eprint_error!("error ({status}): {message}\nhint: {hint}");
             ExitCode::from(EXIT_AUTH)
         }
         E::InvalidUrl { .. } | E::InvalidCa { .. } | E::Setup { .. } => {
-            eprintln!(
+            eprint_error!(
                 "error: {}{named}\nhint: fix the context (dv context show), or the --agent URL",
                 chain(e)
             );
             ExitCode::from(EXIT_USAGE)
         }
+        E::NoEndpoint { url } => {
+            let other = match kind {
+                Kind::Hub => "a site's agent (--agent URL, or a context of --kind agent)",
+                Kind::Agent => "a hub (a context of --kind hub)",
+            };
+            eprint_error!(
+                "error: the {} at {base}{named} has no endpoint {url}\nhint: this call may be answered by {other}; or the {0} is older than this dv",
+                kind.as_str()
+            );
+            ExitCode::from(EXIT_API)
+        }
         E::Decode { .. } => {
-            eprintln!(
+            eprint_error!(
                 "error: {}\nhint: is {base} a Dataverket {} of this version?",
                 chain(e),
                 kind.as_str()
@@ -322,8 +345,8 @@ fn report_api(target: &Target, e: &dv_sdk::Error) -> ExitCode {
         }
         other => {
             match other.status() {
-                Some(status) => eprintln!("error ({status}): {other}"),
-                None => eprintln!("error: {}", chain(other)),
+                Some(status) => eprint_error!("error ({status}): {other}"),
+                None => eprint_error!("error: {}", chain(other)),
             }
             ExitCode::from(EXIT_API)
         }
@@ -377,14 +400,14 @@ where
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start: {e}");
+            eprint_error!("error: cannot start: {e}");
             return ExitCode::from(EXIT_API);
         }
     };
     let target = match runtime.block_on(Target::resolve(global)) {
         Ok(t) => t,
         Err(Failure::Config(msg)) => {
-            eprintln!("error: {msg}");
+            eprint_error!("error: {msg}");
             return ExitCode::from(EXIT_USAGE);
         }
         Err(Failure::Exit { message, code }) => {
@@ -392,7 +415,7 @@ where
             return ExitCode::from(code);
         }
         Err(Failure::Api(e)) => {
-            eprintln!(
+            eprint_error!(
                 "error: {}\nhint: fix the context (dv context show), or the --agent URL",
                 chain(&e)
             );

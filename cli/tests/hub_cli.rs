@@ -203,8 +203,10 @@ fn dv_through_a_hub_contexts_provision_wait_and_auth() {
         text(&o)
     );
     assert!(err.contains("task retry"), "{}", text(&o));
-    // Progress: the state changes the hub saw, one per line.
+    // Progress: the state changes the hub saw, one per line, each step
+    // from the hub's event feed even when it came and went between reads.
     let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("set_pxe        running"), "{}", text(&o));
     assert!(
         out.contains(&format!("blocked on bmc 127.0.0.1:{dead}")),
         "{}",

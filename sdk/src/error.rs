@@ -54,6 +54,14 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// 404 without the API's error body: the server has no such endpoint
+    /// (an agent asked a hub-only call, a hub an agent-only one, or an older
+    /// server). A missing resource is [`Error::NotFound`] instead.
+    #[error("{url} is not an endpoint of this server")]
+    NoEndpoint {
+        /// The URL called.
+        url: String,
+    },
     /// 400 or 422: the request is malformed or does not fit; nothing changed.
     #[error("{message}")]
     Invalid {
@@ -126,7 +134,7 @@ impl Error {
             Self::Invalid { status, .. } | Self::Server { status, .. } => Some(*status),
             Self::Unauthorized { .. } => Some(401),
             Self::Forbidden { .. } => Some(403),
-            Self::NotFound { .. } => Some(404),
+            Self::NotFound { .. } | Self::NoEndpoint { .. } => Some(404),
             Self::Conflict { .. } => Some(409),
             Self::PreconditionFailed { .. } => Some(412),
             Self::PreconditionRequired { .. } => Some(428),
@@ -137,6 +145,19 @@ impl Error {
             | Self::Unreachable { .. }
             | Self::Decode { .. } => None,
         }
+    }
+
+    /// An error answer to `url`: its status, body and `ETag` header.
+    pub(crate) fn from_answer_to(url: &str, status: u16, body: &str, etag: Option<ETag>) -> Self {
+        // Every API 404 carries {"error": ...}; a bare one is the router's
+        // "no such route", which the caller must tell apart from a missing
+        // record (point at the other kind of server, not "create it").
+        if status == 404 && !is_api_error(body) {
+            return Self::NoEndpoint {
+                url: url.to_owned(),
+            };
+        }
+        Self::from_answer(status, body, etag)
     }
 
     /// An error answer: its status, body and `ETag` header.
@@ -157,6 +178,14 @@ impl Error {
             _ => Self::Server { status, message },
         }
     }
+}
+
+/// Whether `body` is the API's `{"error": ...}` shape.
+fn is_api_error(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").map(serde_json::Value::is_string))
+        .unwrap_or(false)
 }
 
 /// Longest raw (non-JSON) body quoted in a message.
@@ -211,6 +240,15 @@ mod tests {
             Error::from_answer(418, "", None),
             Error::Server { status: 418, message } if message == "HTTP 418 without a message"
         ));
+    }
+
+    #[test]
+    fn a_bare_404_is_a_missing_endpoint_not_a_missing_record() {
+        let e = Error::from_answer_to("http://h/v1/networks", 404, "", None);
+        assert!(matches!(&e, Error::NoEndpoint { url } if url == "http://h/v1/networks"));
+        assert_eq!(e.status(), Some(404));
+        let e = Error::from_answer_to("http://h/v1/x", 404, r#"{"error":"no machine"}"#, None);
+        assert!(matches!(e, Error::NotFound { message } if message == "no machine"));
     }
 
     #[test]

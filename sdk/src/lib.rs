@@ -16,9 +16,11 @@
 //! - one task: an agent also returns its step log, the hub only the task's
 //!   state ([`TaskView::steps`] is `None`).
 //!
-//! Hub-only calls (commands, sites, tenancy) answer [`Error::NotFound`] from
-//! an agent; agent-only calls (inventory file, BMC power/boot/re-pin, task
-//! retry) answer it from the hub. The agent-only BMC answers have no shared
+//! Hub-only calls (commands, sites, tenancy, offerings) answer
+//! [`Error::NoEndpoint`] from an agent; agent-only calls (inventory file,
+//! BMC power/boot/re-pin, task retry, networks and addresses) answer it
+//! from the hub. [`Error::NotFound`] is a missing record, never a missing
+//! endpoint. The agent-only BMC answers have no shared
 //! type yet and come back as JSON values.
 //!
 //! ```no_run
@@ -35,8 +37,11 @@
 //! ```
 
 mod error;
+mod events;
+mod network;
 pub mod oidc;
 mod project_machines;
+mod tenancy;
 
 use std::fmt;
 use std::time::Duration;
@@ -54,6 +59,8 @@ use serde::de::DeserializeOwned;
 
 pub use dv_protocol;
 pub use error::Error;
+pub use events::EventRecord;
+pub use network::{AddressRequest, AddressView, NetworkView, Reservation};
 
 /// A record's revision as the server names it in `ETag` (quotes included,
 /// `"12"`), to send back in `If-Match`.
@@ -89,7 +96,7 @@ pub enum IfMatch {
 }
 
 impl IfMatch {
-    fn header(&self) -> &str {
+    pub(crate) fn header(&self) -> &str {
         match self {
             Self::Tag(t) => t.as_str(),
             Self::Any => "*",
@@ -528,7 +535,12 @@ impl Client {
         let etag = etag_of(&resp);
         // An unreadable error body still leaves the status to report.
         let body = resp.text().await.unwrap_or_default();
-        Err(Error::from_answer(status.as_u16(), &body, etag))
+        Err(Error::from_answer_to(
+            url.as_str(),
+            status.as_u16(),
+            &body,
+            etag,
+        ))
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, Error> {

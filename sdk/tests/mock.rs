@@ -135,9 +135,10 @@ async fn hub_and_agent_shapes_decode_and_errors_map() {
     let v = hub.tenant_replace(&acme, &IfMatch::Any).await.unwrap();
     assert_eq!(v.etag, Some(ETag::new("\"9\"")));
 
+    // The mock has no /v1/sites: a bare 404 is a missing endpoint.
     assert!(matches!(
         hub.site_list().await.unwrap_err(),
-        Error::NotFound { .. }
+        Error::NoEndpoint { .. }
     ));
     assert!(matches!(
         Client::new("ftp://x", None).unwrap_err(),
