@@ -13,6 +13,7 @@ pub mod hub;
 pub mod ipmi;
 pub mod lab;
 pub mod nats;
+pub mod openapi;
 pub mod netns;
 pub mod process;
 pub mod proxy;

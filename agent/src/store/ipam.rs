@@ -122,7 +122,7 @@ pub enum IpamError {
 }
 
 /// A stored network: its ids and its intent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NetworkRow {
     /// The network's id.
     pub id: NetworkId,
@@ -134,7 +134,7 @@ pub struct NetworkRow {
 }
 
 /// What a caller asks of [`allocate`]. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocateRequest {
     /// Who holds the address (free text).
@@ -148,22 +148,24 @@ pub struct AllocateRequest {
     pub mac: Option<MacAddr>,
     /// A specific address instead of the lowest free one.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = "ip", examples("10.20.0.10"))]
     pub address: Option<IpAddr>,
 }
 
 /// The DHCP reservation an allocation carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReservationRow {
     /// The NIC.
     pub mac: MacAddr,
     /// The address it always gets.
+    #[schema(value_type = String, format = "ip")]
     pub ip: IpAddr,
     /// Its host name (option 12), if any.
     pub hostname: Option<String>,
 }
 
 /// A stored allocation with what hangs off it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AllocationRow {
     /// The allocation.
     #[serde(flatten)]
