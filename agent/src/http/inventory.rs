@@ -65,7 +65,8 @@ pub(super) async fn import(State(state): State<AppState>, body: String) -> Respo
 /// `GET /v1/inventory`: the inventory as a YAML file, without passwords.
 #[utoipa::path(
     get, path = "/v1/inventory", operation_id = "inventory_export", tag = "inventory",
-    responses((status = 200, description = "The inventory file", body = String, content_type = "application/yaml")),
+    responses((status = 200, description = "The inventory file (YAML: a mapping, `{}` when empty)",
+               body = Object, content_type = "application/yaml")),
 )]
 pub(super) async fn export(State(state): State<AppState>) -> Response {
     match state.store.read(db::export).await {

@@ -103,7 +103,9 @@ fn bad_body(e: &JsonRejection) -> Response {
         (status = 201, description = "Created", body = NetworkRow),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 409, description = "It clashes with another network", body = Refusal),
-        (status = 422, description = "The body or the network is wrong", body = Refusal),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "The body or the network is wrong (a wrong network: with \
+                                      `problems`, each naming its field, as in a 409)", body = ErrorBody),
     ),
 )]
 pub(super) async fn create(
@@ -179,6 +181,7 @@ pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<Strin
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 404, description = "No such network", body = ErrorBody),
         (status = 409, description = "The prefix is full or a name, MAC or address is taken", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A bad field", body = ErrorBody),
     ),
 )]
