@@ -2,6 +2,7 @@
 //! replica's read model; provisioning commands routed to the machine's site.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -345,10 +346,18 @@ pub(super) struct EventQuery {
     ),
     responses(
         (status = 200, description = "Events in hub stream order", body = Vec<readmodel::EventRow>),
-        (status = 400, description = "Not a site name", body = super::ErrorBody),
+        (status = 400, description = "Not a site name, or `after`/`limit` not a number in range", body = super::ErrorBody),
     ),
 )]
-pub(super) async fn events(State(state): State<AppState>, Query(q): Query<EventQuery>) -> Response {
+pub(super) async fn events(
+    State(state): State<AppState>,
+    q: Result<Query<EventQuery>, QueryRejection>,
+) -> Response {
+    // axum's own rejection is plain text; every /v1 error is `{"error"}`.
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     let site = match site_filter(&SiteQuery {
         site: q.site.clone(),
     }) {
