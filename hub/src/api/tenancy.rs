@@ -498,6 +498,7 @@ pub(super) async fn create_tenant(State(state): State<AppState>, body: Bytes) ->
     responses(
         (status = 200, description = "The tenant", body = Tenant,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
     ),
 )]
@@ -531,6 +532,7 @@ pub(super) async fn get_tenant(
     responses(
         (status = 200, description = "Replaced", body = Tenant,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -571,6 +573,7 @@ pub(super) async fn replace_tenant(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "The tenant still has projects", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
@@ -607,6 +610,7 @@ pub(super) async fn delete_tenant(
     params(("tenant" = TenantName, Path, description = "Tenant name")),
     responses(
         (status = 200, description = "The tenant's projects, by name", body = Vec<Project>),
+        (status = 400, description = "A name in the path is not a valid name", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
     ),
 )]
@@ -670,6 +674,7 @@ pub(super) async fn create_project(
     responses(
         (status = 200, description = "The project", body = Project,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
@@ -700,6 +705,7 @@ pub(super) async fn get_project(
     responses(
         (status = 200, description = "Replaced", body = Project,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -743,6 +749,7 @@ pub(super) async fn replace_project(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 409, description = "The project still has environments", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
@@ -784,6 +791,7 @@ pub(super) async fn delete_project(
     ),
     responses(
         (status = 200, description = "The project's environments, by name", body = Vec<Environment>),
+        (status = 400, description = "A name in the path is not a valid name", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
@@ -870,6 +878,7 @@ fn environment_target(t: &TenantName, p: &ProjectName, e: &EnvironmentName) -> P
     responses(
         (status = 200, description = "The environment", body = Environment,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
     ),
 )]
@@ -908,6 +917,7 @@ pub(super) async fn get_environment(
     responses(
         (status = 200, description = "Replaced", body = Environment,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -953,6 +963,7 @@ pub(super) async fn replace_environment(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
         (status = 428, description = "If-Match missing", body = ErrorBody),
@@ -991,6 +1002,7 @@ pub(super) async fn delete_environment(
     responses(
         (status = 200, description = "The quota", body = Quota,
             headers(("ETag" = String, description = "Its revision, for If-Match (\"0\": never set)"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
@@ -1028,6 +1040,7 @@ pub(super) async fn get_quota(
     responses(
         (status = 200, description = "Set", body = Quota,
             headers(("ETag" = String, description = "The new revision"))),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
