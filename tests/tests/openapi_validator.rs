@@ -36,16 +36,10 @@ fn validate(name: &str, test: &str) {
 
 #[test]
 fn the_hub_document_is_valid_openapi() {
-    validate(
-        "hub-openapi.json",
-        "the_hub_document_is_valid_openapi",
-    );
+    validate("hub-openapi.json", "the_hub_document_is_valid_openapi");
 }
 
 #[test]
 fn the_agent_document_is_valid_openapi() {
-    validate(
-        "agent-openapi.json",
-        "the_agent_document_is_valid_openapi",
-    );
+    validate("agent-openapi.json", "the_agent_document_is_valid_openapi");
 }

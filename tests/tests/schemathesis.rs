@@ -118,7 +118,10 @@ fn schemathesis(
     }
     for (method, path) in excluded {
         // Both must match: an operation is one method on one path.
-        cmd.args(["--exclude-by", &format!("method == '{method}' and path == '{path}'")]);
+        cmd.args([
+            "--exclude-by",
+            &format!("method == '{method}' and path == '{path}'"),
+        ]);
     }
     let run = run_tool(&mut cmd, dir, RUN_LIMIT).unwrap();
     eprintln!("schemathesis on {doc} took {:?}", run.took);

@@ -8,9 +8,9 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use dv_protocol::api::ErrorBody;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use dv_protocol::api::ErrorBody;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
