@@ -31,7 +31,7 @@ use dv_tests::wait_for;
 
 /// Cases per operation and phase: enough to find a handler that trips on
 /// odd input, few enough for a two-core CI runner.
-const MAX_EXAMPLES: &str = "20";
+const MAX_EXAMPLES: &str = "50";
 /// One seed, so a failure replays (`--seed` in the report);
 /// `DV_SCHEMATHESIS_SEED` tries another.
 const SEED: &str = "20261129";
