@@ -30,6 +30,20 @@ pub struct MoveBody {
     pub host: String,
 }
 
+/// The formats of `GET /v1/dns/export/{format}` ([`Format::parse`]), for
+/// the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // a schema only: the handler parses the path itself
+pub(super) enum ExportFormat {
+    /// VyOS `set service dns forwarding authoritative-domain ...` commands.
+    Vyos,
+    /// OPNsense Unbound host overrides (config.xml `unboundplus` fragment).
+    Opnsense,
+    /// dnsmasq configuration lines.
+    Dnsmasq,
+}
+
 /// `GET /v1/dns/services`'s body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServiceList {
@@ -112,7 +126,7 @@ pub(super) async fn zone(State(state): State<AppState>, Path(zone): Path<String>
 
 #[utoipa::path(
     get, path = "/v1/dns/export/{format}", operation_id = "dns_export", tag = "dns",
-    params(("format" = String, Path, description = "The router's configuration format: vyos, opnsense or dnsmasq")),
+    params(("format" = inline(ExportFormat), Path, description = "The router's configuration format")),
     responses(
         (status = 200, description = "The router configuration (OPNsense: XML; the others: text)",
          content((String = "text/plain"), (String = "application/xml"))),

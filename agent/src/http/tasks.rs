@@ -109,7 +109,7 @@ pub(super) async fn list(
 /// `GET /v1/tasks/{id}`: the task and every step it ran, with times.
 #[utoipa::path(
     get, path = "/v1/tasks/{id}", operation_id = "tasks_show", tag = "tasks",
-    params(("id" = String, Path, description = "The task id (a UUID)")),
+    params(("id" = TaskId, Path, description = "The task id")),
     responses(
         (status = 200, description = "The task and its steps", body = TaskDetail),
         (status = 400, description = "Not a task id", body = ErrorBody),
@@ -142,7 +142,7 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
 /// `POST /v1/tasks/{id}/retry`: runs a blocked task's step again.
 #[utoipa::path(
     post, path = "/v1/tasks/{id}/retry", operation_id = "tasks_retry", tag = "tasks",
-    params(("id" = String, Path, description = "The task id (a UUID)")),
+    params(("id" = TaskId, Path, description = "The task id")),
     responses(
         (status = 202, description = "The blocked step runs again", body = Task),
         (status = 400, description = "Not a task id", body = ErrorBody),
