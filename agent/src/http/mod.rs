@@ -134,7 +134,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The agent's router.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api_routes().split_for_parts();
-    api.merge(boot::routes())
+    api.layer(middleware::from_fn(json_errors))
+        .merge(boot::routes())
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
 }
@@ -162,6 +163,28 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Largest plain-text error body [`json_errors`] rewraps (axum's
+/// rejection messages are one line).
+const MAX_PLAIN_ERROR: usize = 16 << 10;
+
+/// axum's own rejections (a path segment that is not UTF-8, say) answer in
+/// plain text before a handler runs; every `/v1` error is
+/// `{"error": ...}`, so they are rewrapped here with the same status.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let plain = (response.headers().get(axum::http::header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain || !response.status().is_client_error() {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_PLAIN_ERROR)
+        .await
+        .unwrap_or_default();
+    problem(status, String::from_utf8_lossy(&body).into_owned())
 }
 
 async fn count_requests(req: Request, next: Next) -> Response {
