@@ -28,7 +28,7 @@ pub(super) const MAX_FILE: usize = 4 << 20;
         (status = 200, description = "Imported", body = ImportSummary),
         (status = 400, description = "The file has problems; nothing was imported", body = InvalidFile),
         (status = 409, description = "A MAC belongs to another machine; nothing was imported", body = ErrorBody),
-        (status = 413, description = "The file is larger than 4 MiB"),
+        (status = 413, description = "The file is larger than 4 MiB", body = ErrorBody),
     ),
 )]
 pub(super) async fn import(State(state): State<AppState>, body: String) -> Response {
