@@ -18,7 +18,7 @@ use dv_agent::telemetry::{self, LogFormat};
     name = "dv-agent",
     version,
     about = "The Dataverket site agent: DHCP, DNS, TFTP/HTTP boot, BMCs and switches for one site",
-    after_help = "Examples:\n  dv-agent check-config /etc/dataverket/agent.toml\n  dv-agent serve --config /etc/dataverket/agent.toml\n  dv-agent nats-config --config agent.toml --hub nats-leaf://hub.example:7422 > leaf.conf\n  DV_LOG=debug dv-agent serve --config agent.toml --log-format json"
+    after_help = "Examples:\n  dv-agent check-config /etc/dataverket/agent.toml\n  dv-agent serve --config /etc/dataverket/agent.toml\n  dv-agent nats-config --config agent.toml --hub nats-leaf://hub.example:7422 > leaf.conf\n  dv-agent openapi > docs/api/agent-openapi.json\n  DV_LOG=debug dv-agent serve --config agent.toml --log-format json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -68,6 +68,11 @@ enum Command {
         #[arg(long)]
         hub: Vec<String>,
     },
+    /// Print the `/v1` API's OpenAPI document (JSON);
+    /// docs/api/agent-openapi.json is this output.
+    ///
+    /// Example: dv-agent openapi > docs/api/agent-openapi.json
+    Openapi,
     /// Print the agent's version.
     Version,
 }
@@ -80,6 +85,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Openapi => match dv_agent::http::openapi().to_pretty_json() {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("dv-agent: cannot render the OpenAPI document: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::NatsConfig { config, hub } => nats_config(&config, &hub),
         Command::Serve {
             config,

@@ -22,7 +22,15 @@ use crate::wait_for;
 
 /// A workspace binary next to the running test's own directory
 /// (`target/debug/<name>`); the workspace build puts every binary there.
+/// `DV_BIN_DIR` names another directory to take them from (binaries built
+/// once and copied, or a target directory that other builds share and
+/// overwrite).
 pub fn workspace_bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("DV_BIN_DIR") {
+        let bin = PathBuf::from(dir).join(name);
+        assert!(bin.exists(), "{} is missing (DV_BIN_DIR)", bin.display());
+        return bin;
+    }
     let exe = std::env::current_exe().unwrap();
     // target/debug/deps/<test>-<hash> -> target/debug/<name>
     let bin = exe.parent().and_then(Path::parent).unwrap().join(name);

@@ -15,6 +15,7 @@ pub mod lab;
 pub mod nats;
 pub mod netns;
 pub mod oidc;
+pub mod openapi;
 pub mod process;
 pub mod proxy;
 pub mod qemu;

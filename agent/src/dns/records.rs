@@ -48,7 +48,7 @@ struct Shared {
 }
 
 /// A service as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ServiceView {
     /// The service label.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct ServiceView {
 }
 
 /// What a move did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Moved {
     /// The service after the move.
     pub service: ServiceView,

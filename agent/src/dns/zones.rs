@@ -36,7 +36,7 @@ pub(crate) const EXPIRE: i32 = 14 * 86400;
 const MAX_REVERSE_SPLIT: u32 = 64;
 
 /// What one record says.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "UPPERCASE")]
 pub enum RecordData {
     /// The zone's start of authority.
@@ -58,11 +58,13 @@ pub enum RecordData {
     /// An IPv4 address.
     A {
         /// The address.
+        #[schema(value_type = String, format = Ipv4)]
         address: Ipv4Addr,
     },
     /// An IPv6 address.
     Aaaa {
         /// The address.
+        #[schema(value_type = String, format = Ipv6)]
         address: Ipv6Addr,
     },
     /// An alias.
@@ -79,7 +81,7 @@ pub enum RecordData {
 
 /// One resource record. Names are lowercase, fully qualified, without the
 /// trailing dot.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Owner name.
     pub name: String,
@@ -91,7 +93,7 @@ pub struct Entry {
 }
 
 /// One zone: its origin and records, SOA first, then sorted by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ZoneData {
     /// The zone apex, e.g. `mgmt.dataverket.test`.
     pub origin: String,

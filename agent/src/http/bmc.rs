@@ -13,24 +13,25 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use dv_protocol::Machine;
-use serde::Deserialize;
-use serde_json::json;
+use dv_protocol::api::ErrorBody;
+use dv_protocol::{Machine, MachineId};
+use serde::{Deserialize, Serialize};
 
 use super::{AppState, problem};
 use crate::bmc::machine::{Driver, DriverError, driver_for};
 use crate::bmc::{Bmc, BmcError, BootTarget, Fingerprint, Limits, PowerAction};
 
 /// Body of `POST .../power`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PowerRequest {
     action: Action,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// A power action.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Action {
+pub(super) enum Action {
     On,
     ForceOff,
     GracefulShutdown,
@@ -38,27 +39,58 @@ enum Action {
 }
 
 /// Body of `POST .../boot`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BootRequest {
     target: Target,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// A boot device.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Target {
+pub(super) enum Target {
     Pxe,
     Disk,
     UefiHttp,
 }
 
 /// Body of `POST .../bmc/repin` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RepinRequest {
     /// Pin only if the BMC presents this certificate (SHA-256, hex, colons
     /// allowed): the fingerprint the refusal named, checked out of band.
     sha256: Option<String>,
+}
+
+/// The power state of a machine (`GET`), or the state a power action
+/// settles in (`POST`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct PowerState {
+    /// The machine.
+    machine: MachineId,
+    /// `on` or `off`.
+    power: String,
+}
+
+/// The next boot device, as set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct NextBoot {
+    /// The machine.
+    machine: MachineId,
+    /// The device the next boot uses.
+    next_boot: String,
+}
+
+/// The certificate pinned now and the one it replaced.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Repinned {
+    /// The machine.
+    machine: MachineId,
+    /// The pinned certificate's SHA-256, hex.
+    sha256: String,
+    /// The former pin, if there was one.
+    previous: Option<String>,
 }
 
 fn driver_problem(e: &DriverError) -> Response {
@@ -86,12 +118,28 @@ async fn driver(state: &AppState, key: &str) -> Result<(Machine, Driver), Respon
 /// `POST /v1/machines/{key}/bmc/repin`, optionally with `{"sha256":
 /// "<fingerprint>"}`: pins the certificate the BMC presents now (only if
 /// it is that one, when given). Answers the new and the former pin.
+#[utoipa::path(
+    post, path = "/v1/machines/{key}/bmc/repin", operation_id = "bmc_repin", tag = "bmc",
+    params(("key" = String, Path, description = "The machine's id, serial or MAC")),
+    request_body(content = Option<RepinRequest>, description = "Optional: the certificate to expect"),
+    responses(
+        (status = 200, description = "Pinned", body = Repinned),
+        (status = 400, description = "A bad fingerprint", body = ErrorBody),
+        (status = 404, description = "No such machine", body = ErrorBody),
+        (status = 409, description = "The machine has no BMC (or, for repin, no TLS BMC or another certificate)", body = ErrorBody),
+        (status = 422, description = "The BMC does not support this", body = ErrorBody),
+        (status = 502, description = "The BMC failed or did not answer", body = ErrorBody),
+    ),
+)]
 pub(super) async fn repin(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    body: Option<Json<RepinRequest>>,
+    body: Result<Option<Json<RepinRequest>>, JsonRejection>,
 ) -> Response {
-    let req = body.map(|Json(b)| b).unwrap_or_default();
+    let req = match body {
+        Ok(b) => b.map(|Json(b)| b).unwrap_or_default(),
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     let expect = match req.sha256.as_deref().map(str::parse::<Fingerprint>) {
         None => None,
         Some(Ok(f)) => Some(f),
@@ -106,17 +154,28 @@ pub(super) async fn repin(
     )
     .await
     {
-        Ok(r) => Json(json!({
-            "machine": r.machine.id,
-            "sha256": r.pinned.to_string(),
-            "previous": r.previous.map(|p| p.to_string()),
-        }))
+        Ok(r) => Json(Repinned {
+            machine: r.machine.id,
+            sha256: r.pinned.to_string(),
+            previous: r.previous.map(|p| p.to_string()),
+        })
         .into_response(),
         Err(e) => driver_problem(&e),
     }
 }
 
 /// `GET /v1/machines/{key}/power`.
+#[utoipa::path(
+    get, path = "/v1/machines/{key}/power", operation_id = "bmc_power_state", tag = "bmc",
+    params(("key" = String, Path, description = "The machine's id, serial or MAC")),
+    responses(
+        (status = 200, description = "The power state as the BMC reports it", body = PowerState),
+        (status = 404, description = "No such machine", body = ErrorBody),
+        (status = 409, description = "The machine has no BMC (or, for repin, no TLS BMC or another certificate)", body = ErrorBody),
+        (status = 422, description = "The BMC does not support this", body = ErrorBody),
+        (status = 502, description = "The BMC failed or did not answer", body = ErrorBody),
+    ),
+)]
 pub(super) async fn power_state(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -126,13 +185,30 @@ pub(super) async fn power_state(
         Err(r) => return r,
     };
     match bmc.power_state().await {
-        Ok(p) => Json(json!({ "machine": machine.id, "power": p.to_string() })).into_response(),
+        Ok(p) => Json(PowerState {
+            machine: machine.id,
+            power: p.to_string(),
+        })
+        .into_response(),
         Err(e) => bmc_failed(&machine, &e),
     }
 }
 
 /// `POST /v1/machines/{key}/power` with `{"action": "on" | "force_off" |
 /// "graceful_shutdown" | "force_restart"}`.
+#[utoipa::path(
+    post, path = "/v1/machines/{key}/power", operation_id = "bmc_set_power", tag = "bmc",
+    params(("key" = String, Path, description = "The machine's id, serial or MAC")),
+    request_body = PowerRequest,
+    responses(
+        (status = 200, description = "Done: the state it settled in", body = PowerState),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 404, description = "No such machine", body = ErrorBody),
+        (status = 409, description = "The machine has no BMC (or, for repin, no TLS BMC or another certificate)", body = ErrorBody),
+        (status = 422, description = "The BMC does not support this", body = ErrorBody),
+        (status = 502, description = "The BMC failed or did not answer", body = ErrorBody),
+    ),
+)]
 pub(super) async fn set_power(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -155,8 +231,11 @@ pub(super) async fn set_power(
     match bmc.set_power(action).await {
         Ok(()) => {
             tracing::info!(machine = %machine.id, serial = %machine.serial, %action, "machine power changed");
-            Json(json!({ "machine": machine.id, "power": action.settles_in().to_string() }))
-                .into_response()
+            Json(PowerState {
+                machine: machine.id,
+                power: action.settles_in().to_string(),
+            })
+            .into_response()
         }
         Err(e) => bmc_failed(&machine, &e),
     }
@@ -164,6 +243,19 @@ pub(super) async fn set_power(
 
 /// `POST /v1/machines/{key}/boot` with `{"target": "pxe" | "disk" |
 /// "uefi_http"}`: the next boot only.
+#[utoipa::path(
+    post, path = "/v1/machines/{key}/boot", operation_id = "bmc_boot_once", tag = "bmc",
+    params(("key" = String, Path, description = "The machine's id, serial or MAC")),
+    request_body = BootRequest,
+    responses(
+        (status = 200, description = "The next boot is set", body = NextBoot),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 404, description = "No such machine", body = ErrorBody),
+        (status = 409, description = "The machine has no BMC (or, for repin, no TLS BMC or another certificate)", body = ErrorBody),
+        (status = 422, description = "The BMC does not support this", body = ErrorBody),
+        (status = 502, description = "The BMC failed or did not answer", body = ErrorBody),
+    ),
+)]
 pub(super) async fn boot_once(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -185,7 +277,11 @@ pub(super) async fn boot_once(
     match bmc.boot_once(target).await {
         Ok(()) => {
             tracing::info!(machine = %machine.id, serial = %machine.serial, %target, "machine next boot set");
-            Json(json!({ "machine": machine.id, "next_boot": target.to_string() })).into_response()
+            Json(NextBoot {
+                machine: machine.id,
+                next_boot: target.to_string(),
+            })
+            .into_response()
         }
         Err(e) => bmc_failed(&machine, &e),
     }

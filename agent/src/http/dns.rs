@@ -13,25 +13,66 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dv_protocol::Actor;
-use serde::Deserialize;
-use serde_json::json;
+use dv_protocol::api::ErrorBody;
+use serde::{Deserialize, Serialize};
 
 use super::{AppState, problem};
 use crate::dns::DnsError;
 use crate::dns::export::{self, Format};
+use crate::dns::records::{Moved, ServiceView};
+use crate::dns::zones::ZoneData;
 
 /// The body of a move.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveBody {
     /// The new target: a host or interface identity label.
     pub host: String,
 }
 
-pub(super) async fn list_services(State(state): State<AppState>) -> Response {
-    Json(json!({ "services": state.dns.services().await })).into_response()
+/// The formats of `GET /v1/dns/export/{format}` ([`Format::parse`]), for
+/// the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // a schema only: the handler parses the path itself
+pub(super) enum ExportFormat {
+    /// VyOS `set service dns forwarding authoritative-domain ...` commands.
+    Vyos,
+    /// OPNsense Unbound host overrides (config.xml `unboundplus` fragment).
+    Opnsense,
+    /// dnsmasq configuration lines.
+    Dnsmasq,
 }
 
+/// `GET /v1/dns/services`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ServiceList {
+    /// Every service and where it points.
+    pub services: Vec<ServiceView>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/dns/services", operation_id = "dns_list_services", tag = "dns",
+    responses((status = 200, description = "Every service and the host it points at", body = ServiceList)),
+)]
+pub(super) async fn list_services(State(state): State<AppState>) -> Response {
+    Json(ServiceList {
+        services: state.dns.services().await,
+    })
+    .into_response()
+}
+
+#[utoipa::path(
+    put, path = "/v1/dns/services/{name}", operation_id = "dns_move_service", tag = "dns",
+    params(("name" = String, Path, description = "The service label")),
+    request_body = MoveBody,
+    responses(
+        (status = 200, description = "Moved (or already there)", body = Moved),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 404, description = "No such service", body = ErrorBody),
+        (status = 422, description = "The host is not a host or interface identity with an address", body = ErrorBody),
+    ),
+)]
 pub(super) async fn move_service(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -58,6 +99,14 @@ pub(super) async fn move_service(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/dns/zones/{zone}", operation_id = "dns_zone", tag = "dns",
+    params(("zone" = String, Path, description = "The zone's origin, e.g. `lab.dataverket.test`")),
+    responses(
+        (status = 200, description = "The zone's records", body = ZoneData),
+        (status = 404, description = "The agent serves no such zone", body = ErrorBody),
+    ),
+)]
 pub(super) async fn zone(State(state): State<AppState>, Path(zone): Path<String>) -> Response {
     let zones = state.dns.zones();
     match zones.zone(&zone) {
@@ -75,6 +124,15 @@ pub(super) async fn zone(State(state): State<AppState>, Path(zone): Path<String>
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/dns/export/{format}", operation_id = "dns_export", tag = "dns",
+    params(("format" = inline(ExportFormat), Path, description = "The router's configuration format")),
+    responses(
+        (status = 200, description = "The router configuration (OPNsense: XML; the others: text)",
+         content((String = "text/plain"), (String = "application/xml"))),
+        (status = 404, description = "No such format", body = ErrorBody),
+    ),
+)]
 pub(super) async fn export(State(state): State<AppState>, Path(format): Path<String>) -> Response {
     let Some(f) = Format::parse(&format) else {
         return problem(

@@ -9,13 +9,15 @@ use super::AppState;
 use crate::store::{migrate, outbox};
 
 /// The health document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// "ok" or "degraded".
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// The site served.
     pub site: String,
     /// The agent's version.
+    #[schema(value_type = String)]
     pub version: &'static str,
     /// The store's schema version.
     pub schema_version: i64,
@@ -28,6 +30,14 @@ pub struct Health {
     pub problem: Option<String>,
 }
 
+/// The agent's health: whether it can read its store.
+#[utoipa::path(
+    get, path = "/v1/health", operation_id = "health", tag = "agent",
+    responses(
+        (status = 200, description = "The store is readable", body = Health),
+        (status = 503, description = "The store cannot be read", body = Health),
+    ),
+)]
 pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let pending = state.store.read(outbox::pending_count).await;
     let (code, status, outbox_pending, problem) = match pending {

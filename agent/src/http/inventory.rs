@@ -5,11 +5,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dv_protocol::Actor;
-use serde_json::json;
+use dv_protocol::api::ErrorBody;
+use dv_protocol::{Actor, Machine};
+use serde::Serialize;
 
 use super::{AppState, problem};
 use crate::inventory::InventoryFile;
+use crate::store::inventory::ImportSummary;
 use crate::store::{StoreError, inventory as db};
 
 /// Largest inventory file accepted (a few thousand machines fit easily).
@@ -18,6 +20,17 @@ pub(super) const MAX_FILE: usize = 4 << 20;
 /// `POST /v1/inventory`: imports a YAML inventory file. Every problem in the
 /// file is reported at once (400); a MAC that already belongs to another
 /// machine is a conflict (409); either way nothing changes.
+#[utoipa::path(
+    post, path = "/v1/inventory", operation_id = "inventory_import", tag = "inventory",
+    request_body(content = String, content_type = "application/yaml",
+                 description = "The site kit's inventory file (YAML)"),
+    responses(
+        (status = 200, description = "Imported", body = ImportSummary),
+        (status = 400, description = "The file has problems; nothing was imported", body = InvalidFile),
+        (status = 409, description = "A MAC belongs to another machine; nothing was imported", body = ErrorBody),
+        (status = 413, description = "The file is larger than 4 MiB", body = ErrorBody),
+    ),
+)]
 pub(super) async fn import(State(state): State<AppState>, body: String) -> Response {
     let file = match InventoryFile::parse(&body) {
         Ok(f) => f,
@@ -50,6 +63,11 @@ pub(super) async fn import(State(state): State<AppState>, body: String) -> Respo
 }
 
 /// `GET /v1/inventory`: the inventory as a YAML file, without passwords.
+#[utoipa::path(
+    get, path = "/v1/inventory", operation_id = "inventory_export", tag = "inventory",
+    responses((status = 200, description = "The inventory file (YAML: a mapping, `{}` when empty)",
+               body = Object, content_type = "application/yaml")),
+)]
 pub(super) async fn export(State(state): State<AppState>) -> Response {
     match state.store.read(db::export).await {
         Ok(file) => ([(header::CONTENT_TYPE, "application/yaml")], file.render()).into_response(),
@@ -58,6 +76,10 @@ pub(super) async fn export(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /v1/machines`.
+#[utoipa::path(
+    get, path = "/v1/machines", operation_id = "machines_list", tag = "inventory",
+    responses((status = 200, description = "Every machine of the site", body = [Machine])),
+)]
 pub(super) async fn list(State(state): State<AppState>) -> Response {
     match state.store.read(db::machines).await {
         Ok(m) => Json(m).into_response(),
@@ -66,14 +88,42 @@ pub(super) async fn list(State(state): State<AppState>) -> Response {
 }
 
 /// A machine with the hardware facts its last discovery boot reported.
-#[derive(serde::Serialize)]
-struct MachineView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct MachineView {
     #[serde(flatten)]
-    machine: dv_protocol::Machine,
+    machine: Machine,
+    /// What its last discovery boot reported (name to value).
+    #[schema(schema_with = facts_schema)]
     facts: db::Facts,
 }
 
+// A string map, inline: without this the schema is a component named
+// after the alias's target (`BTreeMap`).
+fn facts_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .additional_properties(Some(<String as utoipa::PartialSchema>::schema()))
+        .build()
+}
+
+/// A refused inventory file: every problem in it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct InvalidFile {
+    /// How many problems, and that nothing was imported.
+    error: String,
+    /// Each problem, naming where it is in the file.
+    problems: Vec<String>,
+}
+
 /// `GET /v1/machines/{key}`: by id, serial or MAC, with its facts.
+#[utoipa::path(
+    get, path = "/v1/machines/{key}", operation_id = "machines_show", tag = "inventory",
+    params(("key" = String, Path, description = "The machine's id, serial or MAC")),
+    responses(
+        (status = 200, description = "The machine and its facts", body = MachineView),
+        (status = 404, description = "No such machine", body = ErrorBody),
+    ),
+)]
 pub(super) async fn show(State(state): State<AppState>, Path(key): Path<String>) -> Response {
     let lookup = key.clone();
     let found = state
@@ -98,6 +148,15 @@ pub(super) async fn show(State(state): State<AppState>, Path(key): Path<String>)
 
 /// `POST /v1/machines/{key}/approve`: a discovered machine becomes trusted
 /// inventory (`available`). Anything else is a conflict naming its state.
+#[utoipa::path(
+    post, path = "/v1/machines/{key}/approve", operation_id = "machines_approve", tag = "inventory",
+    params(("key" = String, Path, description = "The machine's id, serial or MAC")),
+    responses(
+        (status = 200, description = "Approved: now available", body = Machine),
+        (status = 404, description = "No such machine", body = ErrorBody),
+        (status = 409, description = "The machine is not discovered", body = ErrorBody),
+    ),
+)]
 pub(super) async fn approve(State(state): State<AppState>, Path(key): Path<String>) -> Response {
     let (site, actor, lookup) = (state.site.clone(), Actor::agent(&state.site), key.clone());
     let done = state
@@ -125,14 +184,14 @@ pub(super) async fn approve(State(state): State<AppState>, Path(key): Path<Strin
 }
 
 fn invalid(problems: Vec<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({
-            "error": format!("the inventory file has {} problem(s); nothing was imported", problems.len()),
-            "problems": problems,
-        })),
-    )
-        .into_response()
+    let body = InvalidFile {
+        error: format!(
+            "the inventory file has {} problem(s); nothing was imported",
+            problems.len()
+        ),
+        problems,
+    };
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 fn failed(e: &StoreError) -> Response {

@@ -6,17 +6,19 @@
 //! with packet captures.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use dv_protocol::api::ErrorBody;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
-use super::AppState;
+use super::{AppState, problem};
 use crate::dhcp::leases::Entry;
 
 /// One lease.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeaseView {
     /// The address.
     pub ip: String,
@@ -55,23 +57,47 @@ impl From<Entry> for LeaseView {
 }
 
 /// The query string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaseQuery {
     /// Only leases in this state.
+    #[param(schema_with = state_schema)]
     pub state: Option<String>,
+}
+
+fn state_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(STATES))
+        .build()
 }
 
 const STATES: [&str; 4] = ["bound", "released", "declined", "expired"];
 
-pub(super) async fn list(State(state): State<AppState>, Query(q): Query<LeaseQuery>) -> Response {
+/// The DHCP leases, one per address, sorted by address.
+#[utoipa::path(
+    get, path = "/v1/leases", operation_id = "leases_list", tag = "dhcp", params(LeaseQuery),
+    responses(
+        (status = 200, description = "The leases", body = [LeaseView]),
+        (status = 400, description = "A bad query", body = ErrorBody),
+        (status = 503, description = "The store cannot be read", body = ErrorBody),
+    ),
+)]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<LeaseQuery>, QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     if let Some(s) = &q.state
         && !STATES.contains(&s.as_str())
     {
-        return (
+        return problem(
             StatusCode::BAD_REQUEST,
             format!("state must be one of {}; got {s:?}", STATES.join(", ")),
-        )
-            .into_response();
+        );
     }
     match state.store.read(crate::dhcp::store::load).await {
         Ok(entries) => {
@@ -83,10 +109,9 @@ pub(super) async fn list(State(state): State<AppState>, Query(q): Query<LeaseQue
             leases.sort_by(|a, b| a.ip.cmp(&b.ip));
             Json(leases).into_response()
         }
-        Err(e) => (
+        Err(e) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
             crate::telemetry::error_chain(&e),
-        )
-            .into_response(),
+        ),
     }
 }

@@ -11,6 +11,12 @@
 //!   machine configs (see `talos`).
 //! - `/artifacts/...`: boot artifacts with Range, ETag and sha256 (see
 //!   `artifacts`).
+//!
+//! The `/v1` routes (and `/metrics`) are declared with their OpenAPI
+//! description (utoipa-axum's `routes!`), so none can exist undocumented;
+//! [`openapi`] is the document `dv-agent openapi` prints and
+//! `docs/api/agent-openapi.json` holds. `/boot` and `/artifacts` are for
+//! firmware, not API clients, and stay out of it.
 
 mod artifacts;
 pub mod auth;
@@ -34,9 +40,11 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use dv_protocol::SiteName;
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::store::Store;
 
@@ -63,54 +71,81 @@ pub struct AppState {
     pub provisioner: std::sync::Arc<crate::provision::runner::Provisioner>,
 }
 
-/// The agent's router.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/health", get(health::health))
-        .route("/metrics", get(metrics_text))
-        .route("/v1/leases", get(leases::list))
-        .route(
-            "/v1/inventory",
-            get(inventory::export)
-                .post(inventory::import)
+/// The OpenAPI document's frame: title and tags. The paths and schemas
+/// come from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dataverket agent API",
+        version = "1",
+        description = "One site's agent: leases, inventory, machines and their BMCs, \
+                       provisioning tasks, DNS, networks and IPAM. See docs/api.md."
+    ),
+    components(schemas(dv_protocol::api::ErrorBody)),
+    tags(
+        (name = "agent", description = "Health and metrics"),
+        (name = "dhcp", description = "DHCP leases"),
+        (name = "inventory", description = "The inventory file and the machines"),
+        (name = "bmc", description = "Power and next boot through each machine's BMC"),
+        (name = "tasks", description = "Provisioning tasks"),
+        (name = "dns", description = "DNS services, zones and router exports"),
+        (name = "networks", description = "Network intent and IPAM"),
+    )
+)]
+struct ApiDoc;
+
+/// The documented routes: `/v1` and `/metrics`.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(metrics_text))
+        .routes(routes!(leases::list))
+        .routes(
+            routes!(inventory::export, inventory::import)
                 .layer(axum::extract::DefaultBodyLimit::max(inventory::MAX_FILE)),
         )
-        .route("/v1/machines", get(inventory::list))
-        .route("/v1/machines/{key}", get(inventory::show))
-        .route("/v1/machines/{key}/approve", post(inventory::approve))
-        .route(
-            "/v1/machines/{key}/power",
-            get(bmc::power_state).post(bmc::set_power),
-        )
-        .route("/v1/machines/{key}/boot", post(bmc::boot_once))
-        .route("/v1/machines/{key}/bmc/repin", post(bmc::repin))
-        .route("/v1/machines/{key}/provision", post(tasks::provision))
-        .route("/v1/machines/{key}/deprovision", post(tasks::deprovision))
-        .route("/v1/tasks", get(tasks::list))
-        .route("/v1/tasks/{id}", get(tasks::show))
-        .route("/v1/tasks/{id}/retry", post(tasks::retry))
-        .route("/v1/dns/services", get(dns::list_services))
-        .route("/v1/dns/services/{name}", put(dns::move_service))
-        .route("/v1/dns/zones/{zone}", get(dns::zone))
-        .route("/v1/dns/export/{format}", get(dns::export))
-        .route("/v1/networks", get(networks::list).post(networks::create))
-        .route(
-            "/v1/networks/{name}",
-            get(networks::show).delete(networks::delete),
-        )
-        .route(
-            "/v1/networks/{name}/addresses",
-            get(networks::addresses).post(networks::allocate),
-        )
-        .route(
-            "/v1/networks/{name}/addresses/{ip}",
-            axum::routing::delete(networks::release),
-        )
+        .routes(routes!(inventory::list))
+        .routes(routes!(inventory::show))
+        .routes(routes!(inventory::approve))
+        .routes(routes!(bmc::power_state, bmc::set_power))
+        .routes(routes!(bmc::boot_once))
+        .routes(routes!(bmc::repin))
+        .routes(routes!(tasks::provision))
+        .routes(routes!(tasks::deprovision))
+        .routes(routes!(tasks::list))
+        .routes(routes!(tasks::show))
+        .routes(routes!(tasks::retry))
+        .routes(routes!(dns::list_services))
+        .routes(routes!(dns::move_service))
+        .routes(routes!(dns::zone))
+        .routes(routes!(dns::export))
+        .routes(routes!(networks::list, networks::create))
+        .routes(routes!(networks::show, networks::delete))
+        .routes(routes!(networks::addresses, networks::allocate))
+        .routes(routes!(networks::release))
+}
+
+/// The agent's OpenAPI document (`dv-agent openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(api_routes())
+        .into_openapi()
+}
+
+/// The agent's router.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    api.layer(middleware::from_fn(json_errors))
         .merge(boot::routes())
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
 }
 
+/// Prometheus metrics.
+#[utoipa::path(
+    get, path = "/metrics", operation_id = "metrics_text", tag = "agent",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")),
+)]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     // The outbox depth is read at scrape time, so the gauge is never stale.
     if let Ok(n) = state.store.read(crate::store::outbox::pending_count).await {
@@ -129,6 +164,28 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Largest plain-text error body [`json_errors`] rewraps (axum's
+/// rejection messages are one line).
+const MAX_PLAIN_ERROR: usize = 16 << 10;
+
+/// axum's own rejections (a path segment that is not UTF-8, say) answer in
+/// plain text before a handler runs; every `/v1` error is
+/// `{"error": ...}`, so they are rewrapped here with the same status.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let plain = (response.headers().get(axum::http::header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain || !response.status().is_client_error() {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_PLAIN_ERROR)
+        .await
+        .unwrap_or_default();
+    problem(status, String::from_utf8_lossy(&body).into_owned())
 }
 
 async fn count_requests(req: Request, next: Next) -> Response {

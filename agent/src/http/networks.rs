@@ -21,13 +21,39 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use dv_protocol::{Actor, NetworkSpec};
-use serde_json::json;
+use dv_protocol::api::ErrorBody;
+use dv_protocol::{Actor, NetworkSpec, Problem};
+use serde::Serialize;
 
 use super::{AppState, problem};
 use crate::nett::{self, NettError};
 use crate::store::StoreError;
-use crate::store::ipam::{self, AllocateRequest, IpamError};
+use crate::store::ipam::{self, AllocateRequest, AllocationRow, IpamError, NetworkRow};
+
+/// A refusal that names each field it is about.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Refusal {
+    /// What went wrong.
+    error: String,
+    /// Each problem, with the field it is about.
+    problems: Vec<Problem>,
+}
+
+/// `GET /v1/networks`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct NetworkList {
+    /// Every network of the site.
+    networks: Vec<NetworkRow>,
+}
+
+/// `GET /v1/networks/{name}/addresses`' body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct AddressList {
+    /// The network's name.
+    network: String,
+    /// Its allocations.
+    addresses: Vec<AllocationRow>,
+}
 
 fn refused(e: NettError) -> Response {
     match e {
@@ -42,11 +68,13 @@ fn refused(e: NettError) -> Response {
                 _ => StatusCode::CONFLICT,
             };
             match &e {
-                IpamError::Invalid(i) | IpamError::Conflict(i) => (
-                    status,
-                    Json(json!({ "error": e.to_string(), "problems": i.problems })),
-                )
-                    .into_response(),
+                IpamError::Invalid(i) | IpamError::Conflict(i) => {
+                    let body = Refusal {
+                        error: e.to_string(),
+                        problems: i.problems.clone(),
+                    };
+                    (status, Json(body)).into_response()
+                }
                 _ => problem(status, e.to_string()),
             }
         }
@@ -68,6 +96,18 @@ fn bad_body(e: &JsonRejection) -> Response {
     problem(e.status(), e.body_text())
 }
 
+#[utoipa::path(
+    post, path = "/v1/networks", operation_id = "networks_create", tag = "networks",
+    request_body = NetworkSpec,
+    responses(
+        (status = 201, description = "Created", body = NetworkRow),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 409, description = "It clashes with another network", body = Refusal),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "The body or the network is wrong (a wrong network: with \
+                                      `problems`, each naming its field, as in a 409)", body = ErrorBody),
+    ),
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     body: Result<Json<NetworkSpec>, JsonRejection>,
@@ -85,13 +125,25 @@ pub(super) async fn create(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/networks", operation_id = "networks_list", tag = "networks",
+    responses((status = 200, description = "Every network", body = NetworkList)),
+)]
 pub(super) async fn list(State(state): State<AppState>) -> Response {
     match state.store.read(ipam::networks).await {
-        Ok(n) => Json(json!({ "networks": n })).into_response(),
+        Ok(networks) => Json(NetworkList { networks }).into_response(),
         Err(e) => failed(&e),
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/networks/{name}", operation_id = "networks_show", tag = "networks",
+    params(("name" = String, Path, description = "The network's name")),
+    responses(
+        (status = 200, description = "The network", body = NetworkRow),
+        (status = 404, description = "No such network", body = ErrorBody),
+    ),
+)]
 pub(super) async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     let n = name.clone();
     match state.store.read(move |c| ipam::network(c, &n)).await {
@@ -101,6 +153,15 @@ pub(super) async fn show(State(state): State<AppState>, Path(name): Path<String>
     }
 }
 
+#[utoipa::path(
+    delete, path = "/v1/networks/{name}", operation_id = "networks_delete", tag = "networks",
+    params(("name" = String, Path, description = "The network's name")),
+    responses(
+        (status = 200, description = "Deleted; the network as it was", body = NetworkRow),
+        (status = 404, description = "No such network", body = ErrorBody),
+        (status = 409, description = "It still holds allocations", body = ErrorBody),
+    ),
+)]
 pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match nett::network_delete(&state.dns, &state.site, Actor::agent(&state.site), name).await {
         Ok(row) => {
@@ -111,6 +172,19 @@ pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<Strin
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/networks/{name}/addresses", operation_id = "networks_allocate", tag = "networks",
+    params(("name" = String, Path, description = "The network's name")),
+    request_body = AllocateRequest,
+    responses(
+        (status = 201, description = "Allocated, with its DHCP reservation and DNS record", body = AllocationRow),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 404, description = "No such network", body = ErrorBody),
+        (status = 409, description = "The prefix is full or a name, MAC or address is taken", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "A bad field", body = ErrorBody),
+    ),
+)]
 pub(super) async fn allocate(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -137,6 +211,14 @@ pub(super) async fn allocate(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/networks/{name}/addresses", operation_id = "networks_list_addresses", tag = "networks",
+    params(("name" = String, Path, description = "The network's name")),
+    responses(
+        (status = 200, description = "The network's allocations", body = AddressList),
+        (status = 404, description = "No such network", body = ErrorBody),
+    ),
+)]
 pub(super) async fn addresses(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     let n = name.clone();
     let read = state
@@ -148,12 +230,28 @@ pub(super) async fn addresses(State(state): State<AppState>, Path(name): Path<St
         })
         .await;
     match read {
-        Ok(Some(a)) => Json(json!({ "network": name, "addresses": a })).into_response(),
+        Ok(Some(addresses)) => Json(AddressList {
+            network: name,
+            addresses,
+        })
+        .into_response(),
         Ok(None) => refused(NettError::Refused(IpamError::UnknownNetwork { name })),
         Err(e) => failed(&e),
     }
 }
 
+#[utoipa::path(
+    delete, path = "/v1/networks/{name}/addresses/{ip}", operation_id = "networks_release", tag = "networks",
+    params(
+        ("name" = String, Path, description = "The network's name"),
+        ("ip" = String, Path, description = "The allocated address"),
+    ),
+    responses(
+        (status = 200, description = "Released; the allocation as it was", body = AllocationRow),
+        (status = 400, description = "Not an IP address", body = ErrorBody),
+        (status = 404, description = "No such network or allocation", body = ErrorBody),
+    ),
+)]
 pub(super) async fn release(
     State(state): State<AppState>,
     Path((name, ip)): Path<(String, String)>,

@@ -133,8 +133,59 @@ pub struct NetworkRow {
     pub spec: NetworkSpec,
 }
 
+/// [`NetworkRow`]'s JSON, for the OpenAPI document: the spec's fields
+/// spelled out, because `NetworkSpec`'s schema forbids other properties
+/// (it is a request body with `deny_unknown_fields`), so an `allOf` of it
+/// and the ids would match no row.
+#[derive(utoipa::ToSchema)]
+#[schema(as = NetworkRow)]
+#[allow(dead_code)] // a schema only: never built
+struct NetworkRowSchema {
+    /// The network's id.
+    id: NetworkId,
+    /// Its prefix's id.
+    prefix_id: PrefixId,
+    /// Its short name, unique in the site.
+    name: NetworkName,
+    /// Its VLAN, unique in the site.
+    vlan: dv_protocol::VlanId,
+    /// What it carries.
+    purpose: NetworkPurpose,
+    /// Its IP prefix.
+    #[schema(value_type = String, examples("10.20.0.0/24"))]
+    prefix: String,
+    /// The default gateway, inside `prefix`.
+    #[schema(value_type = Option<String>, format = "ip", examples("10.20.0.1"))]
+    gateway: Option<String>,
+    /// Whether the agent serves DHCP on it.
+    dhcp: bool,
+    /// Ranges inside `prefix` that IPAM never hands out.
+    reserved: Vec<AddressRange>,
+}
+
+impl utoipa::PartialSchema for NetworkRow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        NetworkRowSchema::schema()
+    }
+}
+
+impl utoipa::ToSchema for NetworkRow {
+    fn name() -> std::borrow::Cow<'static, str> {
+        NetworkRowSchema::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        NetworkRowSchema::schemas(schemas);
+    }
+}
+
 /// What a caller asks of [`allocate`]. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocateRequest {
     /// Who holds the address (free text).
@@ -148,22 +199,24 @@ pub struct AllocateRequest {
     pub mac: Option<MacAddr>,
     /// A specific address instead of the lowest free one.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = "ip", examples("10.20.0.10"))]
     pub address: Option<IpAddr>,
 }
 
 /// The DHCP reservation an allocation carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReservationRow {
     /// The NIC.
     pub mac: MacAddr,
     /// The address it always gets.
+    #[schema(value_type = String, format = "ip")]
     pub ip: IpAddr,
     /// Its host name (option 12), if any.
     pub hostname: Option<String>,
 }
 
 /// A stored allocation with what hangs off it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AllocationRow {
     /// The allocation.
     #[serde(flatten)]

@@ -8,6 +8,7 @@
 //! (checked before any lookup), not 404.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -459,14 +460,19 @@ pub(super) struct EventQuery {
     ),
     responses(
         (status = 200, description = "Events in hub stream order; without a platform binding, the events the caller's projects' requests caused", body = Vec<readmodel::EventRow>),
-        (status = 400, description = "Not a site name", body = super::ErrorBody),
+        (status = 400, description = "Not a site name, or `after`/`limit` not a number in range", body = super::ErrorBody),
     ),
 )]
 pub(super) async fn events(
     State(state): State<AppState>,
     Extension(who): Extension<Arc<Principal>>,
-    Query(q): Query<EventQuery>,
+    q: Result<Query<EventQuery>, QueryRejection>,
 ) -> Response {
+    // axum's own rejection is plain text; every /v1 error is `{"error"}`.
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     let site = match site_filter(&SiteQuery {
         site: q.site.clone(),
     }) {

@@ -138,6 +138,73 @@ impl Modify for BearerToken {
     }
 }
 
+/// Adds the 401 that [`auth::require`] and the 429 that [`limits`] answer to
+/// every operation behind
+/// the token, in one place rather than in each handler's annotation. Runs
+/// on the whole document ([`openapi`]): `ApiDoc`'s own modifiers run
+/// before the routes bring their paths.
+struct Unauthorized;
+
+impl Modify for Unauthorized {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let open = utoipa::openapi::security::SecurityRequirement::default();
+        let unauthorized = utoipa::openapi::ResponseBuilder::new()
+            .description("No valid bearer token")
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        let limited = utoipa::openapi::ResponseBuilder::new()
+            .description(
+                "The caller's request rate is over its limit; retry after Retry-After seconds",
+            )
+            .header(
+                "Retry-After",
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::Integer),
+                    ))
+                    .description(Some("Whole seconds to wait"))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let is_open = op.security.as_ref().is_some_and(|s| s.contains(&open));
+                if !is_open {
+                    op.responses
+                        .responses
+                        .entry("401".to_owned())
+                        .or_insert_with(|| unauthorized.clone().into());
+                    op.responses
+                        .responses
+                        .entry("429".to_owned())
+                        .or_insert_with(|| limited.clone().into());
+                }
+            }
+        }
+    }
+}
+
 /// The error body of every `/v1` endpoint ([`problem`]); shared with the
 /// SDK through dv-protocol.
 pub(crate) use dv_protocol::api::ErrorBody;
@@ -172,10 +239,12 @@ fn protected_routes() -> OpenApiRouter<AppState> {
 
 /// The hub's OpenAPI document (`dv-hub openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut doc = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_routes())
         .merge(protected_routes())
-        .into_openapi()
+        .into_openapi();
+    Unauthorized.modify(&mut doc);
+    doc
 }
 
 /// The hub's router.

@@ -102,7 +102,7 @@ pub(super) async fn facts(
 
 /// `GET /v1/tenants/{tenant}/projects/{project}/offerings`
 #[utoipa::path(
-    get, path = "/v1/tenants/{tenant}/projects/{project}/offerings", tag = "tenancy",
+    get, path = "/v1/tenants/{tenant}/projects/{project}/offerings", tag = "tenancy", operation_id = "list_offerings",
     params(
         ("tenant" = String, Path, description = "Tenant name"),
         ("project" = String, Path, description = "Project name"),
@@ -127,7 +127,7 @@ pub(super) async fn list(
 
 /// `PUT /v1/tenants/{tenant}/projects/{project}/offerings/{offering}`
 #[utoipa::path(
-    put, path = "/v1/tenants/{tenant}/projects/{project}/offerings/{offering}", tag = "tenancy",
+    put, path = "/v1/tenants/{tenant}/projects/{project}/offerings/{offering}", tag = "tenancy", operation_id = "set_offering",
     params(
         ("tenant" = String, Path, description = "Tenant name"),
         ("project" = String, Path, description = "Project name"),

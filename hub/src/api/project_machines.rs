@@ -42,7 +42,7 @@ fn refused(status: StatusCode, detail: String) -> ApiError {
 
 /// `GET /v1/tenants/{tenant}/projects/{project}/machines`
 #[utoipa::path(
-    get, path = "/v1/tenants/{tenant}/projects/{project}/machines", tag = "tenancy",
+    get, path = "/v1/tenants/{tenant}/projects/{project}/machines", tag = "tenancy", operation_id = "list_project_machines",
     params(
         ("tenant" = String, Path, description = "Tenant name"),
         ("project" = String, Path, description = "Project name"),
@@ -95,7 +95,7 @@ pub(super) async fn list(
 
 /// `POST /v1/tenants/{tenant}/projects/{project}/machines`
 #[utoipa::path(
-    post, path = "/v1/tenants/{tenant}/projects/{project}/machines", tag = "tenancy",
+    post, path = "/v1/tenants/{tenant}/projects/{project}/machines", tag = "tenancy", operation_id = "request_project_machine",
     params(
         ("tenant" = String, Path, description = "Tenant name"),
         ("project" = String, Path, description = "Project name"),
@@ -269,7 +269,7 @@ async fn release(state: &AppState, claim: &MachineClaim) {
 
 /// `DELETE /v1/tenants/{tenant}/projects/{project}/machines/{machine}`
 #[utoipa::path(
-    delete, path = "/v1/tenants/{tenant}/projects/{project}/machines/{machine}", tag = "tenancy",
+    delete, path = "/v1/tenants/{tenant}/projects/{project}/machines/{machine}", tag = "tenancy", operation_id = "release_project_machine",
     params(
         ("tenant" = String, Path, description = "Tenant name"),
         ("project" = String, Path, description = "Project name"),

@@ -538,6 +538,7 @@ pub(super) async fn create_tenant(
         (status = 200, description = "The tenant", body = Tenant,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
     ),
 )]
@@ -578,6 +579,7 @@ pub(super) async fn get_tenant(
         (status = 200, description = "Replaced", body = Tenant,
             headers(("ETag" = String, description = "The new revision"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -621,6 +623,7 @@ pub(super) async fn replace_tenant(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "The tenant still has projects", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
@@ -660,6 +663,7 @@ pub(super) async fn delete_tenant(
     responses(
         (status = 200, description = "The tenant's projects, by name", body = Vec<Project>),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
     ),
 )]
@@ -734,6 +738,7 @@ pub(super) async fn create_project(
         (status = 200, description = "The project", body = Project,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
@@ -767,6 +772,7 @@ pub(super) async fn get_project(
         (status = 200, description = "Replaced", body = Project,
             headers(("ETag" = String, description = "The new revision"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -813,6 +819,7 @@ pub(super) async fn replace_project(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 409, description = "The project still has environments", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
@@ -857,6 +864,7 @@ pub(super) async fn delete_project(
     responses(
         (status = 200, description = "The project's environments, by name", body = Vec<Environment>),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
@@ -950,6 +958,7 @@ fn environment_target(t: &TenantName, p: &ProjectName, e: &EnvironmentName) -> P
         (status = 200, description = "The environment", body = Environment,
             headers(("ETag" = String, description = "Its revision, for If-Match"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
     ),
 )]
@@ -991,6 +1000,7 @@ pub(super) async fn get_environment(
         (status = 200, description = "Replaced", body = Environment,
             headers(("ETag" = String, description = "The new revision"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant, project or environment", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),
@@ -1039,6 +1049,7 @@ pub(super) async fn replace_environment(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
         (status = 412, description = "Changed since that ETag", body = ErrorBody, headers(("ETag" = String))),
         (status = 428, description = "If-Match missing", body = ErrorBody),
@@ -1080,6 +1091,7 @@ pub(super) async fn delete_environment(
         (status = 200, description = "The quota", body = Quota,
             headers(("ETag" = String, description = "Its revision, for If-Match (\"0\": never set)"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
     ),
 )]
@@ -1120,6 +1132,7 @@ pub(super) async fn get_quota(
         (status = 200, description = "Set", body = Quota,
             headers(("ETag" = String, description = "The new revision"))),
         (status = 403, description = "The caller lacks the role this needs (the message names it)", body = ErrorBody),
+        (status = 400, description = "A name in the path is not a valid name, or If-Match is not an ETag of this API, or the body is not JSON", body = ErrorBody),
         (status = 404, description = "No such tenant or project", body = ErrorBody),
         (status = 412, description = "Changed since that ETag; the current one is in ETag",
             body = ErrorBody, headers(("ETag" = String))),

@@ -21,7 +21,7 @@ use super::network::NetworkSpec;
 use crate::token::{LagName, PortProfileName, SwitchName};
 
 /// One thing wrong with an intent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// The field, as a path into the value checked (`networks[0].gateway`).
     pub field: String,

@@ -79,6 +79,21 @@ impl From<VlanId> for u16 {
     }
 }
 
+// The JSON is a bare integer (`try_from`/`into` u16), limited to what
+// [`VlanId::new`] accepts.
+impl utoipa::PartialSchema for VlanId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .description(Some("An 802.1Q VLAN id, 1..=4094."))
+            .minimum(Some(1))
+            .maximum(Some(4094))
+            .examples([20])
+            .into()
+    }
+}
+impl utoipa::ToSchema for VlanId {}
+
 impl fmt::Display for VlanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -86,7 +101,7 @@ impl fmt::Display for VlanId {
 }
 
 /// What a network carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkPurpose {
     /// PXE / iPXE boot and installs; the agent serves DHCP here.
@@ -181,11 +196,13 @@ impl Prefix {
 
 /// An inclusive range of addresses IPAM never hands out (the routers'
 /// HSRP/VRRP addresses, a DHCP pool, static appliances).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressRange {
     /// The first address held back.
+    #[schema(value_type = String, format = "ip", examples("10.20.0.2"))]
     pub first: IpAddr,
     /// The last address held back (inclusive; equal to `first` for one).
+    #[schema(value_type = String, format = "ip", examples("10.20.0.9"))]
     pub last: IpAddr,
 }
 
@@ -213,7 +230,7 @@ impl fmt::Display for AddressRange {
 /// The intent for one network: what an operator declares and the agent
 /// stores. Checked by [`crate::resource::SiteIntent::validate`] (or
 /// [`NetworkSpec::check`] against the networks already defined).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// Its short name, unique in the site (`prov`, `oob`, `tenant-20`).
@@ -223,9 +240,11 @@ pub struct NetworkSpec {
     /// What it carries.
     pub purpose: NetworkPurpose,
     /// Its IP prefix; must not overlap another network's.
+    #[schema(value_type = String, examples("10.20.0.0/24"))]
     pub prefix: IpNet,
     /// The default gateway, inside `prefix`; IPAM never hands it out.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = "ip", examples("10.20.0.1"))]
     pub gateway: Option<IpAddr>,
     /// Whether the agent serves DHCP on it.
     #[serde(default)]
@@ -236,7 +255,7 @@ pub struct NetworkSpec {
 }
 
 /// One address IPAM handed out: exactly one owner per address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Allocation {
     /// The allocation's id.
     pub id: AllocationId,
@@ -245,6 +264,7 @@ pub struct Allocation {
     /// The prefix it came from.
     pub prefix: PrefixId,
     /// The address.
+    #[schema(value_type = String, format = "ip", examples("10.20.0.10"))]
     pub address: IpAddr,
     /// Who holds it (free text: a machine id, a service, a ticket).
     pub owner: Option<String>,
