@@ -14,6 +14,7 @@ pub mod ipmi;
 pub mod lab;
 pub mod nats;
 pub mod netns;
+pub mod ovs;
 pub mod process;
 pub mod proxy;
 pub mod qemu;

@@ -43,7 +43,9 @@ pub enum SwitchError {
     },
     /// The switch has no interface by the port's name, so the port carries
     /// nothing.
-    #[error("switch cannot open port {port}: {reason}; is the interface in the switch's namespace?")]
+    #[error(
+        "switch cannot open port {port}: {reason}; is the interface in the switch's namespace?"
+    )]
     NoSuchInterface {
         /// The port.
         port: PortName,
@@ -155,13 +157,14 @@ pub fn desired_ports(
 ) -> Result<Ports, SwitchError> {
     let mut out = Ports::new();
     for a in assignments.iter().filter(|a| &a.switch == switch) {
-        let profile = profiles.iter().find(|p| p.name == a.profile).ok_or_else(|| {
-            SwitchError::UnknownProfile {
+        let profile = profiles
+            .iter()
+            .find(|p| p.name == a.profile)
+            .ok_or_else(|| SwitchError::UnknownProfile {
                 switch: a.switch.clone(),
                 port: a.port.clone(),
                 profile: a.profile.to_string(),
-            }
-        })?;
+            })?;
         out.insert(a.port.clone(), PortConfig::from(&profile.mode));
     }
     Ok(out)

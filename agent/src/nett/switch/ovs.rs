@@ -168,7 +168,11 @@ impl OvsSwitch {
                 match after {
                     Some(after) => ops.push(Op::Update {
                         table: "Port".into(),
-                        conditions: vec![Condition("_uuid".into(), "==".into(), json!(["uuid", uuid]))],
+                        conditions: vec![Condition(
+                            "_uuid".into(),
+                            "==".into(),
+                            json!(["uuid", uuid]),
+                        )],
                         row: vlan_columns(port, after)?,
                     }),
                     // Port and Interface are not root tables: once the
@@ -197,7 +201,9 @@ impl OvsSwitch {
         });
         let results = match self.client.transact(DB, &ops).await {
             Ok(r) => r,
-            Err(OvsdbError::Operation { index: 0, error, .. }) if error == "timed out" => {
+            Err(OvsdbError::Operation {
+                index: 0, error, ..
+            }) if error == "timed out" => {
                 // The precondition failed: nothing was written.
                 return Err(match change.before {
                     None => SwitchError::NoSuchBridge {

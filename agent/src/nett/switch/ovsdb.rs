@@ -82,7 +82,10 @@ pub enum OvsdbError {
 }
 
 fn details_suffix(details: &Option<String>) -> String {
-    details.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+    details
+        .as_ref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default()
 }
 
 /// A message from the server.
@@ -403,7 +406,11 @@ impl OvsdbClient {
             self.io.flush().await?;
             loop {
                 match self.next_message().await? {
-                    Incoming::Reply { id: rid, result, error } if rid == Value::from(id) => {
+                    Incoming::Reply {
+                        id: rid,
+                        result,
+                        error,
+                    } if rid == Value::from(id) => {
                         if !error.is_null() {
                             return Err(OvsdbError::Rpc {
                                 method: method.to_owned(),
@@ -485,9 +492,10 @@ pub fn opt_string(value: &Value) -> Result<Option<String>, OvsdbError> {
         Value::String(s) => Ok(Some(s.clone())),
         Value::Array(a) if a.len() == 2 && a[0] == "set" => match &a[1] {
             Value::Array(items) if items.is_empty() => Ok(None),
-            Value::Array(items) if items.len() == 1 => {
-                items[0].as_str().map(|s| Some(s.to_owned())).ok_or_else(bad)
-            }
+            Value::Array(items) if items.len() == 1 => items[0]
+                .as_str()
+                .map(|s| Some(s.to_owned()))
+                .ok_or_else(bad),
             _ => Err(bad()),
         },
         _ => Err(bad()),
