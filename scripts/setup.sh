@@ -21,6 +21,11 @@ APT_PACKAGES=(
   bind9-dnsutils knot-dnsutils nsd dnsmasq-base dnsperf
   isc-dhcp-client udhcpc tcpdump kea-admin bc
   openipmi ipmitool
+  # Open vSwitch: the real switch the switch driver's tests configure over
+  # OVSDB (agent/tests/switch_ovs.rs). Its daemons are started by hand by the
+  # tests, inside network namespaces with their own state directories; the
+  # package's service is never used.
+  openvswitch-switch
   # firmware-ipxe/build-ipxe.sh: apt-get source, dpkg-source and iPXE's
   # build (gcc, make, perl, zbin's liblzma, the EFI tools' zlib and bfd).
   dpkg-dev perl xz-utils liblzma-dev zlib1g-dev binutils-dev

@@ -259,3 +259,142 @@ async fn a_failed_step_rolls_back_the_earlier_ones() {
     let ports = t.sw.vsctl(&["list-ports", "br0"]);
     assert_eq!(ports.split_whitespace().collect::<Vec<_>>(), ["h1p", "h2p"]);
 }
+
+/// The OVSDB client on its own, against the real server, with `ovs-vsctl`
+/// as the independent check: every operation kind, and the errors an
+/// operator would have to read.
+#[tokio::test]
+async fn the_ovsdb_client_speaks_rfc_7047_to_a_real_server() {
+    use dv_agent::nett::switch::ovsdb::{Condition, Mutation, Op, OvsdbClient, OvsdbError};
+    use serde_json::json;
+    if !gate("the_ovsdb_client_speaks_rfc_7047_to_a_real_server") {
+        return;
+    }
+    let sw = OvsSwitchNs::start("esw", "br0");
+    let mut c = OvsdbClient::connect_unix(&sw.db_socket(), std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        c.list_dbs()
+            .await
+            .unwrap()
+            .contains(&"Open_vSwitch".to_owned())
+    );
+    assert_eq!(
+        c.get_schema("Open_vSwitch").await.unwrap()["name"],
+        "Open_vSwitch"
+    );
+    c.echo().await.unwrap();
+
+    let obj = |v: serde_json::Value| v.as_object().unwrap().clone();
+    let name = Condition::eq("name", "tmpbr");
+    // insert + mutate with a uuid-name: a bridge the root row refers to.
+    let r = c
+        .transact(
+            "Open_vSwitch",
+            &[
+                Op::Insert {
+                    table: "Bridge".into(),
+                    row: obj(json!({"name": "tmpbr", "datapath_type": "netdev"})),
+                    uuid_name: Some("b".into()),
+                },
+                Op::Mutate {
+                    table: "Open_vSwitch".into(),
+                    conditions: vec![],
+                    mutations: vec![Mutation(
+                        "bridges".into(),
+                        "insert".into(),
+                        json!(["set", [["named-uuid", "b"]]]),
+                    )],
+                },
+                Op::Update {
+                    table: "Bridge".into(),
+                    conditions: vec![name.clone()],
+                    row: obj(json!({"external_ids": ["map", [["owner", "dv"]]]})),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(r[0].uuid.is_some());
+    assert_eq!(r[2].count, Some(1));
+    let listed = sw.vsctl(&["list-br"]);
+    assert!(listed.lines().any(|l| l == "tmpbr"), "{listed}");
+    assert_eq!(
+        sw.vsctl(&["get", "bridge", "tmpbr", "external_ids:owner"])
+            .trim(),
+        "dv"
+    );
+
+    // A failed precondition: nothing of the transaction happens.
+    let e = c
+        .transact(
+            "Open_vSwitch",
+            &[
+                Op::Wait {
+                    table: "Bridge".into(),
+                    conditions: vec![Condition::eq("name", "nosuchbr")],
+                    columns: vec!["name".into()],
+                    until: "==".into(),
+                    rows: vec![obj(json!({"name": "nosuchbr"}))],
+                    timeout: Some(0),
+                },
+                Op::Delete {
+                    table: "Bridge".into(),
+                    conditions: vec![name.clone()],
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, OvsdbError::Operation { index: 0, error, .. } if error == "timed out"),
+        "{e}"
+    );
+    // Deleting a row still referred to breaks referential integrity at commit.
+    let e = c
+        .transact(
+            "Open_vSwitch",
+            &[Op::Delete {
+                table: "Bridge".into(),
+                conditions: vec![name.clone()],
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("referential integrity"), "{e}");
+    assert!(sw.vsctl(&["list-br"]).lines().any(|l| l == "tmpbr"));
+
+    // Dropping the reference removes it (Bridge is not a root table).
+    let rows = c
+        .transact(
+            "Open_vSwitch",
+            &[Op::Select {
+                table: "Bridge".into(),
+                conditions: vec![name],
+                columns: Some(vec!["_uuid".into()]),
+            }],
+        )
+        .await
+        .unwrap();
+    let uuid = rows[0].rows.as_ref().unwrap()[0]["_uuid"].clone();
+    c.transact(
+        "Open_vSwitch",
+        &[Op::Mutate {
+            table: "Open_vSwitch".into(),
+            conditions: vec![],
+            mutations: vec![Mutation(
+                "bridges".into(),
+                "delete".into(),
+                json!(["set", [uuid]]),
+            )],
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(!sw.vsctl(&["list-br"]).lines().any(|l| l == "tmpbr"));
+
+    let e = c.transact("Nope", &[]).await.unwrap_err();
+    assert!(matches!(e, OvsdbError::Rpc { .. }), "{e}");
+    assert!(e.to_string().contains("unknown database"), "{e}");
+}

@@ -638,6 +638,74 @@ mod tests {
         assert!(uuid(&json!(["named-uuid", "a"])).is_err());
     }
 
+    /// A peer that probes with `echo` before answering, and sends its
+    /// answer in two pieces: the client answers the probe, reassembles the
+    /// reply and matches it to its request.
+    #[tokio::test]
+    async fn echo_probes_are_answered_and_split_replies_reassembled() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
+        let mut client = OvsdbClient::over(Box::new(ours), Duration::from_secs(5));
+        let server = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let n = peer.read(&mut buf).await.unwrap();
+            let (req, _) = parse_frame(&buf[..n]).unwrap().unwrap();
+            let Incoming::Request { method, id, .. } = req else {
+                panic!("expected a request, got {req:?}");
+            };
+            assert_eq!(method, "list_dbs");
+            peer.write_all(br#"{"method":"echo","params":["probe"],"id":"echo"}"#)
+                .await
+                .unwrap();
+            let n = peer.read(&mut buf).await.unwrap();
+            let (answer, _) = parse_frame(&buf[..n]).unwrap().unwrap();
+            assert_eq!(
+                answer,
+                Incoming::Reply {
+                    id: json!("echo"),
+                    result: json!(["probe"]),
+                    error: Value::Null
+                }
+            );
+            let reply = format!(r#"{{"id":{id},"result":["Open_vSwitch"],"error":null}}"#);
+            let (a, b) = reply.as_bytes().split_at(10);
+            peer.write_all(a).await.unwrap();
+            peer.flush().await.unwrap();
+            tokio::task::yield_now().await;
+            peer.write_all(b).await.unwrap();
+            // Then hang up: the next request sees a closed connection.
+            drop(peer);
+        });
+        assert_eq!(client.list_dbs().await.unwrap(), ["Open_vSwitch"]);
+        server.await.unwrap();
+        assert!(matches!(
+            client.list_dbs().await,
+            Err(OvsdbError::Closed | OvsdbError::Io(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_error_reply_and_a_silent_server_are_clear_errors() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut peer) = tokio::net::UnixStream::pair().unwrap();
+        let mut client = OvsdbClient::over(Box::new(ours), Duration::from_millis(300));
+        let server = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let _ = peer.read(&mut buf).await.unwrap();
+            peer.write_all(br#"{"id":1,"result":null,"error":"unknown database"}"#)
+                .await
+                .unwrap();
+            // Read the second request and never answer it.
+            let _ = peer.read(&mut buf).await.unwrap();
+            peer
+        });
+        let e = client.transact("Nope", &[]).await.unwrap_err();
+        assert!(e.to_string().contains("unknown database"), "{e}");
+        let e = client.echo().await.unwrap_err();
+        assert!(matches!(e, OvsdbError::Timeout { .. }), "{e}");
+        drop(server.await.unwrap());
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
