@@ -410,7 +410,7 @@ impl OvsdbClient {
                         id: rid,
                         result,
                         error,
-                    } if rid == Value::from(id) => {
+                    } if rid == id => {
                         if !error.is_null() {
                             return Err(OvsdbError::Rpc {
                                 method: method.to_owned(),
