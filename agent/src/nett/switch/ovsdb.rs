@@ -25,6 +25,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// on a big switch is far below this; anything larger is a broken peer.
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
+/// How much one read asks for.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Why an OVSDB exchange failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -449,7 +452,6 @@ impl OvsdbClient {
 
     /// Reads until the buffer holds a whole message, and takes it.
     async fn next_message(&mut self) -> Result<Incoming, OvsdbError> {
-        let mut chunk = [0u8; 8192];
         loop {
             if let Some((msg, used)) = parse_frame(&self.buf)? {
                 self.buf.drain(..used);
@@ -458,11 +460,14 @@ impl OvsdbClient {
             if self.buf.len() > MAX_MESSAGE {
                 return Err(OvsdbError::TooLarge);
             }
-            let n = self.io.read(&mut chunk).await?;
+            // Read straight into the buffer's spare room: a buffer inside
+            // the future would sit on the stack, and every reparse is of
+            // the whole buffer, so read in large pieces.
+            self.buf.reserve(READ_CHUNK);
+            let n = self.io.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return Err(OvsdbError::Closed);
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }
