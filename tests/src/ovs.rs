@@ -15,6 +15,7 @@
 //! Set-up failures panic with what went wrong: this runs only inside tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -203,6 +204,21 @@ fn spawn_quiet(cmd: &mut Command, dir: &Path) -> Guarded {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // If the test process dies without unwinding (an abort skips every
+    // Drop), the kernel kills the daemon instead of leaving it running.
+    // The signal survives `ip netns exec`'s exec of the daemon.
+    #[allow(unsafe_code)]
+    // SAFETY: prctl(2) with integer arguments only, between fork and exec,
+    // and async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
     Guarded::spawn(cmd).expect("start an Open vSwitch daemon")
 }
 
