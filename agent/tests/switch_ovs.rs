@@ -44,8 +44,9 @@ fn gate(test: &str) -> bool {
     true
 }
 
-/// The site intent for switch `sw1`: profiles `v10`, `v20` (access) and
-/// `uplink` (trunk 10,20), and the given port assignments.
+/// The site intent for switch `sw1`: profiles `v10`, `v20` (access),
+/// `uplink` (trunk 10,20) and `hv` (trunk 10,20, native 10), and the given
+/// port assignments.
 fn intent(assign: &[(&str, &str)]) -> Ports {
     let profile = |name: &str, mode| PortProfile {
         name: PortProfileName::new(name).unwrap(),
@@ -59,6 +60,13 @@ fn intent(assign: &[(&str, &str)]) -> Ports {
             PortMode::Trunk {
                 allowed: vec![vlan(10), vlan(20)],
                 native: None,
+            },
+        ),
+        profile(
+            "hv",
+            PortMode::Trunk {
+                allowed: vec![vlan(10), vlan(20)],
+                native: Some(vlan(10)),
             },
         ),
     ];
@@ -183,6 +191,9 @@ async fn a_trunk_between_two_switches_carries_both_vlans() {
     let _a20 = sw1.host("ca20", "a20p", "10.99.0.2/24");
     let _b10 = sw2.host("cb10", "b10p", "10.99.0.3/24");
     let b20 = sw2.host("cb20", "b20p", "10.99.0.4/24");
+    // A host that sends untagged frames into a trunk port: they belong to
+    // the port's native VLAN, 10.
+    let n = sw2.host("cn", "np", "10.99.0.5/24");
 
     let trunk = PortConfig::Trunk {
         allowed: BTreeSet::from([vlan(10), vlan(20)]),
@@ -194,7 +205,12 @@ async fn a_trunk_between_two_switches_carries_both_vlans() {
     let plan1 = d1.plan(&want1).await.unwrap();
     d1.apply(&plan1).await.unwrap();
     let mut d2 = driver(&sw2).await;
-    let want2 = intent(&[("b10p", "v10"), ("b20p", "v20"), ("up2", "uplink")]);
+    let want2 = intent(&[
+        ("b10p", "v10"),
+        ("b20p", "v20"),
+        ("np", "hv"),
+        ("up2", "uplink"),
+    ]);
     let plan2 = d2.plan(&want2).await.unwrap();
     assert!(
         plan2
@@ -209,7 +225,17 @@ async fn a_trunk_between_two_switches_carries_both_vlans() {
         !ping(&a10, "10.99.0.4"),
         "VLAN 10 must not reach VLAN 20 across the trunk"
     );
+    assert!(
+        ping(&n, "10.99.0.1"),
+        "untagged on a trunk is the native VLAN 10"
+    );
+    assert!(!ping(&n, "10.99.0.2"), "the native VLAN is 10, not 20");
     assert_eq!(d1.observe().await.unwrap(), want1);
+    assert_eq!(d2.observe().await.unwrap(), want2);
+    assert_eq!(
+        sw2.vsctl(&["get", "port", "np", "vlan_mode"]).trim(),
+        "native-untagged"
+    );
     assert_eq!(
         sw2.vsctl(&["get", "port", "up2", "trunks"]).trim(),
         "[10, 20]"
