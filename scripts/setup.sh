@@ -24,6 +24,11 @@ APT_PACKAGES=(
   openipmi ipmitool
   # tests/oidc-issuer: a real OIDC issuer (oidc-provider) for the dvid tests.
   nodejs
+  # Open vSwitch: the real switch the switch driver's tests configure over
+  # OVSDB (agent/tests/switch_ovs.rs). Its daemons are started by hand by the
+  # tests, inside network namespaces with their own state directories; the
+  # package's service is never used.
+  openvswitch-switch
   # firmware-ipxe/build-ipxe.sh: apt-get source, dpkg-source and iPXE's
   # build (gcc, make, perl, zbin's liblzma, the EFI tools' zlib and bfd).
   dpkg-dev perl xz-utils liblzma-dev zlib1g-dev binutils-dev

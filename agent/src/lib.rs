@@ -14,7 +14,9 @@
 //! - [`dns`]: authoritative zones built from config and store, forwarding,
 //!   NOTIFY, and router exports for production authority.
 //! - [`nett`]: network intent and IPAM: networks, address allocations with
-//!   their DHCP reservations and DNS records, committed together.
+//!   their DHCP reservations and DNS records, committed together; switch
+//!   drivers (`nett::switch`: plan, apply with rollback, drift; Open vSwitch
+//!   over OVSDB).
 //! - [`http`]: the agent's HTTP listener (`/v1/health`, `/metrics`).
 //! - [`telemetry`]: logging and metrics set-up.
 //! - [`boot`]: boot states, iPXE scripts, path-safe file roots.

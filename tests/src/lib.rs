@@ -16,6 +16,7 @@ pub mod nats;
 pub mod netns;
 pub mod oidc;
 pub mod openapi;
+pub mod ovs;
 pub mod process;
 pub mod proxy;
 pub mod qemu;

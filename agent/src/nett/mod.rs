@@ -9,10 +9,15 @@
 //! at all. A refusal anywhere, including a host name that clashes with a
 //! DNS name found only after the address was picked, rolls everything back.
 //!
+//! [`switch`] holds the switch drivers (plan, apply with rollback, drift;
+//! Open vSwitch over OVSDB).
+//!
 //! Not here yet (later slices of issue 8): port profiles, assignments and
-//! LAGs through the API, switch renderers and drivers, plan/apply/drift,
+//! LAGs through the API, running the drivers from intent, vendor renderers,
 //! and the DHCP server serving IPAM reservations live (the rows exist; the
 //! server still reads its reservations from agent.toml).
+
+pub mod switch;
 
 use std::net::IpAddr;
 
