@@ -122,6 +122,48 @@ pub(crate) enum Machine {
         #[arg(long)]
         wait: bool,
     },
+    /// Ask the hub for a machine for a project: it is placed on an
+    /// available machine of a site the project may use, claimed and
+    /// provisioned; with --wait, follow it until ready (exit 4 failed or
+    /// refused, 5 blocked). A missing prerequisite is refused with its fix
+    /// (see dv offerings).
+    #[command(
+        after_help = "Examples:\n  dvce machine request --env dev --tenant acme --project web --wait\n  dvce machine request --env prod --site osl-1   (tenant and project from the context)"
+    )]
+    Request {
+        /// The project's environment it serves.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Place it at this site (default: any site the project may use).
+        #[arg(long)]
+        site: Option<String>,
+        #[command(flatten)]
+        scope: crate::scope::Scope,
+        /// Follow the provisioning until the machine is ready.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The machines a project holds, with their state (hub).
+    #[command(
+        after_help = "Examples:\n  dvce machine held --tenant acme --project web\n  dvce machine held -o json"
+    )]
+    Held {
+        #[command(flatten)]
+        scope: crate::scope::Scope,
+    },
+    /// Give a project's machine back: its site deprovisions it (hub).
+    #[command(
+        after_help = "Examples:\n  dvce machine release 01JD... --tenant acme --project web\n  dvce machine release 01JD... --wait"
+    )]
+    Release {
+        /// The machine id (dvce machine held lists them).
+        machine: String,
+        #[command(flatten)]
+        scope: crate::scope::Scope,
+        /// Follow the deprovisioning until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Trust the TLS certificate the machine's Redfish BMC presents now,
     /// after it was replaced (the pinned one is refused until then).
     #[command(
@@ -194,6 +236,25 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
             let accepted = client.machine_provision(&key).await?;
             let how = Follow { wait, position };
             return accepted_task(target, accepted, &key, "provision", how, format).await;
+        }
+        Command::Machine(Machine::Request {
+            env,
+            site,
+            scope,
+            wait,
+        }) => {
+            return crate::ce_project::request(target, &scope, &env, site.as_deref(), wait, format)
+                .await;
+        }
+        Command::Machine(Machine::Held { scope }) => {
+            return crate::ce_project::held(target, &scope, format).await;
+        }
+        Command::Machine(Machine::Release {
+            machine,
+            scope,
+            wait,
+        }) => {
+            return crate::ce_project::release(target, &scope, &machine, wait, format).await;
         }
         Command::Machine(Machine::Deprovision { key, wait }) => {
             let position = feed_position(target, wait).await;

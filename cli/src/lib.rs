@@ -26,6 +26,7 @@ mod style;
 
 mod app;
 mod ce;
+mod ce_project;
 mod completion;
 mod context;
 mod credentials;
@@ -118,6 +119,8 @@ enum Family {
     Quota(quota::QuotaArgs),
     /// What a project may ask for, and what each offering still needs (hub).
     Offerings(offerings::OfferingsArgs),
+    /// Turn an offering on or off for a project (hub, platform-operator).
+    Offering(offerings::OfferingArgs),
     /// Durable tasks: list, show, follow live.
     Task(task::TaskArgs),
     /// Where commands go: hubs and agents, with their tokens and default
@@ -213,6 +216,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Family::Env(args) => tenancy::run_env(args, &global),
         Family::Quota(args) => quota::run(args, &global),
         Family::Offerings(args) => offerings::run(args, &global),
+        Family::Offering(args) => offerings::run_switch(args, &global),
         Family::Task(args) => task::run(args, &global),
         Family::Context(args) => context::run(args, &global),
     }

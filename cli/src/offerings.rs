@@ -29,6 +29,56 @@ pub struct OfferingsArgs {
     scope: Scope,
 }
 
+/// `dv offering enable|disable` (hub; a platform-operator's call).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  dv offering enable bare-metal --tenant acme --project web\n  dv offering disable bare-metal --tenant acme --project web"
+)]
+pub struct OfferingArgs {
+    #[command(subcommand)]
+    command: OfferingCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum OfferingCommand {
+    /// Let the project request the offering (platform-operator).
+    #[command(after_help = "Example:\n  dv offering enable bare-metal --tenant acme --project web")]
+    Enable {
+        /// The offering (dv offerings lists them).
+        name: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Stop the project requesting the offering (what it holds stays).
+    #[command(
+        after_help = "Example:\n  dv offering disable bare-metal --tenant acme --project web"
+    )]
+    Disable {
+        /// The offering.
+        name: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+}
+
+/// Runs `dv offering`.
+pub fn run_switch(args: OfferingArgs, global: &Global) -> ExitCode {
+    run_with(global, async |target, format| {
+        let (name, scope, enabled) = match &args.command {
+            OfferingCommand::Enable { name, scope } => (name, scope, true),
+            OfferingCommand::Disable { name, scope } => (name, scope, false),
+        };
+        target.needs_hub("dv offering")?;
+        let (tenant, project) = scope.project(target)?;
+        let status = target
+            .client
+            .offering_set(tenant.as_str(), project.as_str(), name, enabled)
+            .await?;
+        output::print_typed(&[status], format, table);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// Runs `dv offerings`.
 pub fn run(args: OfferingsArgs, global: &Global) -> ExitCode {
     run_with(global, async |target, format| {

@@ -456,11 +456,23 @@ impl Site {
     /// listeners, the leaf node from `dv-agent nats-config`, and the agent
     /// (API only) federating through it.
     pub fn start(nats_bin: &Path, agent_bin: &Path, dir: &Path, name: &str, hub: &Hub) -> Site {
+        Self::start_with(nats_bin, agent_bin, dir, name, hub, "")
+    }
+
+    /// [`Site::start`] with `extra` agent config sections (`[talos]`, ...).
+    pub fn start_with(
+        nats_bin: &Path,
+        agent_bin: &Path,
+        dir: &Path,
+        name: &str,
+        hub: &Hub,
+        extra: &str,
+    ) -> Site {
         let leaf = Leaf::start(nats_bin, agent_bin, dir, name, hub);
-        let agent = crate::agent::start_api_only_for(agent_bin, dir, name, &leaf.nats_section)
-            .unwrap_or_else(|(code, log)| {
-                panic!("agent {name} exited {code:?}:\n{}", log.join("\n"))
-            });
+        let config = format!("{}\n{extra}", leaf.nats_section);
+        let agent = crate::agent::start_api_only_for(agent_bin, dir, name, &config).unwrap_or_else(
+            |(code, log)| panic!("agent {name} exited {code:?}:\n{}", log.join("\n")),
+        );
         Site {
             name: name.to_owned(),
             agent,
