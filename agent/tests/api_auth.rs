@@ -92,3 +92,42 @@ fn an_unreadable_token_file_is_a_configuration_error() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && text.contains("is empty"), "{text}");
 }
+
+#[test]
+fn oidc_settings_are_checked_with_the_rest_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dv_tests::agent::api_only_config_for(
+        dir.path(),
+        "lab",
+        "[api]\nissuer = \"https://id.example.com\"\nviewers = [\"bob\"]\nrequests_per_second = 0\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    for field in ["api.audience", "api.viewers[0]", "api.requests_per_second"] {
+        assert!(text.contains(field), "{field} not named:\n{text}");
+    }
+    let config = dv_tests::agent::api_only_config_for(
+        dir.path(),
+        "lab",
+        "[api]\nplatform_operators = [\"user:alice@example.com\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("set api.issuer too"),
+        "{text}"
+    );
+}

@@ -88,13 +88,56 @@ pub struct Config {
     pub api: Api,
 }
 
-/// `[api]`: the bearer token the `/v1` API requires, if any.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[api]`: who may call the `/v1` API (ADR 0013).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Api {
     /// Where the token came from (absolute).
     pub token_file: Option<PathBuf>,
-    /// The token's SHA-256; `None`: only callers on this host are served.
+    /// The token's SHA-256.
     pub token_sha256: Option<[u8; 32]>,
+    /// OIDC users, when `issuer` is set.
+    pub oidc: Option<ApiOidc>,
+    /// What OIDC users may do: `platform_operators` and `viewers`, as
+    /// platform-scope bindings.
+    pub bindings: Vec<dv_protocol::auth::RoleBinding>,
+    /// Requests per second per caller, steady.
+    pub requests_per_second: u32,
+    /// Requests per caller at once, before the steady rate applies.
+    pub burst: u32,
+}
+
+impl Api {
+    /// Whether any credential is configured; without one only callers on
+    /// the agent's host are served.
+    pub fn authenticates(&self) -> bool {
+        self.token_sha256.is_some() || self.oidc.is_some()
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Self {
+            token_file: None,
+            token_sha256: None,
+            oidc: None,
+            bindings: Vec::new(),
+            requests_per_second: api::DEFAULT_RATE,
+            burst: api::DEFAULT_BURST,
+        }
+    }
+}
+
+/// `[api] issuer` and friends: which OIDC tokens the agent accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiOidc {
+    /// The issuer, as tokens carry it in `iss`.
+    pub issuer: String,
+    /// The `aud` a token must carry.
+    pub audience: String,
+    /// The claim naming the user (`email` by default).
+    pub user_claim: String,
+    /// Extra CA certificates (PEM) for the issuer's TLS.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Federation through the site's local leaf-node nats-server.

@@ -38,6 +38,16 @@ pub(crate) struct Config {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Api {
     pub token_file: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub user_claim: Option<String>,
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub platform_operators: Vec<String>,
+    #[serde(default)]
+    pub viewers: Vec<String>,
+    pub requests_per_second: Option<u32>,
+    pub burst: Option<u32>,
 }
 
 /// `[nats]`

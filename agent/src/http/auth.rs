@@ -6,12 +6,19 @@
 //! (any role), changing needs `platform`. The decision is
 //! `dv_protocol::auth::Principal::can`, the same function the hub calls.
 //!
-//! - With `[api] token_file`: `Authorization: Bearer <token>` on every
-//!   `/v1` call but `/v1/health`; the token's holder is `user:operator`,
-//!   platform-operator. Digests are compared in constant time.
-//! - Without it: callers on this host only (loopback or the listener's own
-//!   address), as `user:operator`; anyone else gets 401 telling the
+//! - With `[api] token_file` or `issuer`: `Authorization: Bearer <token>`
+//!   on every `/v1` call but `/v1/health`. The site token's holder is
+//!   `user:operator`, platform-operator (digests compared in constant
+//!   time); an OIDC token from the issuer is `user:<claim>`, holding what
+//!   `[api] platform_operators` and `viewers` grant it (possibly nothing:
+//!   then 403).
+//! - Without either: callers on this host only (loopback or the listener's
+//!   own address), as `user:operator`; anyone else gets 401 telling the
 //!   operator to set a token.
+//!
+//! Each caller (subject; client address for failed authentications) has a
+//! token bucket (`[api] requests_per_second`, `burst`); an empty one
+//! answers 429 with `Retry-After`.
 //!
 //! `/metrics`, `/boot/...` and `/artifacts/...` are outside `/v1` and stay
 //! open: firmware cannot send a token. Refused calls change nothing and
@@ -34,8 +41,45 @@ use sha2::{Digest, Sha256};
 pub struct ApiAuth {
     /// The bearer token's SHA-256, when `[api] token_file` is set.
     pub token_sha256: Option<[u8; 32]>,
+    /// Verifies OIDC tokens, when `[api] issuer` is set.
+    pub oidc: Option<Arc<dv_identity::OidcVerifier>>,
+    /// What OIDC users hold here.
+    pub bindings: Vec<RoleBinding>,
+    /// Per-caller request buckets.
+    pub limiter: Arc<dv_identity::RateLimiter>,
     /// The listener's address: a caller from it is on this host.
     pub listen: IpAddr,
+}
+
+impl ApiAuth {
+    /// From `[api]`; fails when the OIDC client or the limiter cannot be
+    /// built (a bad CA file, a zero rate).
+    pub fn from_config(
+        api: &crate::config::Api,
+        listen: IpAddr,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let oidc = match &api.oidc {
+            None => None,
+            Some(o) => Some(Arc::new(dv_identity::OidcVerifier::new(
+                dv_identity::OidcSettings {
+                    issuer: o.issuer.clone(),
+                    audience: o.audience.clone(),
+                    user_claim: o.user_claim.clone(),
+                    ca_pem: o.ca_pem.clone(),
+                },
+            )?)),
+        };
+        Ok(Self {
+            token_sha256: api.token_sha256,
+            oidc,
+            bindings: api.bindings.clone(),
+            limiter: Arc::new(dv_identity::RateLimiter::new(
+                api.requests_per_second,
+                api.burst,
+            )?),
+            listen,
+        })
+    }
 }
 
 /// The actor of the site's token (and of local callers without one).
@@ -81,57 +125,114 @@ fn refuse(status: StatusCode, reason: &'static str, detail: String) -> Response 
 }
 
 /// Who the request is from, or (reason label, what to tell the caller).
-fn authenticate(auth: &ApiAuth, req: &Request) -> Result<Principal, (&'static str, String)> {
-    match &auth.token_sha256 {
-        Some(expected) => {
-            let presented = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|t| -> [u8; 32] { Sha256::digest(t.trim().as_bytes()).into() });
-            match presented {
-                Some(p) if constant_time_eq(&p, expected) => Ok(operator(Credential::Bootstrap)),
-                _ => Err((
-                    "token",
-                    "this agent's API needs its token: send Authorization: Bearer <token> \
-                     (the file [api] token_file names; dv context add --token-file)"
-                        .to_owned(),
-                )),
-            }
-        }
-        None => {
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip().to_canonical());
-            match peer {
-                Some(ip) if ip.is_loopback() || ip == auth.listen.to_canonical() => {
-                    Ok(operator(Credential::Anonymous))
-                }
-                // No peer address: an in-process call (tests), on this host.
-                None => Ok(operator(Credential::Anonymous)),
-                Some(ip) => Err((
-                    "remote",
-                    format!(
-                        "this agent's API has no token configured, so it answers only on its \
-                         own host (you are {ip}); set [api] token_file in the agent's config \
-                         and call with Authorization: Bearer <token>"
-                    ),
-                )),
-            }
+async fn authenticate(
+    auth: &ApiAuth,
+    bearer: Option<&str>,
+    peer: Option<IpAddr>,
+) -> Result<Principal, (&'static str, String)> {
+    let configured = auth.token_sha256.is_some() || auth.oidc.is_some();
+    if !configured {
+        return local_only(auth, peer);
+    }
+    let Some(bearer) = bearer else {
+        return Err(("token", NEEDS_TOKEN.to_owned()));
+    };
+    // The site token first: it must keep working while the issuer is down.
+    if let Some(expected) = &auth.token_sha256 {
+        let presented: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        if constant_time_eq(&presented, expected) {
+            return Ok(operator(Credential::Bootstrap));
         }
     }
+    if let Some(oidc) = &auth.oidc
+        && dv_identity::looks_like_jwt(bearer)
+    {
+        return match oidc.verify(bearer).await {
+            Ok(subject) => Ok(Principal {
+                bindings: auth
+                    .bindings
+                    .iter()
+                    .filter(|b| b.subject == subject)
+                    .cloned()
+                    .collect(),
+                subject,
+                credential: Credential::Oidc,
+            }),
+            Err(e) => Err((
+                "oidc",
+                format!("the OIDC token was refused: {e}; log in again (dvid login)"),
+            )),
+        };
+    }
+    Err(("token", NEEDS_TOKEN.to_owned()))
+}
+
+const NEEDS_TOKEN: &str = "this agent's API needs a token: send Authorization: Bearer <token> \
+     (the site token in the file [api] token_file names, or an OIDC login: dvid login)";
+
+/// No credential configured: callers on this host only.
+fn local_only(auth: &ApiAuth, peer: Option<IpAddr>) -> Result<Principal, (&'static str, String)> {
+    match peer.map(|ip| ip.to_canonical()) {
+        Some(ip) if ip.is_loopback() || ip == auth.listen.to_canonical() => {
+            Ok(operator(Credential::Anonymous))
+        }
+        // No peer address: an in-process call (tests), on this host.
+        None => Ok(operator(Credential::Anonymous)),
+        Some(ip) => Err((
+            "remote",
+            format!(
+                "this agent's API has no token configured, so it answers only on its \
+                 own host (you are {ip}); set [api] token_file in the agent's config \
+                 and call with Authorization: Bearer <token>"
+            ),
+        )),
+    }
+}
+
+/// 429 with `Retry-After` in whole seconds (at least 1).
+fn too_many(whom: &str, wait: std::time::Duration) -> Response {
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate",
+        format!(
+            "too many requests from {whom}: retry in {seconds} s ([api] requests_per_second, burst)"
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 async fn require(State(auth): State<Arc<ApiAuth>>, mut req: Request, next: Next) -> Response {
     if !guarded(req.uri().path()) {
         return next.run(req).await;
     }
-    let principal = match authenticate(&auth, &req) {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    let principal = match authenticate(&auth, bearer.as_deref(), peer).await {
         Ok(p) => p,
-        Err((reason, detail)) => return refuse(StatusCode::UNAUTHORIZED, reason, detail),
+        Err((reason, detail)) => {
+            // Failed attempts are limited by address, so guessing is slow.
+            let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+            if let Err(wait) = auth.limiter.check(&format!("addr:{peer}")) {
+                return too_many(&peer, wait);
+            }
+            return refuse(StatusCode::UNAUTHORIZED, reason, detail);
+        }
     };
+    if let Err(wait) = auth.limiter.check(&principal.subject) {
+        return too_many(&principal.subject, wait);
+    }
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
     let action = if reading {
         Action::Read
@@ -181,6 +282,50 @@ mod tests {
         )
     }
 
+    fn auth(token: Option<[u8; 32]>, listen: &str, burst: u32) -> ApiAuth {
+        ApiAuth {
+            token_sha256: token,
+            oidc: None,
+            bindings: Vec::new(),
+            limiter: Arc::new(dv_identity::RateLimiter::new(1, burst).unwrap()),
+            listen: listen.parse().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_caller_over_its_burst_gets_429_with_retry_after() {
+        let app = app(auth(crate::config::token_digest("s3cret"), "127.0.0.1", 3));
+        for _ in 0..3 {
+            assert_eq!(
+                call(
+                    &app,
+                    "GET",
+                    "/v1/machines",
+                    "127.0.0.1:5000",
+                    Some("s3cret")
+                )
+                .await,
+                200
+            );
+        }
+        assert_eq!(
+            call(
+                &app,
+                "GET",
+                "/v1/machines",
+                "127.0.0.1:5000",
+                Some("s3cret")
+            )
+            .await,
+            429
+        );
+        // Health is outside the limit.
+        assert_eq!(
+            call(&app, "GET", "/v1/health", "127.0.0.1:5000", None).await,
+            200
+        );
+    }
+
     async fn call(app: &Router, method: &str, path: &str, peer: &str, token: Option<&str>) -> u16 {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
@@ -194,10 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_token_only_this_host_is_served() {
-        let app = app(ApiAuth {
-            token_sha256: None,
-            listen: "10.0.0.2".parse().unwrap(),
-        });
+        let app = app(auth(None, "10.0.0.2", 100));
         assert_eq!(
             call(&app, "GET", "/v1/machines", "127.0.0.1:5000", None).await,
             200
@@ -222,10 +364,11 @@ mod tests {
 
     #[tokio::test]
     async fn with_a_token_everyone_needs_it() {
-        let app = app(ApiAuth {
-            token_sha256: crate::config::token_digest("s3cret\n"),
-            listen: "127.0.0.1".parse().unwrap(),
-        });
+        let app = app(auth(
+            crate::config::token_digest("s3cret\n"),
+            "127.0.0.1",
+            100,
+        ));
         assert_eq!(
             call(&app, "GET", "/v1/machines", "127.0.0.1:5000", None).await,
             401

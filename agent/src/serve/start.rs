@@ -80,13 +80,9 @@ pub(super) async fn http(
         dns: records,
         dns_upstreams: config.dns.upstreams.clone(),
     });
-    let app = http::auth::protect(
-        app,
-        http::auth::ApiAuth {
-            token_sha256: config.api.token_sha256,
-            listen: config.http.listen.ip(),
-        },
-    );
+    let auth = http::auth::ApiAuth::from_config(&config.api, config.http.listen.ip())
+        .map_err(failed("api"))?;
+    let app = http::auth::protect(app, auth);
     let stop = services.cancel.clone();
     services.set.spawn(async move {
         // Peer addresses let the boot callback record where a machine is.
