@@ -261,6 +261,82 @@ async fn require(State(auth): State<Arc<ApiAuth>>, mut req: Request, next: Next)
     response
 }
 
+/// Describes this layer in the OpenAPI document: the `bearer` scheme on
+/// every guarded path, and the 401, 403 and 429 it answers there. Done
+/// once on the whole document, like the layer itself, rather than in each
+/// handler's annotation.
+pub fn document(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The site token ([api] token_file) or an OIDC login (dvid login); \
+                         without either configured, only callers on the agent's host, without a token",
+                    ))
+                    .build(),
+            ),
+        );
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    let answers = [
+        (
+            "401",
+            error("No valid token (or, without one configured, a caller not on the agent's host)"),
+        ),
+        (
+            "403",
+            error("The caller's role does not allow this (viewer: read only)"),
+        ),
+        (
+            "429",
+            error("The caller is over its request rate; retry after Retry-After seconds"),
+        ),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !guarded(path) {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+            for (status, response) in &answers {
+                op.responses
+                    .responses
+                    .entry((*status).to_owned())
+                    .or_insert_with(|| response.clone().into());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -127,9 +127,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The agent's OpenAPI document (`dv-agent openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut doc = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api_routes())
-        .into_openapi()
+        .into_openapi();
+    auth::document(&mut doc);
+    doc
 }
 
 /// The agent's router.
