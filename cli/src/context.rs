@@ -82,7 +82,11 @@ impl Context {
         match (&self.token_file, &self.token_env) {
             (Some(f), _) => format!("file {}", f.display()),
             (None, Some(v)) => format!("${v}"),
-            (None, None) => "none".to_owned(),
+            // A login (dvid login) stored for this context, if any.
+            (None, None) => match crate::credentials::path(&self.name) {
+                Ok(p) if p.exists() => format!("login ({})", p.display()),
+                _ => "none (dvid login, or --token-file)".to_owned(),
+            },
         }
     }
 
