@@ -24,17 +24,14 @@
 #[macro_use]
 mod style;
 
-mod app;
 mod ce;
 mod ce_project;
 mod completion;
 mod context;
 mod credentials;
 mod id;
-mod ke;
 mod net;
 mod offerings;
-mod os;
 mod output;
 mod progress;
 mod quota;
@@ -42,6 +39,7 @@ mod scope;
 mod target;
 mod task;
 mod tenancy;
+mod unserved;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -102,11 +100,11 @@ enum Family {
     /// as `dvid`).
     Id(id::IdArgs),
     /// Kubernetes clusters (also installed as `dvke`).
-    Ke(ke::KeArgs),
+    Ke(unserved::ke::KeArgs),
     /// Apps and web hosting (also installed as `dvapp`).
-    App(app::AppArgs),
+    App(unserved::app::AppArgs),
     /// Object storage buckets (also installed as `dvos`).
-    Os(os::OsArgs),
+    Os(unserved::os::OsArgs),
     /// A site's networks and addresses (also installed as `dvnet`).
     Net(net::NetArgs),
     /// Tenants: the organisations that own projects (hub).
@@ -169,22 +167,22 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         "dvid" => parse(&args, |d: id::Dvid| {
             (d.global, Family::Id(id::IdArgs { command: d.command }))
         }),
-        "dvke" => parse(&args, |d: ke::DvKe| {
-            let args = ke::KeArgs {
+        "dvke" => parse(&args, |d: unserved::ke::DvKe| {
+            let args = unserved::ke::KeArgs {
                 scope: d.scope,
                 command: d.command,
             };
             (d.global, Family::Ke(args))
         }),
-        "dvapp" => parse(&args, |d: app::DvApp| {
-            let args = app::AppArgs {
+        "dvapp" => parse(&args, |d: unserved::app::DvApp| {
+            let args = unserved::app::AppArgs {
                 scope: d.scope,
                 command: d.command,
             };
             (d.global, Family::App(args))
         }),
-        "dvos" => parse(&args, |d: os::DvOs| {
-            let args = os::OsArgs {
+        "dvos" => parse(&args, |d: unserved::os::DvOs| {
+            let args = unserved::os::OsArgs {
                 scope: d.scope,
                 command: d.command,
             };
@@ -207,9 +205,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     match family {
         Family::Ce(args) => ce::run(args.command, &global),
         Family::Id(args) => id::run(args.command, &global),
-        Family::Ke(args) => ke::run(args, &global),
-        Family::App(args) => app::run(args, &global),
-        Family::Os(args) => os::run(args, &global),
+        Family::Ke(args) => unserved::ke::run(args, &global),
+        Family::App(args) => unserved::app::run(args, &global),
+        Family::Os(args) => unserved::os::run(args, &global),
         Family::Net(args) => net::run(args.command, &global),
         Family::Tenant(args) => tenancy::run_tenant(args, &global),
         Family::Project(args) => tenancy::run_project(args, &global),
@@ -247,9 +245,9 @@ mod tests {
             super::Dv::command(),
             super::ce::Dvce::command(),
             super::id::Dvid::command(),
-            super::ke::DvKe::command(),
-            super::app::DvApp::command(),
-            super::os::DvOs::command(),
+            super::unserved::ke::DvKe::command(),
+            super::unserved::app::DvApp::command(),
+            super::unserved::os::DvOs::command(),
             super::net::Dvnet::command(),
         ] {
             walk(&super::completion::with_completion(cmd), "", &mut missing);
