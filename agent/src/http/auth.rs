@@ -16,9 +16,10 @@
 //!   own address), as `user:operator`; anyone else gets 401 telling the
 //!   operator to set a token.
 //!
-//! Each caller (subject; client address for failed authentications) has a
-//! token bucket (`[api] requests_per_second`, `burst`); an empty one
-//! answers 429 with `Retry-After`.
+//! Each authenticated caller (subject; client address for failed
+//! authentications) has a token bucket (`[api] requests_per_second`,
+//! `burst`); an empty one answers 429 with `Retry-After`. The host-local
+//! mode is not limited: it has no credential to meter.
 //!
 //! `/metrics`, `/boot/...` and `/artifacts/...` are outside `/v1` and stay
 //! open: firmware cannot send a token. Refused calls change nothing and
@@ -230,7 +231,12 @@ async fn require(State(auth): State<Arc<ApiAuth>>, mut req: Request, next: Next)
             return refuse(StatusCode::UNAUTHORIZED, reason, detail);
         }
     };
-    if let Err(wait) = auth.limiter.check(&principal.subject) {
+    // Limits are per credential: the host-local mode (no credential
+    // configured) has none to meter, and its callers are the operator's
+    // own shell and scripts.
+    if principal.credential != Credential::Anonymous
+        && let Err(wait) = auth.limiter.check(&principal.subject)
+    {
         return too_many(&principal.subject, wait);
     }
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
