@@ -42,6 +42,8 @@ pub mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ipam;
 
 use std::net::Ipv4Addr;
 
