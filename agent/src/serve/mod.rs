@@ -166,7 +166,12 @@ async fn serve_services(
         .map_err(start::dns_failed)?;
     // IPAM's DHCP reservations: the API refreshes them after each change,
     // the DHCP server answers from them.
-    let reservations = crate::dhcp::Reservations::load(&config.dhcp.subnets, store).await?;
+    let reservations = crate::dhcp::Reservations::load(&config.dhcp.subnets, store)
+        .await
+        .map_err(|e| ServeError::Service {
+            service: "dhcp reservations",
+            source: Box::new(e),
+        })?;
     let (local, fallback, provisioner) = start::http(
         config,
         store,
