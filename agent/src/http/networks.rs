@@ -182,7 +182,7 @@ pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<Strin
         (status = 201, description = "Allocated, with its DHCP reservation and DNS record", body = AllocationRow),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 404, description = "No such network", body = ErrorBody),
-        (status = 409, description = "The prefix is full or a name, MAC or address is taken (also by an agent.toml DHCP reservation)", body = ErrorBody),
+        (status = 409, description = "The prefix is full or a name, MAC or address is taken", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A bad field", body = ErrorBody),
     ),
