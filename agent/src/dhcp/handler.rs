@@ -24,6 +24,7 @@ use super::boot::{self, Boot, BootOptions};
 use super::classify::{ClientKey, Request};
 use super::leases::{Entry, LeaseIndex};
 use super::options::{self, Reply};
+use super::reservations::{Reservations, SubnetReservations};
 use crate::config::{self, Reservation, Subnet};
 
 /// How long an offer holds its address for the client's REQUEST.
@@ -84,13 +85,15 @@ impl<F: Fn(&str, Ipv4Addr) -> Option<Ipv4Addr>> LocalAddr for F {
 }
 
 /// The protocol state that does not change per packet: subnets,
-/// reservations and boot options.
+/// reservations and boot options; plus the live IPAM reservations, read
+/// once per packet from their in-memory index.
 #[derive(Debug, Clone)]
 pub struct Handler {
     subnets: Vec<Subnet>,
     reserved: HashSet<Ipv4Addr>,
     by_key: HashMap<config::ClientKey, Reservation>,
     boot: BootOptions,
+    ipam: Option<Reservations>,
 }
 
 fn drop(reason: &'static str) -> Outcome {
@@ -113,7 +116,15 @@ impl Handler {
             reserved,
             by_key,
             boot,
+            ipam: None,
         }
+    }
+
+    /// Also serves IPAM's reservations (after agent.toml's, which win).
+    #[must_use]
+    pub fn with_ipam(mut self, ipam: Reservations) -> Handler {
+        self.ipam = Some(ipam);
+        self
     }
 
     /// The subnets served.
@@ -138,7 +149,8 @@ impl Handler {
             .or(first)
     }
 
-    /// The reservation for this client, by client id first, then MAC.
+    /// The agent.toml reservation for this client, by client id first, then
+    /// MAC.
     pub fn reservation(&self, req: &Request) -> Option<&Reservation> {
         req.client_id
             .as_ref()
@@ -177,6 +189,9 @@ impl Handler {
         let Some(server_id) = self.server_id(req, subnet, arrival, local) else {
             return drop("no local address toward the client's subnet or relay");
         };
+        // One snapshot per packet: a refresh swapping the index meanwhile
+        // does not change the answer halfway.
+        let ipam = self.ipam.as_ref().map(Reservations::current);
         let ctx = Ctx {
             h: self,
             req,
@@ -184,6 +199,7 @@ impl Handler {
             server_id,
             now,
             key: req.key(),
+            ipam: ipam.as_deref().and_then(|i| i.subnet(subnet.prefix)),
         };
         match req.kind {
             MessageType::Discover => ctx.discover(index),
@@ -204,6 +220,8 @@ struct Ctx<'a> {
     server_id: Ipv4Addr,
     now: OffsetDateTime,
     key: ClientKey,
+    /// IPAM's reservations in this subnet.
+    ipam: Option<&'a SubnetReservations>,
 }
 
 impl Ctx<'_> {
@@ -211,11 +229,18 @@ impl Ctx<'_> {
         self.subnet.pools.iter().any(|p| p.contains(ip))
     }
 
-    /// The client's reservation in this subnet.
+    /// The client's reservation in this subnet: agent.toml's first (it wins
+    /// on conflict), else IPAM's by MAC.
     fn reservation(&self) -> Option<&Reservation> {
         self.h
             .reservation(self.req)
             .filter(|r| self.subnet.prefix.contains(&r.ip))
+            .or_else(|| self.ipam.and_then(|i| i.get(self.req.mac)))
+    }
+
+    /// Whether `ip` is reserved for some client (so never a pool address).
+    fn reserved(&self, ip: Ipv4Addr) -> bool {
+        self.h.reserved.contains(&ip) || self.ipam.is_some_and(|i| i.holds(ip))
     }
 
     fn boot(&self) -> Boot {
@@ -286,7 +311,7 @@ impl Ctx<'_> {
         } else {
             let usable = |ip: Ipv4Addr| {
                 self.in_pool(ip)
-                    && !self.h.reserved.contains(&ip)
+                    && !self.reserved(ip)
                     && index.available_to(ip, &self.key, self.now)
             };
             let current = index
@@ -295,7 +320,12 @@ impl Ctx<'_> {
                 .filter(|ip| usable(*ip));
             let requested = self.req.requested_ip.filter(|ip| usable(*ip));
             match current.or(requested).or_else(|| {
-                index.allocate(&self.subnet.pools, &self.h.reserved, &self.key, self.now)
+                index.allocate(
+                    &self.subnet.pools,
+                    |ip| self.reserved(ip),
+                    &self.key,
+                    self.now,
+                )
             }) {
                 Some(ip) => ip,
                 None => return drop("no free address in the subnet's pools"),
@@ -374,7 +404,7 @@ impl Ctx<'_> {
         match self.reservation() {
             Some(r) if r.ip != ip => return self.nak("client has a different reserved address"),
             Some(_) => {}
-            None if self.h.reserved.contains(&ip) => {
+            None if self.reserved(ip) => {
                 return self.nak("address is reserved for another client");
             }
             None if !self.in_pool(ip) => return self.nak("address is not in a pool"),

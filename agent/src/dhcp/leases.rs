@@ -9,7 +9,7 @@
 //! One entry per address: the address's current holder and state. A
 //! client's entries are found through `by_key` (its most recent address).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use dv_protocol::{Lease, LeaseId, LeaseState, MacAddr, PrefixId};
@@ -188,7 +188,7 @@ impl LeaseIndex {
     pub fn allocate(
         &mut self,
         pools: &[Pool],
-        reserved: &HashSet<Ipv4Addr>,
+        reserved: impl Fn(Ipv4Addr) -> bool,
         key: &ClientKey,
         now: OffsetDateTime,
     ) -> Option<Ipv4Addr> {
@@ -198,7 +198,7 @@ impl LeaseIndex {
             while *cursor <= u64::from(end) {
                 let ip = Ipv4Addr::from(*cursor as u32);
                 *cursor += 1;
-                if !reserved.contains(&ip) && !self.by_ip.contains_key(&ip) {
+                if !reserved(ip) && !self.by_ip.contains_key(&ip) {
                     return Some(ip);
                 }
             }
@@ -218,7 +218,7 @@ impl LeaseIndex {
             for step in 0..size {
                 let n = start + (from - start + step) % size;
                 let ip = Ipv4Addr::from(n as u32);
-                if !reserved.contains(&ip) && self.available_to(ip, key, now) {
+                if !reserved(ip) && self.available_to(ip, key, now) {
                     self.reuse.insert(start as u32, n + 1);
                     return Some(ip);
                 }
@@ -271,6 +271,8 @@ impl LeaseIndex {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::collections::HashSet;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -327,12 +329,17 @@ mod tests {
         let mut index = LeaseIndex::new();
         let mut got = Vec::new();
         for n in 0..3 {
-            let ip = index.allocate(&pools, &reserved, &key(n), now).unwrap();
+            let ip = index
+                .allocate(&pools, |ip| reserved.contains(&ip), &key(n), now)
+                .unwrap();
             index.insert(held(ip, key(n), LeaseState::Bound, later));
             got.push(ip.octets()[3]);
         }
         assert_eq!(got, [10, 12, 13]);
-        assert_eq!(index.allocate(&pools, &reserved, &key(9), now), None);
+        assert_eq!(
+            index.allocate(&pools, |ip| reserved.contains(&ip), &key(9), now),
+            None
+        );
         // .12's lease runs out: it is the only address left to give.
         index.insert(held(
             Ipv4Addr::new(10, 0, 0, 12),
@@ -341,7 +348,7 @@ mod tests {
             now,
         ));
         assert_eq!(
-            index.allocate(&pools, &reserved, &key(9), now),
+            index.allocate(&pools, |ip| reserved.contains(&ip), &key(9), now),
             Some(Ipv4Addr::new(10, 0, 0, 12))
         );
     }
@@ -392,7 +399,7 @@ mod tests {
                 let k = key(client);
                 match action {
                     // Allocate and hold (bind or offer) for a while.
-                    0 | 1 => match index.allocate(&pools, &reserved, &k, now) {
+                    0 | 1 => match index.allocate(&pools, |ip| reserved.contains(&ip), &k, now) {
                         Some(ip) => {
                             prop_assert!(!reserved.contains(&ip));
                             prop_assert!(index.available_to(ip, &k, now), "{ip} is held");

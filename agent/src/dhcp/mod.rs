@@ -6,6 +6,8 @@
 //!   175) with the reason for each decision;
 //! - [`boot`]: the PXE/iPXE decision (RFC 4578 architectures, RFC 3004 user
 //!   class, RFC 5859 TFTP server) and [`BootOptions`];
+//! - [`reservations`]: IPAM's DHCP reservations, an in-memory index swapped
+//!   after every IPAM change, served beside agent.toml's (which win);
 //! - [`leases`]: the in-memory lease index that every packet reads, kept
 //!   current by the handler; offers live only here, with a short expiry;
 //! - [`handler`]: the protocol itself, without sockets: a request in, a
@@ -33,17 +35,21 @@ pub mod handler;
 pub mod leases;
 pub mod options;
 mod probe;
+pub mod reservations;
 mod server;
 mod socket;
 pub mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ipam;
 
 use std::net::Ipv4Addr;
 
 pub use boot::BootOptions;
 pub use probe::PROBE_WINDOW;
+pub use reservations::Reservations;
 pub use server::{DhcpServer, DhcpSettings, LeaseNotice};
 
 /// Everything that can go wrong in the DHCP server. The handler's variants

@@ -28,7 +28,7 @@ use super::classify::{self, type_name};
 use super::handler::{Arrival, Handler, Outcome};
 use super::leases::LeaseIndex;
 use super::probe::{self, PROBE_WINDOW};
-use super::{BootOptions, DhcpError, socket, store as lease_store};
+use super::{BootOptions, DhcpError, Reservations, socket, store as lease_store};
 use crate::config::{Authority, Config};
 use crate::store::{Store, StoreError};
 
@@ -114,11 +114,14 @@ impl DhcpServer {
     /// or no directly attached subnet). Fails if another server answers a
     /// probe (unless `settings.force`) or a socket cannot be bound. An
     /// interface that does not exist yet is waited for by [`Self::run`].
+    /// `ipam` is the live index of IPAM's reservations, served beside the
+    /// config's.
     pub async fn bind(
         config: &Config,
         store: Store,
         boot: BootOptions,
         settings: DhcpSettings,
+        ipam: Reservations,
     ) -> Result<Option<DhcpServer>, DhcpError> {
         if config.site.authority != Authority::Bootstrap {
             tracing::info!("DHCP off: the site is in production authority");
@@ -144,14 +147,18 @@ impl DhcpServer {
         for e in entries {
             index.insert(e);
         }
-        tracing::info!(leases = index.len(), "DHCP leases loaded");
+        tracing::info!(
+            leases = index.len(),
+            ipam_reservations = ipam.current().len(),
+            "DHCP leases loaded"
+        );
         for subnet in &config.dhcp.subnets {
             let size: u64 = subnet.pools.iter().map(|p| p.size()).sum();
             metrics::gauge!("dv_dhcp_pool_addresses", "subnet" => subnet.prefix.to_string())
                 .set(size as f64);
         }
         let shared = Arc::new(Shared {
-            handler: Handler::new(config.dhcp.subnets.clone(), boot),
+            handler: Handler::new(config.dhcp.subnets.clone(), boot).with_ipam(ipam),
             index: Mutex::new(index),
             store,
             site: config.site.name.clone(),

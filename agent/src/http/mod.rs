@@ -61,6 +61,9 @@ pub struct AppState {
     pub started: Instant,
     /// The live DNS records (served, moved, exported).
     pub dns: crate::dns::Records,
+    /// IPAM's DHCP reservations as the DHCP server serves them; refreshed
+    /// after every allocate and release.
+    pub reservations: crate::dhcp::Reservations,
     /// `dns.upstreams`, for the router exports.
     pub dns_upstreams: Vec<std::net::SocketAddr>,
     /// Boot scripts, artifacts and callbacks.

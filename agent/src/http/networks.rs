@@ -8,7 +8,9 @@
 //! - `POST /v1/networks/{name}/addresses` with optional `owner`,
 //!   `hostname`, `mac`, `address`: 201 with the allocation, its DHCP
 //!   reservation and DNS record id; 409 when the prefix is full or a name,
-//!   MAC or address is taken; 422 for a bad field.
+//!   MAC or address is taken (also by a DHCP reservation in agent.toml,
+//!   which wins); 422 for a bad field. The DHCP server serves the
+//!   reservation from the moment this returns.
 //! - `GET /v1/networks/{name}/addresses`.
 //! - `DELETE /v1/networks/{name}/addresses/{ip}`.
 //!
@@ -196,6 +198,7 @@ pub(super) async fn allocate(
     };
     match nett::allocate(
         &state.dns,
+        &state.reservations,
         &state.site,
         Actor::agent(&state.site),
         name,
@@ -264,6 +267,7 @@ pub(super) async fn release(
     };
     match nett::release(
         &state.dns,
+        &state.reservations,
         &state.site,
         Actor::agent(&state.site),
         name,

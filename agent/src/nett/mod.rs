@@ -12,10 +12,13 @@
 //! [`switch`] holds the switch drivers (plan, apply with rollback, drift;
 //! Open vSwitch over OVSDB).
 //!
+//! The DHCP server serves the reservations live: after an allocate or
+//! release commits, [`Reservations::refresh`] swaps in the DHCP server's
+//! in-memory index (see [`crate::dhcp::reservations`]). agent.toml's DHCP
+//! reservations win: [`allocate`] refuses their MACs and addresses (409).
+//!
 //! Not here yet (later slices of issue 8): port profiles, assignments and
-//! LAGs through the API, running the drivers from intent, vendor renderers,
-//! and the DHCP server serving IPAM reservations live (the rows exist; the
-//! server still reads its reservations from agent.toml).
+//! LAGs through the API, running the drivers from intent, vendor renderers.
 
 pub mod switch;
 
@@ -27,6 +30,7 @@ use dv_protocol::{
 };
 use rusqlite::Connection;
 
+use crate::dhcp::Reservations;
 use crate::dns::{DnsError, Records};
 use crate::store::ipam::{self, AllocateRequest, AllocationRow, IpamError, NetworkRow};
 use crate::store::{StoreError, outbox};
@@ -118,15 +122,17 @@ fn event(
 /// transaction.
 pub async fn allocate(
     records: &Records,
+    reservations: &Reservations,
     site: &SiteName,
     actor: Actor,
     network: String,
     req: AllocateRequest,
 ) -> Result<AllocationRow, NettError> {
     let site = site.clone();
-    Ok(records
+    let fixed = reservations.fixed().to_vec();
+    let row = records
         .change(move |c, inputs| {
-            let mut row = ipam::allocate(c, &site, &actor, &network, &req)?;
+            let mut row = ipam::allocate_beside(c, &site, &actor, &network, &req, &fixed)?;
             let Some(hostname) = row.allocation.hostname.clone() else {
                 return Ok(row);
             };
@@ -171,20 +177,37 @@ pub async fn allocate(
             row.dns_record_id = Some(id.to_string());
             Ok(row)
         })
-        .await?)
+        .await?;
+    if row.dhcp_reservation.is_some() {
+        served(reservations).await;
+    }
+    Ok(row)
+}
+
+/// Swaps the DHCP server's index after a committed IPAM change. The change
+/// stands either way; a failed read leaves the index one change behind
+/// until the next refresh, so say so loudly.
+async fn served(reservations: &Reservations) {
+    if let Err(e) = reservations.refresh().await {
+        tracing::error!(
+            error = %crate::telemetry::error_chain(&e),
+            "DHCP reservations from IPAM not refreshed; the DHCP server serves the previous set until the next IPAM change"
+        );
+    }
 }
 
 /// Releases `address` on `network`: the allocation, its reservation and its
 /// records go in one transaction.
 pub async fn release(
     records: &Records,
+    reservations: &Reservations,
     site: &SiteName,
     actor: Actor,
     network: String,
     address: IpAddr,
 ) -> Result<AllocationRow, NettError> {
     let site = site.clone();
-    Ok(records
+    let row = records
         .change(move |c, inputs| {
             let row = ipam::release(c, &site, &actor, &network, address)?;
             if let (Some(hostname), IpAddr::V4(v4)) = (&row.allocation.hostname, address) {
@@ -209,5 +232,9 @@ pub async fn release(
             }
             Ok(row)
         })
-        .await?)
+        .await?;
+    if row.dhcp_reservation.is_some() {
+        served(reservations).await;
+    }
+    Ok(row)
 }

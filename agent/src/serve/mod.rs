@@ -164,12 +164,27 @@ async fn serve_services(
     let records = crate::dns::Records::load(config, store)
         .await
         .map_err(start::dns_failed)?;
-    let (local, fallback, provisioner) =
-        start::http(config, store, records.clone(), metrics, &mut services).await?;
+    // IPAM's DHCP reservations: the API refreshes them after each change,
+    // the DHCP server answers from them.
+    let reservations = crate::dhcp::Reservations::load(&config.dhcp.subnets, store)
+        .await
+        .map_err(|e| ServeError::Service {
+            service: "dhcp reservations",
+            source: Box::new(e),
+        })?;
+    let (local, fallback, provisioner) = start::http(
+        config,
+        store,
+        records.clone(),
+        reservations.clone(),
+        metrics,
+        &mut services,
+    )
+    .await?;
     start::federation(config, store, provisioner, &mut services);
     start::tftp(config, fallback, &mut services).await?;
     start::dns(config, records.clone(), &mut services).await?;
-    start::dhcp(config, store, dhcp, records, &mut services).await?;
+    start::dhcp(config, store, dhcp, records, reservations, &mut services).await?;
     let mut services = services.set;
 
     tracing::info!(site = %site, http = %local, "agent serving");

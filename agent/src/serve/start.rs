@@ -33,6 +33,7 @@ pub(super) async fn http(
     config: &Config,
     store: &Store,
     records: Records,
+    reservations: crate::dhcp::Reservations,
     metrics: PrometheusHandle,
     services: &mut Services,
 ) -> Result<(SocketAddr, String, Arc<Provisioner>), ServeError> {
@@ -78,6 +79,7 @@ pub(super) async fn http(
         metrics,
         started: Instant::now(),
         dns: records,
+        reservations,
         dns_upstreams: config.dns.upstreams.clone(),
     });
     let auth = http::auth::ApiAuth::from_config(&config.api, config.http.listen.ip())
@@ -211,13 +213,15 @@ pub(super) async fn dhcp(
     store: &Store,
     settings: crate::dhcp::DhcpSettings,
     records: Records,
+    reservations: crate::dhcp::Reservations,
     services: &mut Services,
 ) -> Result<(), ServeError> {
     let boot = crate::dhcp::BootOptions::from_config(config);
     let dhcp_failed = |e: crate::dhcp::DhcpError| failed("dhcp")(Box::new(e));
-    let Some(server) = crate::dhcp::DhcpServer::bind(config, store.clone(), boot, settings)
-        .await
-        .map_err(dhcp_failed)?
+    let Some(server) =
+        crate::dhcp::DhcpServer::bind(config, store.clone(), boot, settings, reservations)
+            .await
+            .map_err(dhcp_failed)?
     else {
         return Ok(());
     };

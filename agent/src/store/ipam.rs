@@ -111,6 +111,33 @@ pub enum IpamError {
         /// Its reserved address.
         address: IpAddr,
     },
+    /// The NIC has a DHCP reservation in agent.toml, which wins over IPAM:
+    /// an IPAM reservation for it would never be served.
+    #[error(
+        "MAC {mac} has a DHCP reservation for {address} in agent.toml \
+         ([[dhcp.subnets.reservations]]), which wins over IPAM; allocate without this MAC \
+         or remove that reservation from agent.toml"
+    )]
+    MacConfigReserved {
+        /// The NIC.
+        mac: MacAddr,
+        /// The address agent.toml reserves for it.
+        address: IpAddr,
+    },
+    /// The address is a DHCP reservation in agent.toml, which wins over IPAM.
+    #[error(
+        "address {address} on network {network} is reserved in agent.toml \
+         ([[dhcp.subnets.reservations]], for {client}); pick another address or remove \
+         that reservation from agent.toml"
+    )]
+    AddressConfigReserved {
+        /// The network.
+        network: String,
+        /// The address.
+        address: IpAddr,
+        /// The client agent.toml reserves it for.
+        client: String,
+    },
     /// The address is not allocated on this network.
     #[error("address {address} is not allocated on network {network}")]
     NotAllocated {
@@ -561,6 +588,19 @@ fn check_request(req: &AllocateRequest) -> Result<(), IpamError> {
     Ok(())
 }
 
+/// A DHCP reservation made outside IPAM (agent.toml's
+/// `[[dhcp.subnets.reservations]]`). These win over IPAM, so [`allocate`]
+/// neither hands out their addresses nor reserves their MACs again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedReservation {
+    /// The reserved address.
+    pub ip: IpAddr,
+    /// The NIC, when the reservation is keyed by MAC (not client id).
+    pub mac: Option<MacAddr>,
+    /// Who it is for, for messages ("MAC 52:54:..", "client id 01:..").
+    pub client: String,
+}
+
 /// Allocates an address on network `network`: the requested one, else the
 /// lowest free one; with its DHCP reservation when a MAC is given, and the
 /// `AddressAllocated` event. DNS records are the caller's part of the same
@@ -572,7 +612,35 @@ pub fn allocate(
     network: &str,
     req: &AllocateRequest,
 ) -> Result<AllocationRow, StoreError> {
+    allocate_beside(conn, site, actor, network, req, &[])
+}
+
+/// [`allocate`], refusing (409) a MAC or address that `fixed` reserves and
+/// never picking a `fixed` address as the lowest free one.
+pub fn allocate_beside(
+    conn: &Connection,
+    site: &SiteName,
+    actor: &Actor,
+    network: &str,
+    req: &AllocateRequest,
+    fixed: &[FixedReservation],
+) -> Result<AllocationRow, StoreError> {
     check_request(req)?;
+    if let Some(mac) = req.mac
+        && let Some(f) = fixed.iter().find(|f| f.mac == Some(mac))
+    {
+        return Err(IpamError::MacConfigReserved { mac, address: f.ip }.into());
+    }
+    if let Some(ip) = req.address
+        && let Some(f) = fixed.iter().find(|f| f.ip == ip)
+    {
+        return Err(IpamError::AddressConfigReserved {
+            network: network.to_owned(),
+            address: ip,
+            client: f.client.clone(),
+        }
+        .into());
+    }
     let row = self::network(conn, network)?.ok_or_else(|| IpamError::UnknownNetwork {
         name: network.to_owned(),
     })?;
@@ -604,7 +672,10 @@ pub fn allocate(
             .into());
         }
     }
-    let taken = taken(conn, &row.prefix_id)?;
+    let mut taken = taken(conn, &row.prefix_id)?;
+    let allocated = taken.clone();
+    // Config reservations count as taken for the lowest-free pick only.
+    taken.extend(fixed.iter().map(|f| f.ip));
     let address = match req.address {
         Some(ip) => {
             if let Some(reason) = not_allocatable(&row, ip) {
@@ -615,7 +686,7 @@ pub fn allocate(
                 }
                 .into());
             }
-            if taken.contains(&ip) {
+            if allocated.contains(&ip) {
                 let owner: Option<String> = conn
                     .prepare_cached(
                         "SELECT coalesce(owner, hostname, id) FROM allocation
@@ -828,6 +899,56 @@ pub fn named_v4(conn: &Connection) -> Result<Vec<(String, Ipv4Addr)>, StoreError
             Ok(IpAddr::V4(v4)) => Some(Ok((h, v4))),
             Ok(IpAddr::V6(_)) => None,
             Err(e) => Some(Err(corrupt("allocation", &a, e))),
+        })
+        .collect()
+}
+
+/// An IPAM DHCP reservation with the network it belongs to, for the DHCP
+/// server's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedReservation {
+    /// The NIC, its address and host name.
+    pub reservation: ReservationRow,
+    /// Its network's prefix.
+    pub prefix: IpNet,
+    /// Whether its network has DHCP on.
+    pub dhcp: bool,
+}
+
+/// Every DHCP reservation IPAM made, with its network's prefix and DHCP
+/// switch: what the DHCP server serves (see `crate::dhcp::reservations`).
+pub fn served_reservations(conn: &Connection) -> Result<Vec<ServedReservation>, StoreError> {
+    let rows: Vec<(String, String, Option<String>, String, i64)> = conn
+        .prepare_cached(
+            "SELECT r.mac, r.ip, r.hostname, p.cidr, n.dhcp
+             FROM dhcp_reservation r
+             JOIN allocation a ON a.id = r.allocation_id
+             JOIN prefix p ON p.id = a.prefix_id
+             JOIN network n ON n.id = p.network_id
+             ORDER BY r.mac",
+        )?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(m, ip, hostname, cidr, dhcp)| {
+            let c = |d: String| corrupt("dhcp_reservation", &m, d);
+            Ok(ServedReservation {
+                reservation: ReservationRow {
+                    mac: m
+                        .parse()
+                        .map_err(|e: dv_protocol::MacParseError| c(e.to_string()))?,
+                    ip: ip
+                        .parse()
+                        .map_err(|e: std::net::AddrParseError| c(e.to_string()))?,
+                    hostname,
+                },
+                prefix: cidr
+                    .parse()
+                    .map_err(|e: ipnet::AddrParseError| c(e.to_string()))?,
+                dhcp: dhcp != 0,
+            })
         })
         .collect()
 }
