@@ -9,6 +9,12 @@
 # the agent and powers off. No traffic leaves the veth pair and namespace.
 # Ctrl-C (or SIGTERM) stops the machine and the agent (which commits what it
 # has queued) and removes the namespace and the veth pair.
+#
+# Unless DV_LAB_HUB=0, the lab also runs what the site federates to, on
+# loopback: a one-node hub (nats-server with JetStream, one dv-hub replica,
+# API on 127.0.0.1:7443), the site's leaf node, and a local OIDC issuer
+# (tests/oidc-issuer, http://127.0.0.1:7480) for `dvid login`, so the
+# first-use walkthrough (docs/walkthrough.md) can be followed by hand.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,12 +42,52 @@ else
   cp /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/snponly.efi "$LAB/data/firmware/"
 fi
 
-cargo build --locked -p dv-agent
+HUB_ON="${DV_LAB_HUB:-1}"
+NATS="$ROOT/.venv/bin/nats-server"
+if [ "$HUB_ON" = 1 ]; then
+  mkdir -p "$LAB/hub"
+  # The site's leaf node federates to the hub; the agent publishes through it.
+  cat >> "$LAB/agent.toml" <<TOML
+
+[nats]
+url = "nats://127.0.0.1:4222"
+hub = ["nats-leaf://127.0.0.1:17422"]
+store_dir = "$LAB/leaf-store"
+TOML
+  [ -s "$LAB/hub/token" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$LAB/hub/token")
+  cat > "$LAB/hub/hub.toml" <<TOML
+[hub]
+data_dir = "$LAB/hub/data"
+token_file = "$LAB/hub/token"
+
+[[nats]]
+name = "hub-1"
+client = "127.0.0.1:14222"
+cluster = "127.0.0.1:16222"
+leaf = "127.0.0.1:17422"
+
+[[replicas]]
+name = "r1"
+listen = "127.0.0.1:7443"
+
+[[sites]]
+name = "lab"
+
+[identity]
+issuer = "http://127.0.0.1:7480"
+client_id = "dv-cli"
+TOML
+  cargo build --locked -p dv-agent -p dv-hub -p dv-cli
+  "$ROOT/target/debug/dv-hub" check-config --config "$LAB/hub/hub.toml" >/dev/null
+else
+  cargo build --locked -p dv-agent
+fi
 AGENT="$ROOT/target/debug/dv-agent"
 "$AGENT" check-config "$LAB/agent.toml"
 
 AGENT_PID=""
 VM_PID=""
+HUB_PIDS=()
 cleanup() {
   trap - EXIT INT TERM
   [ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
@@ -49,6 +95,10 @@ cleanup() {
     kill -TERM "$AGENT_PID"
     wait "$AGENT_PID" 2>/dev/null || true
   fi
+  # Newest first: the replica before its nats-server, the issuer last.
+  for ((i = ${#HUB_PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${HUB_PIDS[$i]}" 2>/dev/null && wait "${HUB_PIDS[$i]}" 2>/dev/null || true
+  done
   ip link del dvlab0 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
   echo "lab stopped; its data stays in $LAB/data" >&2
@@ -68,6 +118,34 @@ ip -n "$NS" link set uplink master br0
 for dev in br0 tap0 uplink; do ip -n "$NS" link set "$dev" up; done
 ip addr add 10.77.0.1/24 dev dvlab0
 ip link set dvlab0 up
+
+wait_http() { # URL PID: until URL answers 2xx, while PID lives (30 s at most)
+  for _ in $(seq 1 150); do
+    curl -sf "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+if [ "$HUB_ON" = 1 ]; then
+  # The issuer exits when its stdin closes: this script holds a FIFO open
+  # for it, so it goes when the lab goes, whichever way.
+  rm -f "$LAB/issuer.in"; mkfifo "$LAB/issuer.in"; exec 8<>"$LAB/issuer.in"
+  node tests/oidc-issuer/issuer.mjs 7480 <"$LAB/issuer.in" >"$LAB/issuer.log" 2>&1 &
+  HUB_PIDS+=($!)
+  wait_http http://127.0.0.1:7480/.well-known/openid-configuration "${HUB_PIDS[-1]}" \
+    || { echo "lab: the OIDC issuer did not start; see $LAB/issuer.log" >&2; exit 1; }
+  "$ROOT/target/debug/dv-hub" nats-config --config "$LAB/hub/hub.toml" --node hub-1 > "$LAB/hub/hub-1.conf"
+  "$NATS" -c "$LAB/hub/hub-1.conf" >"$LAB/hub/nats.log" 2>&1 &
+  HUB_PIDS+=($!)
+  "$AGENT" nats-config --config "$LAB/agent.toml" > "$LAB/leaf.conf"
+  "$NATS" -c "$LAB/leaf.conf" >"$LAB/leaf.log" 2>&1 &
+  HUB_PIDS+=($!)
+  DV_LOG=info "$ROOT/target/debug/dv-hub" serve --config "$LAB/hub/hub.toml" --replica r1 >"$LAB/hub/r1.log" 2>&1 &
+  HUB_PIDS+=($!)
+  wait_http http://127.0.0.1:7443/v1/health "${HUB_PIDS[-1]}" \
+    || { echo "lab: the hub did not start; see $LAB/hub/r1.log and nats.log" >&2; exit 1; }
+fi
 
 "$AGENT" serve --config "$LAB/agent.toml" --log-format "${DV_LAB_LOG_FORMAT:-pretty}" "$@" &
 AGENT_PID=$!
@@ -98,4 +176,17 @@ Lab site "lab" is up. The agent serves DHCP, DNS, TFTP and HTTP on dvlab0 (10.77
 $VM_NOTE
   stop:    Ctrl-C; queued writes are committed before the agent exits
 MSG
+if [ "$HUB_ON" = 1 ]; then
+  cat >&2 <<MSG
+The hub federates the site (DV_LAB_HUB=0 leaves it out):
+  hub API:  http://127.0.0.1:7443 (bootstrap token in $LAB/hub/token)
+  issuer:   http://127.0.0.1:7480 (dvid login; sign in at its /device page with any e-mail)
+  walkthrough (docs/walkthrough.md):
+    export PATH="$ROOT/target/debug:\$PATH" DV_HUB=http://127.0.0.1:7443 DV_HUB_TOKEN=$LAB/hub/token \\
+           DV_SITE=http://10.77.0.1:8680 DV_ISSUER=http://127.0.0.1:7480
+    (link dvid, dvce, dvnet to dv first: docs/cli.md. Step 6 needs a machine with a BMC; the lab's
+     VM has none yet, so its provisioning stops at set_pxe and says so. The walkthrough's test
+     gives its machine a Redfish emulator.)
+MSG
+fi
 wait "$AGENT_PID"
