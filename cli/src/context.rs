@@ -8,7 +8,7 @@
 //! where the secrets are. The directory is `$DV_CONFIG_DIR`, else
 //! `~/.config/dv`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -162,31 +162,9 @@ impl Contexts {
     /// Writes the file (0600, in a 0700 directory), replacing it whole so a
     /// crash leaves the old or the new file, never half of one.
     pub fn save(&self) -> Result<PathBuf, String> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let path = file()?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let text = yaml_serde::to_string(self).map_err(|e| e.to_string())?;
-        let tmp = dir.join(format!(".contexts.yaml.{}", std::process::id()));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| {
-                f.write_all(text.as_bytes())?;
-                f.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("cannot write {}: {e}", path.display()));
-        }
+        crate::private_file::write(&path, &text)?;
         Ok(path)
     }
 

@@ -12,8 +12,8 @@
 //! against the client id, ADR 0013). It is refreshed with the refresh token
 //! when it expires within [`REFRESH_MARGIN`].
 
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use dv_sdk::oidc::{OidcClient, OidcError, TokenSet, unverified_claims};
@@ -170,30 +170,8 @@ pub fn load(key: &str) -> Result<Option<Credentials>, String> {
 /// Stores `creds` for `key`: 0600 in a 0700 directory, replaced whole.
 pub fn save(key: &str, creds: &Credentials) -> Result<PathBuf, String> {
     let path = path(key)?;
-    let dir = path
-        .parent()
-        .ok_or_else(|| format!("{} has no directory", path.display()))?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let text = serde_json::to_string_pretty(creds).map_err(|e| e.to_string())?;
-    let tmp = dir.join(format!(".{key}.json.{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("cannot write {}: {e}", path.display()));
-    }
+    crate::private_file::write(&path, &text)?;
     Ok(path)
 }
 

@@ -33,6 +33,7 @@ mod id;
 mod net;
 mod offerings;
 mod output;
+mod private_file;
 mod progress;
 mod quota;
 mod scope;

@@ -290,25 +290,12 @@ impl Identities {
 
     /// Stores a grant (overwriting the same binding's earlier grant).
     pub async fn put_grant(&self, grant: &Grant) -> Result<(), KvError> {
-        let key = binding_key(&grant.id);
-        let value = serde_json::to_vec(grant).map_err(|e| store_error(&key, e))?;
-        self.store
-            .put(&key, value.clone().into())
-            .await
-            .map_err(|e| store_error(&key, e))?;
-        self.apply(&key, Some(&value));
-        Ok(())
+        self.put(&binding_key(&grant.id), grant).await
     }
 
     /// Deletes grant `id`.
     pub async fn delete_grant(&self, id: &str) -> Result<(), KvError> {
-        let key = binding_key(id);
-        self.store
-            .delete(&key)
-            .await
-            .map_err(|e| store_error(&key, e))?;
-        self.apply(&key, None);
-        Ok(())
+        self.delete(&binding_key(id)).await
     }
 
     /// Every service token.
@@ -343,24 +330,33 @@ impl Identities {
 
     /// Stores a token.
     pub async fn put_token(&self, token: &StoredToken) -> Result<(), KvError> {
-        let key = token_key(&token.record.id);
-        let value = serde_json::to_vec(token).map_err(|e| store_error(&key, e))?;
-        self.store
-            .put(&key, value.clone().into())
-            .await
-            .map_err(|e| store_error(&key, e))?;
-        self.apply(&key, Some(&value));
-        Ok(())
+        self.put(&token_key(&token.record.id), token).await
     }
 
     /// Deletes (revokes) token `id`.
     pub async fn delete_token(&self, id: &str) -> Result<(), KvError> {
-        let key = token_key(id);
+        self.delete(&token_key(id)).await
+    }
+
+    /// Writes `value` under `key` and applies it to this replica's index at
+    /// once (the watch brings it to the others, and here again: idempotent).
+    async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), KvError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| store_error(key, e))?;
         self.store
-            .delete(&key)
+            .put(key, bytes.clone().into())
             .await
-            .map_err(|e| store_error(&key, e))?;
-        self.apply(&key, None);
+            .map_err(|e| store_error(key, e))?;
+        self.apply(key, Some(&bytes));
+        Ok(())
+    }
+
+    /// Deletes `key`, here and (through the watch) everywhere.
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.store
+            .delete(key)
+            .await
+            .map_err(|e| store_error(key, e))?;
+        self.apply(key, None);
         Ok(())
     }
 
