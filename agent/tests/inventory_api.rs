@@ -466,6 +466,7 @@ machines:
     assert_eq!(
         steps,
         [
+            "network",
             "allocate",
             "set_pxe",
             "power_cycle",
@@ -561,10 +562,10 @@ machines:
     let (code, _) = post_json(http, &format!("/v1/tasks/{uid}/retry"), "{}");
     assert_eq!(code, 202);
     let again = wait_task(http, &uid, Duration::from_secs(60), |v| {
-        v["task"]["state"].get("blocked").is_some() && v["steps"].as_array().unwrap().len() == 3
+        v["task"]["state"].get("blocked").is_some() && v["steps"].as_array().unwrap().len() == 4
     });
     let steps = step_names(&again);
-    assert_eq!(steps, ["allocate", "set_pxe", "set_pxe"]);
+    assert_eq!(steps, ["network", "allocate", "set_pxe", "set_pxe"]);
     let (code, list) = curl(http, &[], "/v1/tasks?state=blocked");
     assert_eq!(code, 200);
     assert!(list.contains(&uid), "{list}");
@@ -609,9 +610,15 @@ fn an_installer_that_never_calls_back_fails_the_task_at_the_install_timeout() {
     );
     assert_eq!(
         step_names(&done),
-        ["allocate", "set_pxe", "power_cycle", "await_install"]
+        [
+            "network",
+            "allocate",
+            "set_pxe",
+            "power_cycle",
+            "await_install"
+        ]
     );
-    let last = &done["steps"][3];
+    let last = &done["steps"][4];
     assert_eq!(last["outcome"], "failed", "{last}");
     agent.stop();
 }
@@ -668,6 +675,7 @@ machines:
     assert_eq!(
         step_names(&done),
         [
+            "network",
             "allocate",
             "set_pxe",
             "power_cycle",
@@ -726,7 +734,7 @@ fn an_agent_killed_mid_provisioning_resumes_the_task_where_it_stood() {
             .filter(|s| **s != "await_install")
             .copied()
             .collect::<Vec<_>>(),
-        ["allocate", "set_pxe", "power_cycle"],
+        ["network", "allocate", "set_pxe", "power_cycle"],
         "the steps before the outage are not run again: {resumed}"
     );
     let (code, body) = curl(
@@ -740,7 +748,7 @@ fn an_agent_killed_mid_provisioning_resumes_the_task_where_it_stood() {
     });
     assert_eq!(done["task"]["state"], "succeeded", "{done}");
     let steps = step_names(&done);
-    assert_eq!(steps.first(), Some(&"allocate"), "{done}");
+    assert_eq!(steps.first(), Some(&"network"), "{done}");
     assert_eq!(&steps[steps.len() - 2..], ["set_disk", "ready"], "{done}");
     let (_, m) = curl(http, &[], "/v1/machines/SN-K");
     assert!(m.contains("\"state\":\"ready\""), "{m}");

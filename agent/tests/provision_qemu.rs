@@ -169,6 +169,7 @@ fn a_vm_is_provisioned_and_deprovisioned_through_its_bmc_end_to_end() {
     assert_eq!(
         step_names(&done),
         [
+            "network",
             "allocate",
             "set_pxe",
             "power_cycle",

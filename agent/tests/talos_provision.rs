@@ -131,6 +131,7 @@ machines:
     assert_eq!(
         steps,
         [
+            "network",
             "allocate",
             "set_pxe",
             "power_cycle",

@@ -31,6 +31,7 @@ mod context;
 mod credentials;
 mod id;
 mod net;
+mod net_switch;
 mod offerings;
 mod output;
 mod private_file;

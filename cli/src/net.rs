@@ -26,6 +26,11 @@ Examples:
   dvnet address list tenant-20
   dvnet address release tenant-20 10.20.0.2
   dvnet network delete tenant-20     (it must hold no addresses)
+  dvnet profile set server --access 20
+  dvnet port assign leaf-1 swp1 --profile server
+  dvnet plan leaf-1
+  dvnet apply leaf-1
+  dvnet drift leaf-1 --exit-code
   dv net network list                (the same, through dv)";
 
 /// `dvnet`.
@@ -65,6 +70,58 @@ pub(crate) enum Command {
         after_help = "Examples:\n  dvnet address allocate tenant-20 --hostname web-1\n  dvnet address release tenant-20 10.20.0.10"
     )]
     Address(Address),
+    /// Port profiles: what a switch port carries (an access VLAN, or a trunk).
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvnet profile set server --access 10\n  dvnet profile set uplink --trunk 10,20 --native 10"
+    )]
+    Profile(crate::net_switch::Profile),
+    /// Switch ports: give a port a profile, take it away, list them.
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  dvnet port assign leaf-1 swp1 --profile server\n  dvnet port list leaf-1"
+    )]
+    Port(crate::net_switch::Port),
+    /// Link aggregation groups: member ports bundled into one.
+    #[command(subcommand)]
+    #[command(
+        after_help = "Example:\n  dvnet lag set leaf-1 bond1 --members swp1,swp2 --profile uplink"
+    )]
+    Lag(crate::net_switch::Lag),
+    /// The switches the agent configures (agent.toml's [[switches]]).
+    #[command(subcommand)]
+    #[command(after_help = "Example:\n  dvnet switch list")]
+    Switch(crate::net_switch::Switch),
+    /// What `dvnet apply` would change on a switch; changes nothing.
+    #[command(
+        after_help = "Examples:\n  dvnet plan leaf-1\n  dvnet plan leaf-1 --exit-code   (exit 1 when there is something to apply)"
+    )]
+    Plan {
+        /// The switch.
+        switch: String,
+        /// Exit 1 when the plan is not empty.
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Bring a switch to the intent: the plan's changes in order, rolled
+    /// back if a step fails; then read back.
+    #[command(after_help = "Example:\n  dvnet apply leaf-1")]
+    Apply {
+        /// The switch.
+        switch: String,
+    },
+    /// Read a switch back and show what differs from the intent (changes
+    /// made behind the agent's back); recorded as an event.
+    #[command(
+        after_help = "Examples:\n  dvnet drift leaf-1\n  dvnet drift leaf-1 --exit-code   (for monitoring: exit 1 on drift)"
+    )]
+    Drift {
+        /// The switch.
+        switch: String,
+        /// Exit 1 when the switch drifted.
+        #[arg(long)]
+        exit_code: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +302,19 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
         Command::Address(Address::Release { network, address }) => {
             client.address_release(&network, address).await?;
             eprintln!("{address} released on {network}");
+        }
+        Command::Profile(cmd) => return crate::net_switch::profile(target, cmd, format).await,
+        Command::Port(cmd) => return crate::net_switch::port(target, cmd, format).await,
+        Command::Lag(cmd) => return crate::net_switch::lag(target, cmd, format).await,
+        Command::Switch(cmd) => return crate::net_switch::switch(target, cmd, format).await,
+        Command::Plan { switch, exit_code } => {
+            return crate::net_switch::plan(target, &switch, false, exit_code, format).await;
+        }
+        Command::Drift { switch, exit_code } => {
+            return crate::net_switch::plan(target, &switch, true, exit_code, format).await;
+        }
+        Command::Apply { switch } => {
+            return crate::net_switch::apply(target, &switch, format).await;
         }
     }
     Ok(ExitCode::SUCCESS)

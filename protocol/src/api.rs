@@ -9,6 +9,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod switch;
+pub use switch::{
+    LagRequest, PlannedChange, PortAssignRequest, ProfileRequest, RealizedPort, SwitchApplied,
+    SwitchApplyFailed, SwitchList, SwitchPlan, SwitchView,
+};
+
 use crate::{Heartbeat, MachineId, SiteName, Task};
 
 /// The error body of every `/v1` endpoint.

@@ -30,8 +30,10 @@ use crate::token::{ProjectName, SiteName, TenantName, validate_token};
 /// `EventBody::MachineBootStateSet` appended; 3 =
 /// `EventBody::BmcCertificatePinned` appended; 4 = `EventBody::CommandRejected`,
 /// `EventBody::NetworkDeleted`, `EventBody::AddressAllocated` and
-/// `EventBody::AddressReleased` appended.
-pub const SCHEMA_VERSION: u16 = 4;
+/// `EventBody::AddressReleased` appended; 5 = `EventBody::PortIntentChanged`,
+/// `EventBody::SwitchApplied`, `EventBody::SwitchApplyFailed` and
+/// `EventBody::SwitchDrifted` appended.
+pub const SCHEMA_VERSION: u16 = 5;
 
 /// NATS header names carrying the envelope's routing fields.
 pub mod header {

@@ -25,7 +25,7 @@ use crate::resource::{
     Site, Task, TaskState,
 };
 use crate::subject::{EVT, ROOT, Subject, service};
-use crate::token::{NetworkName, SiteName};
+use crate::token::{NetworkName, SiteName, SwitchName};
 
 /// A fact that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +199,46 @@ pub enum EventBody {
         /// The address, free again.
         address: IpAddr,
     },
+    /// Switch-port intent changed: a port profile, a port assignment or a
+    /// LAG was set or removed.
+    PortIntentChanged {
+        /// The switch it is about; `None` for a profile (every switch).
+        switch: Option<SwitchName>,
+        /// What changed, as an operator reads it.
+        change: String,
+    },
+    /// A switch was brought to the intent; `realized` is what it carries
+    /// now, read back from it.
+    SwitchApplied {
+        /// The switch.
+        switch: SwitchName,
+        /// The changes applied, in order.
+        changes: Vec<String>,
+        /// Its ports as read back (`swp1: access 10`).
+        realized: Vec<String>,
+    },
+    /// Applying to a switch failed at a step; the steps before it were
+    /// undone (those in `rollback_failed` could not be).
+    SwitchApplyFailed {
+        /// The switch.
+        switch: SwitchName,
+        /// The step that failed.
+        failed: String,
+        /// Why.
+        reason: String,
+        /// The steps undone.
+        rolled_back: Vec<String>,
+        /// The steps whose undo failed.
+        rollback_failed: Vec<String>,
+    },
+    /// A switch no longer does what the intent says (changed behind the
+    /// agent's back); applying converges it.
+    SwitchDrifted {
+        /// The switch.
+        switch: SwitchName,
+        /// What applying would change.
+        drift: Vec<String>,
+    },
 }
 
 /// Where an event body is published: `(service, entity, verb)`; `entity` is
@@ -232,6 +272,10 @@ impl EventBody {
             Self::NetworkDeleted { .. } => (NETT, Some("network"), "deleted"),
             Self::AddressAllocated { .. } => (NETT, Some("address"), "allocated"),
             Self::AddressReleased { .. } => (NETT, Some("address"), "released"),
+            Self::PortIntentChanged { .. } => (NETT, Some("intent"), "changed"),
+            Self::SwitchApplied { .. } => (NETT, Some("switch"), "applied"),
+            Self::SwitchApplyFailed { .. } => (NETT, Some("switch"), "apply-failed"),
+            Self::SwitchDrifted { .. } => (NETT, Some("switch"), "drifted"),
         }
     }
 
@@ -419,6 +463,46 @@ impl fmt::Display for EventBody {
             } => write!(
                 f,
                 "address {address} released on network {network} (allocation {allocation})"
+            ),
+            Self::PortIntentChanged { switch, change } => match switch {
+                Some(sw) => write!(f, "switch {sw} intent: {change}"),
+                None => write!(f, "port intent: {change}"),
+            },
+            Self::SwitchApplied {
+                switch,
+                changes,
+                realized,
+            } => write!(
+                f,
+                "switch {switch} applied: {} change(s), {} port(s) realized",
+                changes.len(),
+                realized.len()
+            ),
+            Self::SwitchApplyFailed {
+                switch,
+                failed,
+                reason,
+                rolled_back,
+                rollback_failed,
+            } => {
+                write!(
+                    f,
+                    "switch {switch} apply failed at {failed}: {reason}; {} step(s) rolled back",
+                    rolled_back.len()
+                )?;
+                if !rollback_failed.is_empty() {
+                    write!(
+                        f,
+                        ", {} could not be: the switch needs attention",
+                        rollback_failed.len()
+                    )?;
+                }
+                Ok(())
+            }
+            Self::SwitchDrifted { switch, drift } => write!(
+                f,
+                "switch {switch} drifted from the intent: {}",
+                drift.join("; ")
             ),
         }
     }
@@ -612,6 +696,26 @@ mod tests {
                 network: NetworkId::new(),
                 address: "10.0.0.10".parse().unwrap(),
             },
+            EventBody::PortIntentChanged {
+                switch: Some(SwitchName::new("leaf-1").unwrap()),
+                change: "swp1 assigned profile server".into(),
+            },
+            EventBody::SwitchApplied {
+                switch: SwitchName::new("leaf-1").unwrap(),
+                changes: vec!["add swp1: absent -> access 10".into()],
+                realized: vec!["swp1: access 10".into()],
+            },
+            EventBody::SwitchApplyFailed {
+                switch: SwitchName::new("leaf-1").unwrap(),
+                failed: "add swp2: absent -> access 10".into(),
+                reason: "no such interface".into(),
+                rolled_back: vec!["remove swp1: access 10 -> absent".into()],
+                rollback_failed: vec![],
+            },
+            EventBody::SwitchDrifted {
+                switch: SwitchName::new("leaf-1").unwrap(),
+                drift: vec!["retag swp1: access 20 -> access 10".into()],
+            },
         ]
     }
 
@@ -642,6 +746,10 @@ mod tests {
             EventBody::NetworkDeleted { .. } => 20,
             EventBody::AddressAllocated { .. } => 21,
             EventBody::AddressReleased { .. } => 22,
+            EventBody::PortIntentChanged { .. } => 23,
+            EventBody::SwitchApplied { .. } => 24,
+            EventBody::SwitchApplyFailed { .. } => 25,
+            EventBody::SwitchDrifted { .. } => 26,
         }
     }
 

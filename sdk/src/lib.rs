@@ -41,6 +41,7 @@ mod events;
 mod network;
 pub mod oidc;
 mod project_machines;
+mod switches;
 mod tenancy;
 
 use std::fmt;
@@ -61,6 +62,7 @@ pub use dv_protocol;
 pub use error::Error;
 pub use events::EventRecord;
 pub use network::{AddressRequest, AddressView, NetworkView, Reservation};
+pub use switches::SwitchPorts;
 
 /// A record's revision as the server names it in `ETag` (quotes included,
 /// `"12"`), to send back in `If-Match`.

@@ -135,7 +135,7 @@ impl Client {
             .await
     }
 
-    async fn delete_json<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn delete_json<T: serde::de::DeserializeOwned>(
         &self,
         segments: &[&str],
     ) -> Result<T, Error> {

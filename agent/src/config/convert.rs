@@ -132,6 +132,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         None => Some(None),
     };
     let api = super::api::api(cx.report_mut(), &w.api, base_dir);
+    let switches = super::switches::switches(cx.report_mut(), &w.switches, base_dir);
     let provision = Provision {
         install_timeout: install_timeout?.unwrap_or(defaults.install_timeout),
         wipe_timeout: wipe_timeout?.unwrap_or(defaults.wipe_timeout),
@@ -150,6 +151,7 @@ pub(crate) fn convert(w: wire::Config, base_dir: &Path, report: &mut Report) -> 
         provision,
         nats: nats?,
         api: api?,
+        switches: switches?,
     })
 }
 

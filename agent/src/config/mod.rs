@@ -40,6 +40,8 @@ mod load;
 mod locate;
 mod nats;
 mod summary;
+mod switches;
+pub use switches::{OvsdbRemote, Switch, SwitchDriverConfig};
 mod talos;
 mod validate;
 mod values;
@@ -86,6 +88,9 @@ pub struct Config {
     pub nats: Option<Nats>,
     /// `[api]`: who may call the `/v1` API.
     pub api: Api,
+    /// `[[switches]]`: the switches the agent configures from the port
+    /// intent.
+    pub switches: Vec<Switch>,
 }
 
 /// `[api]`: who may call the `/v1` API (ADR 0013).

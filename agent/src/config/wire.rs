@@ -31,6 +31,19 @@ pub(crate) struct Config {
     pub nats: Option<Nats>,
     #[serde(default)]
     pub api: Api,
+    #[serde(default)]
+    pub switches: Vec<Switch>,
+}
+
+/// `[[switches]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Switch {
+    pub name: String,
+    pub driver: String,
+    pub bridge: String,
+    pub ovsdb: Option<String>,
+    pub drift_interval: Option<String>,
 }
 
 /// `[api]`

@@ -29,6 +29,7 @@ mod health;
 mod inventory;
 mod leases;
 mod networks;
+mod switches;
 mod talos;
 #[cfg(test)]
 mod talos_tests;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub site_key: crate::inventory::SiteKey,
     /// Starts and drives provisioning tasks.
     pub provisioner: std::sync::Arc<crate::provision::runner::Provisioner>,
+    /// The switches configured from the port intent.
+    pub switches: std::sync::Arc<crate::nett::switches::Switches>,
 }
 
 /// The OpenAPI document's frame: title and tags. The paths and schemas
@@ -93,6 +96,7 @@ pub struct AppState {
         (name = "tasks", description = "Provisioning tasks"),
         (name = "dns", description = "DNS services, zones and router exports"),
         (name = "networks", description = "Network intent and IPAM"),
+        (name = "switches", description = "Switch-port intent, and plan, apply and drift of the switches"),
     )
 )]
 struct ApiDoc;
@@ -126,6 +130,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(networks::show, networks::delete))
         .routes(routes!(networks::addresses, networks::allocate))
         .routes(routes!(networks::release))
+        .routes(routes!(switches::show_intent))
+        .routes(routes!(switches::list_profiles))
+        .routes(routes!(switches::set_profile, switches::delete_profile))
+        .routes(routes!(switches::list))
+        .routes(routes!(switches::ports))
+        .routes(routes!(switches::assign, switches::unassign))
+        .routes(routes!(switches::set_lag, switches::delete_lag))
+        .routes(routes!(switches::plan))
+        .routes(routes!(switches::apply))
+        .routes(routes!(switches::drift))
 }
 
 /// The agent's OpenAPI document (`dv-agent openapi`).

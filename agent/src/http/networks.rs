@@ -36,9 +36,9 @@ use crate::store::ipam::{self, AllocateRequest, AllocationRow, IpamError, Networ
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Refusal {
     /// What went wrong.
-    error: String,
+    pub(super) error: String,
     /// Each problem, with the field it is about.
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
 }
 
 /// `GET /v1/networks`'s body.

@@ -17,10 +17,11 @@
 //! in-memory index (see [`crate::dhcp::reservations`]). agent.toml's DHCP
 //! reservations win: [`allocate`] refuses their MACs and addresses (409).
 //!
-//! Not here yet (later slices of issue 8): port profiles, assignments and
-//! LAGs through the API, running the drivers from intent, vendor renderers.
+//! [`switches`] runs the drivers from the stored port intent
+//! ([`crate::store::intent`]): plan, apply, drift, with their events.
 
 pub mod switch;
+pub mod switches;
 
 use std::net::IpAddr;
 
@@ -85,6 +86,7 @@ pub async fn network_delete(
     let site = site.clone();
     Ok(records
         .change(move |c, inputs| {
+            refuse_if_carried(c, &name)?;
             let row = ipam::network_delete(c, &site, &actor, &name)?;
             if let ipnet::IpNet::V4(v4) = row.spec.prefix
                 && let Some(i) = inputs.ipam_prefixes.iter().position(|p| *p == v4)
@@ -94,6 +96,39 @@ pub async fn network_delete(
             Ok(row)
         })
         .await?)
+}
+
+/// A network whose VLAN a port profile carries stays: deleting it would
+/// leave the intent naming a VLAN no network has.
+fn refuse_if_carried(c: &Connection, name: &str) -> Result<(), StoreError> {
+    let site = crate::store::intent::load(c)?;
+    let Some(net) = site.networks.iter().find(|n| n.name.as_str() == name) else {
+        return Ok(());
+    };
+    let by: Vec<String> = site
+        .profiles
+        .iter()
+        .filter(|p| match &p.mode {
+            dv_protocol::PortMode::Access { vlan } => *vlan == net.vlan,
+            dv_protocol::PortMode::Trunk { allowed, .. } => allowed.contains(&net.vlan),
+        })
+        .map(|p| p.name.to_string())
+        .collect();
+    if by.is_empty() {
+        return Ok(());
+    }
+    Err(IpamError::Conflict(dv_protocol::IntentError {
+        problems: vec![dv_protocol::Problem {
+            field: "name".into(),
+            message: format!(
+                "network {name} (VLAN {}) is carried by port profile(s) {}; change or delete \
+                 them first",
+                net.vlan,
+                by.join(", ")
+            ),
+        }],
+    })
+    .into())
 }
 
 fn dns_name(name: &str) -> Result<DnsName, StoreError> {

@@ -11,6 +11,10 @@
 //! (boot entry back to `discover`).
 //!
 //! Provisioning steps, with what they touch:
+//! - `network`: every switch port the machine is cabled to (port
+//!   assignments naming it) carries its intent on the switch, as last read
+//!   back; otherwise the task is blocked on `network: ...` until an apply
+//!   of that switch retries it. What was found is kept in the step log.
 //! - `allocate`: the machine must be `available`; it becomes `allocated`.
 //! - `set_pxe`: one-time network boot through the BMC (read back).
 //! - `power_cycle`: power on, or force a restart if it is on (read back);
@@ -36,7 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dv_protocol::{
-    Actor, Command, MachineId, MachineState, SiteName, Task, TaskId, TaskKind, TaskState,
+    Actor, Command, MachineId, MachineState, SiteName, SwitchName, Task, TaskId, TaskKind,
+    TaskState,
 };
 
 use super::workflow::{self, Flow, Outcome, Step};
@@ -106,6 +111,7 @@ pub struct Provisioner {
     site_key: SiteKey,
     limits: ProvisionLimits,
     talos: Option<Arc<Talos>>,
+    switches: Vec<SwitchName>,
 }
 
 impl Provisioner {
@@ -125,6 +131,29 @@ impl Provisioner {
             site_key,
             limits,
             talos,
+            switches: Vec::new(),
+        })
+    }
+
+    /// A provisioner whose `network` step checks the ports of the machine
+    /// on `switches` (the ones this agent configures); ports on other
+    /// switches are noted, not checked.
+    pub fn with_switches(
+        store: Store,
+        site: SiteName,
+        site_key: SiteKey,
+        limits: ProvisionLimits,
+        talos: Option<Arc<Talos>>,
+        switches: Vec<SwitchName>,
+    ) -> Arc<Self> {
+        Arc::new(Provisioner {
+            actor: Actor::agent(&site),
+            store,
+            site,
+            site_key,
+            limits,
+            talos,
+            switches,
         })
     }
 
@@ -350,6 +379,7 @@ impl Provisioner {
             let next = workflow::after(flow, step, &outcome);
             let (word, detail) = match &outcome {
                 Outcome::Done => ("done", None),
+                Outcome::Noted(n) => ("done", Some(n.clone())),
                 Outcome::Failed(r) => ("failed", Some(r.clone())),
                 Outcome::Blocked(d) => ("blocked", Some(d.clone())),
             };
@@ -374,6 +404,7 @@ impl Provisioner {
         seq: i64,
     ) -> Outcome {
         match step {
+            Step::Network => super::network::check(&self.store, &self.switches, machine).await,
             Step::Allocate => match &self.talos {
                 Some(talos) => self.allocate_talos(talos, machine).await,
                 None => {

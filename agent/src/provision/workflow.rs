@@ -13,7 +13,7 @@ use std::fmt;
 use dv_protocol::{DependencyKind, TaskState};
 
 /// The most steps a flow has: what bounds one run of a task.
-pub const MAX_STEPS: usize = 6;
+pub const MAX_STEPS: usize = 7;
 
 /// Which workflow a task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +29,7 @@ impl Flow {
     pub fn steps(self) -> &'static [Step] {
         match self {
             Flow::Provision => &[
+                Step::Network,
                 Step::Allocate,
                 Step::SetPxe,
                 Step::PowerCycle,
@@ -58,6 +59,9 @@ impl Flow {
 /// One step of a machine workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
+    /// Check that the machine's switch ports carry their intent (Maskin
+    /// depends on Nett): blocked until `dvnet apply` realizes them.
+    Network,
     /// Claim an available machine (it becomes `allocated`).
     Allocate,
     /// One-time boot from the network, through the BMC.
@@ -84,6 +88,7 @@ impl Step {
     /// The step's name, as stored and shown.
     pub fn name(self) -> &'static str {
         match self {
+            Step::Network => "network",
             Step::Allocate => "allocate",
             Step::SetPxe => "set_pxe",
             Step::PowerCycle => "power_cycle",
@@ -118,6 +123,8 @@ impl fmt::Display for Step {
 pub enum Outcome {
     /// Done; go on.
     Done,
+    /// Done, with what the step found (kept in the step log).
+    Noted(String),
     /// Cannot succeed; the task fails with this reason.
     Failed(String),
     /// A hard dependency (named) is unavailable; the task waits for an
@@ -128,7 +135,7 @@ pub enum Outcome {
 /// The task state after `step` of `flow` ended with `outcome`.
 pub fn after(flow: Flow, step: Step, outcome: &Outcome) -> TaskState {
     match outcome {
-        Outcome::Done => match flow.next(step) {
+        Outcome::Done | Outcome::Noted(_) => match flow.next(step) {
             Some(next) => TaskState::Running {
                 step: next.name().to_owned(),
             },

@@ -54,7 +54,12 @@ pub(super) async fn http(
         .scripts
         .fallback()
         .map_err(|e| failed("boot")(Box::new(e)))?;
-    let provisioner = Provisioner::new(
+    let switches = crate::nett::switches::Switches::new(
+        store.clone(),
+        config.site.name.clone(),
+        config.switches.clone(),
+    );
+    let provisioner = Provisioner::with_switches(
         store.clone(),
         config.site.name.clone(),
         site_key.clone(),
@@ -64,13 +69,30 @@ pub(super) async fn http(
             ..Default::default()
         },
         talos,
+        switches.names(),
     );
+    switches.set_provisioner(provisioner.clone());
     match provisioner.resume_all().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tasks = n, "provisioning tasks resumed"),
         Err(e) => return Err(failed("provisioning")(Box::new(e))),
     }
+    // An apply cut off by the agent's death is finished in the background:
+    // the switch lock makes API calls on that switch wait for it, and the
+    // rest of the site (DHCP, DNS, boot) does not wait for a slow switch.
+    let resuming = switches.clone();
+    tokio::spawn(async move {
+        match resuming.resume().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(switches = n, "interrupted switch applies resumed"),
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::error_chain(&e), "interrupted switch applies not read; run dvnet apply")
+            }
+        }
+    });
+    switches.watch(services.cancel.clone());
     let app = http::router(AppState {
+        switches,
         provisioner: provisioner.clone(),
         site_key,
         boot,

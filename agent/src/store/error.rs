@@ -110,6 +110,10 @@ pub enum StoreError {
     /// request); the transaction was rolled back.
     #[error(transparent)]
     Ipam(#[from] super::ipam::IpamError),
+    /// A switch-port intent change was refused; the transaction was rolled
+    /// back.
+    #[error(transparent)]
+    Intent(#[from] super::intent::IntentRefusal),
     /// The store has been closed (the agent is shutting down).
     #[error("the store is closed")]
     Closed,

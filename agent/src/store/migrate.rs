@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0010_boot_state_wipe.sql"),
     include_str!("../../schema/0011_commands.sql"),
     include_str!("../../schema/0012_networks.sql"),
+    include_str!("../../schema/0013_switch_state.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -17,6 +17,7 @@ pub mod boot;
 pub mod commands;
 pub mod dns;
 mod error;
+pub mod intent;
 pub mod inventory;
 pub mod ipam;
 pub mod migrate;

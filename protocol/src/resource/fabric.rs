@@ -82,6 +82,14 @@ impl Serialize for PortName {
     }
 }
 
+crate::schema::string_schema!(
+    PortName,
+    "A switch port as its switch names it: 1 to 64 printable ASCII characters without spaces.",
+    Some("^[!-~]{1,64}$"),
+    None,
+    "swp1"
+);
+
 // Deserializing validates, like the name tokens.
 impl<'de> Deserialize<'de> for PortName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -91,7 +99,7 @@ impl<'de> Deserialize<'de> for PortName {
 }
 
 /// What a port carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PortMode {
     /// Untagged traffic on one VLAN.
@@ -109,7 +117,7 @@ pub enum PortMode {
 }
 
 /// A named port configuration that assignments and LAGs refer to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortProfile {
     /// The profile's name, unique in the site.
     pub name: PortProfileName,
@@ -119,7 +127,7 @@ pub struct PortProfile {
 
 /// One switch port given a profile; `machine` and `nic` say what is cabled
 /// to it (inventory topology), when known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortAssignment {
     /// The switch.
     pub switch: SwitchName,
@@ -137,7 +145,7 @@ pub struct PortAssignment {
 
 /// A link aggregation group: member ports on one switch bundled into one
 /// logical port that carries `profile`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Lag {
     /// The LAG's name, unique on its switch.
     pub name: LagName,

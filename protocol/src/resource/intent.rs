@@ -60,7 +60,7 @@ impl IntentError {
 }
 
 /// Everything a site declares about its networks and switch ports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteIntent {
     /// The networks (VLANs with their prefixes).
     #[serde(default)]
