@@ -174,6 +174,13 @@ impl OvsSwitchNs {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 
+    /// Sends `signal` to `ovs-vswitchd`: `SIGSTOP` makes a slow switch (its
+    /// database takes changes, the datapath does not follow), `SIGCONT`
+    /// lets it catch up.
+    pub fn signal_vswitchd(&self, signal: i32) {
+        self.vswitchd.signal(signal).expect("signal ovs-vswitchd");
+    }
+
     /// Whether both daemons still run.
     pub fn running(&mut self) -> bool {
         let alive = |g: &mut Guarded| g.child().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
