@@ -204,11 +204,15 @@ fn vlans_are_only_those_the_switch_uses() {
     assert_eq!(view.vlans.keys().copied().collect::<Vec<_>>(), [vlan(10)]);
 }
 
+/// Assigned ports as `(switch * 1000 + profile, port number)`.
+type PortCodes = Vec<(usize, u16)>;
+/// LAGs as `(switch * 1000 + profile, LAG number, member port numbers)`.
+type LagCodes = Vec<(usize, u16, Vec<u16>)>;
+
 /// A random valid intent over switches `s0`..`s2`: ports and LAG members
 /// are numbered (the vendor's prefix is added at render time), each port in
 /// one place, LAGs named `po<N>` with distinct N.
-fn arb_intent()
--> impl Strategy<Value = (SiteIntent, Vec<(usize, u16)>, Vec<(usize, u16, Vec<u16>)>)> {
+fn arb_intent() -> impl Strategy<Value = (SiteIntent, PortCodes, LagCodes)> {
     let vlans = proptest::collection::btree_set(2u16..4095, 1..6);
     vlans
         .prop_flat_map(|vlans| {
