@@ -146,3 +146,32 @@ impl Drop for Netns {
         let _ = ip(&["netns", "del", &self.name]);
     }
 }
+
+/// Runs `f` on a new thread that has first entered `ns`'s network namespace
+/// (setns(2) on `/var/run/netns/<name>`), and returns what it returns. A
+/// socket opened inside `f` (an rtnetlink connection, say) belongs to `ns`
+/// for its whole life, so a driver under test talks to the namespace's
+/// kernel objects and never to the host's. A panic in `f` is re-raised here.
+pub fn run_in<T, F>(ns: &Netns, f: F) -> std::io::Result<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let file = std::fs::File::open(format!("/var/run/netns/{}", ns.name()))?;
+    let thread = std::thread::spawn(move || -> std::io::Result<T> {
+        use std::os::fd::AsRawFd;
+        #[allow(unsafe_code)]
+        // SAFETY: setns(2) gets an open namespace file descriptor (`file`
+        // lives until after the call) and a flag; it changes only this
+        // thread's network namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(f())
+    });
+    match thread.join() {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}

@@ -10,7 +10,9 @@
 //! DNS name found only after the address was picked, rolls everything back.
 //!
 //! [`switch`] holds the switch drivers (plan, apply with rollback, drift;
-//! Open vSwitch over OVSDB).
+//! Open vSwitch over OVSDB, a Linux VLAN-aware bridge over netlink).
+//! [`render`] writes one switch's port configuration for a vendor NOS
+//! (SONiC, Arista EOS, Cumulus NVUE) from the intent.
 //!
 //! The DHCP server serves the reservations live: after an allocate or
 //! release commits, [`Reservations::refresh`] swaps in the DHCP server's
@@ -18,8 +20,10 @@
 //! reservations win: [`allocate`] refuses their MACs and addresses (409).
 //!
 //! [`switches`] runs the drivers from the stored port intent
-//! ([`crate::store::intent`]): plan, apply, drift, with their events.
+//! ([`crate::store::intent`]): plan, apply, drift, with their events; the
+//! API renders vendor configurations from the same intent.
 
+pub mod render;
 pub mod switch;
 pub mod switches;
 

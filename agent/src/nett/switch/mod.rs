@@ -16,7 +16,9 @@
 //! | `mod.rs` | the model ([`PortConfig`], [`Change`], [`Plan`]), [`diff`], the trait and its apply/rollback loop |
 //! | `ovsdb.rs` | the OVSDB (RFC 7047) JSON-RPC client |
 //! | `ovs.rs` | the Open vSwitch driver over OVSDB |
+//! | `netlink.rs` | the Linux VLAN-aware bridge driver over rtnetlink |
 
+pub mod netlink;
 pub mod ovs;
 pub mod ovsdb;
 
@@ -84,6 +86,26 @@ pub enum SwitchError {
         port: PortName,
         /// The profile.
         profile: String,
+    },
+    /// A netlink request failed.
+    #[error("netlink: cannot {op}: {reason}")]
+    Netlink {
+        /// What the driver was doing.
+        op: String,
+        /// What the kernel or the socket said.
+        reason: String,
+    },
+    /// The Linux bridge does not filter by VLAN, so its VLAN table would
+    /// isolate nothing.
+    #[error(
+        "bridge {bridge} has VLAN filtering off, so it would forward every VLAN to every port; \
+         turn it on (`ip link set {bridge} type bridge vlan_filtering 1`), and if the kernel \
+         refuses (built without CONFIG_BRIDGE_VLAN_FILTERING), manage the ports with the \
+         Open vSwitch driver instead"
+    )]
+    NoVlanFiltering {
+        /// The bridge.
+        bridge: String,
     },
 }
 
