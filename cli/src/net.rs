@@ -110,6 +110,18 @@ pub(crate) enum Command {
         /// The switch.
         switch: String,
     },
+    /// Write a switch's port configuration for its NOS (SONiC config_db
+    /// JSON, Arista EOS text, Cumulus NVUE YAML) from the intent, to stdout.
+    #[command(
+        after_help = "Examples:\n  dvnet render leaf-1 --vendor sonic > config_db.json\n  dvnet render leaf-2 --vendor eos"
+    )]
+    Render {
+        /// The switch, as the intent names it.
+        switch: String,
+        /// sonic, eos or nvue.
+        #[arg(long)]
+        vendor: String,
+    },
     /// Read a switch back and show what differs from the intent (changes
     /// made behind the agent's back); recorded as an event.
     #[command(
@@ -312,6 +324,9 @@ async fn execute(target: &Target, command: Command, format: Format) -> Result<Ex
         }
         Command::Drift { switch, exit_code } => {
             return crate::net_switch::plan(target, &switch, true, exit_code, format).await;
+        }
+        Command::Render { switch, vendor } => {
+            print!("{}", client.switch_render(&switch, &vendor).await?);
         }
         Command::Apply { switch } => {
             return crate::net_switch::apply(target, &switch, format).await;

@@ -11,7 +11,7 @@ use dv_protocol::{Lag, PortAssignment, PortMode, PortProfile, SiteIntent};
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::{Client, Error, decode};
+use crate::{Client, Error, decode, unreachable_error};
 
 #[derive(Deserialize)]
 struct ProfileList {
@@ -124,6 +124,18 @@ impl Client {
             &serde_json::json!({}),
         )
         .await
+    }
+
+    /// The switch's port configuration rendered from the intent for
+    /// `vendor` (`sonic`, `eos`, `nvue`), as text (agent).
+    pub async fn switch_render(&self, switch: &str, vendor: &str) -> Result<String, Error> {
+        let url = self.url(&["v1", "switches", switch, "config", vendor]);
+        let resp = self
+            .execute(self.request(Method::GET, url.clone()), &url)
+            .await?;
+        resp.text()
+            .await
+            .map_err(|source| unreachable_error(&url, source))
     }
 
     /// The switch read back against the intent (agent); empty when in sync.

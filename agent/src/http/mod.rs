@@ -140,6 +140,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(switches::plan))
         .routes(routes!(switches::apply))
         .routes(routes!(switches::drift))
+        .routes(routes!(switches::render))
 }
 
 /// The agent's OpenAPI document (`dv-agent openapi`).

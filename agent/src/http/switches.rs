@@ -17,6 +17,10 @@
 //!   (rolled back: the body says which step and what was undone).
 //! - `GET /v1/switches/{switch}/drift`: the switch read back against the
 //!   intent; new drift is recorded as an event.
+//! - `GET /v1/switches/{switch}/config/{vendor}`: the switch's port
+//!   configuration rendered from the intent for SONiC (`config_db.json`),
+//!   Arista EOS (configuration text) or Cumulus NVUE (YAML); for switches
+//!   the agent does not drive itself.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -483,5 +487,54 @@ pub(super) async fn drift(State(state): State<AppState>, Path(switch): Path<Stri
     match state.switches.drift(&switch, &actor(&state)).await {
         Ok(p) => Json(p).into_response(),
         Err(e) => switches_failed(e),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/switches/{switch}/config/{vendor}", operation_id = "switches_render", tag = "switches",
+    params(
+        ("switch" = String, Path, description = "The switch's name, as the intent names it"),
+        ("vendor" = String, Path, description = "`sonic`, `eos` or `nvue`"),
+    ),
+    responses(
+        (status = 200, description = "The configuration: JSON for sonic, text for eos, YAML for nvue", body = String, content_type = "text/plain"),
+        (status = 400, description = "A bad switch name", body = ErrorBody),
+        (status = 404, description = "An unknown vendor, or no port of the intent is on the switch", body = ErrorBody),
+        (status = 422, description = "The intent cannot be written for this vendor (a port or LAG name it does not take)", body = ErrorBody),
+    ),
+)]
+pub(super) async fn render(
+    State(state): State<AppState>,
+    Path((switch, vendor)): Path<(String, String)>,
+) -> Response {
+    use crate::nett::render::{self, RenderError, Vendor};
+    let switch = match switch_name(&switch) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let vendor = match vendor.parse::<Vendor>() {
+        Ok(v) => v,
+        Err(e) => return problem(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    let site = match state.store.read(intent::load).await {
+        Ok(i) => i,
+        Err(e) => return store_failed(e),
+    };
+    match render::render(vendor, &site, &switch) {
+        Ok(text) => {
+            let kind = match vendor {
+                Vendor::Sonic => "application/json",
+                Vendor::Eos => "text/plain; charset=utf-8",
+                Vendor::Nvue => "application/yaml",
+            };
+            ([(axum::http::header::CONTENT_TYPE, kind)], text).into_response()
+        }
+        Err(e @ (RenderError::NoPorts { .. } | RenderError::UnknownVendor { .. })) => {
+            problem(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e) => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            crate::telemetry::error_chain(&e),
+        ),
     }
 }

@@ -29,6 +29,7 @@ use dv_protocol::{Actor, Event, EventBody, Message, SiteName, SwitchName, TaskSt
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use super::switch::netlink::NetlinkBridge;
 use super::switch::ovs::OvsSwitch;
 use super::switch::ovsdb::OvsdbClient;
 use super::switch::{self, ApplyError, Change, ChangeKind, Plan, Ports, SwitchDriver, SwitchError};
@@ -68,18 +69,21 @@ pub enum SwitchesError {
 /// A configured switch's driver, opened for one operation.
 enum Driver {
     Ovs(OvsSwitch),
+    Netlink(NetlinkBridge),
 }
 
 impl SwitchDriver for Driver {
     async fn observe(&mut self) -> Result<Ports, SwitchError> {
         match self {
             Driver::Ovs(d) => d.observe().await,
+            Driver::Netlink(d) => d.observe().await,
         }
     }
 
     async fn apply_change(&mut self, change: &Change) -> Result<(), SwitchError> {
         match self {
             Driver::Ovs(d) => d.apply_change(change).await,
+            Driver::Netlink(d) => d.apply_change(change).await,
         }
     }
 }
@@ -97,10 +101,9 @@ async fn open(config: &SwitchDriverConfig) -> Result<Driver, SwitchError> {
             };
             Ok(Driver::Ovs(OvsSwitch::new(client, bridge)))
         }
-        SwitchDriverConfig::Netlink { bridge } => Err(SwitchError::Unsupported {
-            port: bridge.clone(),
-            what: "the netlink driver is not built into this agent".into(),
-        }),
+        SwitchDriverConfig::Netlink { bridge } => {
+            Ok(Driver::Netlink(NetlinkBridge::new(bridge).await?))
+        }
     }
 }
 
