@@ -3,7 +3,9 @@
 //! through the agent's API, exactly that address and its host name, without
 //! a restart; after the allocation is released, a pool address again. The
 //! allocate call refuses a MAC or address that agent.toml reserves (409,
-//! nothing stored), because agent.toml's reservations win.
+//! nothing stored), because agent.toml's reservations win, and an address
+//! another client holds a DHCP lease on. A network narrower than the served
+//! subnet, inside it, is served too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dhcp;
@@ -163,5 +165,79 @@ fn udhcpc_gets_its_ipam_reservation_live_and_a_pool_address_once_released() {
     let ip: Ipv4Addr = after["ip"].parse().unwrap();
     assert!(in_pool(ip), "{ip} is outside the pool: {after:?}");
     assert!(!after.contains_key("hostname"), "{after:?}");
+    agent.stop();
+}
+
+#[test]
+fn a_narrower_network_inside_the_served_subnet_is_served_and_leased_addresses_are_refused() {
+    if !dhcp::require(
+        "a_narrower_network_inside_the_served_subnet_is_served_and_leased_addresses_are_refused",
+        &["udhcpc", "curl"],
+    ) {
+        return;
+    }
+    let bed = Bed::new("un", false);
+    for args in [
+        &["link", "set", CLI_IF, "down"][..],
+        &["link", "set", CLI_IF, "address", CLIENT_MAC],
+        &["link", "set", CLI_IF, "up"],
+    ] {
+        bed.cli.ip(args).unwrap();
+    }
+    let agent = start_agent(&bed, &bed.write_config(""), &[])
+        .unwrap_or_else(|e| panic!("agent failed: {e:?}"));
+    let base = format!("http://{}", agent.http);
+    let api = Api::within(&bed.srv, &base);
+
+    // The client leases a pool address first.
+    let first = udhcpc(&bed, "before");
+    let leased: Ipv4Addr = first["ip"].parse().unwrap();
+    assert!(in_pool(leased), "{leased} is outside the pool");
+    let row = dhcp::lease_row(&bed.db(), leased).unwrap();
+    assert_eq!((row.0.as_str(), row.1.as_str()), ("bound", CLIENT_MAC));
+
+    // A /25 inside the served 10.88.0.0/24; .2-.99 reserved, so the lowest
+    // free address is in the pool's range (.100-.119).
+    let (code, body) = api.post_json(
+        "/v1/networks",
+        r#"{"name":"half","vlan":21,"purpose":"provisioning","prefix":"10.88.0.0/25",
+            "gateway":"10.88.0.1","dhcp":true,
+            "reserved":[{"first":"10.88.0.2","last":"10.88.0.99"}]}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+
+    // Another NIC asking for the leased address: 409 naming the holder and
+    // when its lease ends; nothing stored.
+    let (code, body) = api.post_json(
+        "/v1/networks/half/addresses",
+        &format!(r#"{{"address":"{leased}","mac":"52:54:00:00:88:43"}}"#),
+    );
+    assert_eq!(code, 409, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains(CLIENT_MAC) && msg.contains("leased") && msg.contains("until"),
+        "{body}"
+    );
+    assert_eq!(count(&bed, "allocation"), 0);
+    // The lowest-free pick passes over it.
+    let (code, a) = api.post_json("/v1/networks/half/addresses", r#"{"owner":"probe"}"#);
+    assert_eq!(code, 201, "{a}");
+    let picked: Ipv4Addr = a["address"].as_str().unwrap().parse().unwrap();
+    assert_ne!(picked, leased, "{a}");
+    assert!(picked >= Ipv4Addr::new(10, 88, 0, 100), "{a}");
+
+    // The client's own MAC on a /25 address: served on the /24 it asks on.
+    // .120: past the pool, inside the /25.
+    let narrow = Ipv4Addr::new(10, 88, 0, 120);
+    let (code, a) = api.post_json(
+        "/v1/networks/half/addresses",
+        &format!(r#"{{"hostname":"half-1","mac":"{CLIENT_MAC}","address":"{narrow}"}}"#),
+    );
+    assert_eq!(code, 201, "{a}");
+    let got = udhcpc(&bed, "narrow");
+    assert_eq!(got["ip"], narrow.to_string(), "{got:?}");
+    assert_eq!(got["hostname"], "half-1", "{got:?}");
+    // The served subnet's mask and router, not the /25's.
+    assert_eq!(got["subnet"], "255.255.255.0", "{got:?}");
     agent.stop();
 }

@@ -219,3 +219,66 @@ fn an_allocation_brings_its_reservation_and_records_and_takes_them_away() {
     );
     agent.stop();
 }
+
+/// An address a DHCP client leases is refused to anyone else (409 naming
+/// the holder's MAC and when the lease ends), skipped by the lowest-free
+/// pick, and given to the holder itself. The lease row is written beside
+/// the running agent, as its DHCP server would have stored it.
+#[test]
+fn an_actively_leased_address_is_refused_but_to_its_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path());
+    let base = format!("http://{}", agent.http);
+    let api = Api::new(&base);
+    let (code, body) = api.post_json(
+        "/v1/networks",
+        r#"{"name":"prov","vlan":20,"purpose":"provisioning","prefix":"10.88.0.0/24",
+            "gateway":"10.88.0.1","dhcp":true,
+            "reserved":[{"first":"10.88.0.2","last":"10.88.0.9"}]}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+
+    const HOLDER: &str = "52:54:00:00:88:42";
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    )
+    .unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("data/agent.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO dhcp_lease (ip, id, prefix, mac, state, starts, expires, updated_at)
+         VALUES ('10.88.0.10', '0190f0e0-0000-7000-8000-000000000001', '10.88.0.0/24', ?1,
+                 'bound', ?2, ?3, ?2)",
+        rusqlite::params![HOLDER, now, now + 3_600_000_000_000],
+    )
+    .unwrap();
+    drop(conn);
+
+    let (code, a) = api.post_json("/v1/networks/prov/addresses", r#"{"owner":"probe"}"#);
+    assert_eq!(code, 201, "{a}");
+    assert_eq!(a["address"], "10.88.0.11", "the leased .10 is skipped: {a}");
+
+    let (code, body) = api.post_json(
+        "/v1/networks/prov/addresses",
+        r#"{"address":"10.88.0.10","mac":"52:54:00:00:88:43"}"#,
+    );
+    assert_eq!(code, 409, "{body}");
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains(HOLDER) && msg.contains("until") && msg.contains("10.88.0.10"),
+        "{body}"
+    );
+    assert_eq!(count(dir.path(), "allocation"), 1, "nothing stored");
+
+    let (code, a) = api.post_json(
+        "/v1/networks/prov/addresses",
+        &format!(r#"{{"address":"10.88.0.10","mac":"{HOLDER}"}}"#),
+    );
+    assert_eq!(code, 201, "the holder moves to a reservation: {a}");
+    assert_eq!(a["dhcp_reservation"]["mac"], HOLDER, "{a}");
+    agent.stop();
+}

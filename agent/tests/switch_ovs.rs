@@ -8,20 +8,24 @@
 //! Needs root (namespaces) and Open vSwitch (scripts/setup.sh installs it).
 //! Without namespaces the tests skip loudly; without Open vSwitch they fail.
 //! Every host shares one subnet, so only VLAN membership decides who
-//! answers.
+//! answers. LAGs are bonds with LACP between two switches, each member a
+//! veth cable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use dv_agent::nett::switch::ovs::OvsSwitch;
 use dv_agent::nett::switch::{
-    ChangeKind, PortConfig, Ports, SwitchDriver, SwitchError, desired_ports,
+    ChangeKind, Port, PortConfig, Ports, SwitchDriver, SwitchError, desired_ports,
 };
 use dv_protocol::{
-    PortAssignment, PortMode, PortName, PortProfile, PortProfileName, SwitchName, VlanId,
+    Lag, LagName, PortAssignment, PortMode, PortName, PortProfile, PortProfileName, SiteIntent,
+    SwitchName, VlanId,
 };
 use dv_tests::netns::{Netns, require_netns};
 use dv_tests::ovs::{OvsSwitchNs, cable, ping, require_ovs};
+use dv_tests::wait_for;
 
 fn vlan(v: u16) -> VlanId {
     VlanId::new(v).unwrap()
@@ -31,8 +35,8 @@ fn port(p: &str) -> PortName {
     PortName::new(p).unwrap()
 }
 
-fn access(v: u16) -> PortConfig {
-    PortConfig::Access { vlan: vlan(v) }
+fn access(v: u16) -> Port {
+    Port::single(PortConfig::Access { vlan: vlan(v) })
 }
 
 /// `true` when the test may run; panics when Open vSwitch is missing.
@@ -44,10 +48,15 @@ fn gate(test: &str) -> bool {
     true
 }
 
-/// The site intent for switch `sw1`: profiles `v10`, `v20` (access),
+/// The desired ports of switch `sw1`: profiles `v10`, `v20` (access),
 /// `uplink` (trunk 10,20) and `hv` (trunk 10,20, native 10), and the given
 /// port assignments.
 fn intent(assign: &[(&str, &str)]) -> Ports {
+    intent_with(assign, &[])
+}
+
+/// [`intent`] with LAGs: (name, members, profile).
+fn intent_with(assign: &[(&str, &str)], lags: &[(&str, &[&str], &str)]) -> Ports {
     let profile = |name: &str, mode| PortProfile {
         name: PortProfileName::new(name).unwrap(),
         mode,
@@ -80,7 +89,22 @@ fn intent(assign: &[(&str, &str)]) -> Ports {
             nic: None,
         })
         .collect();
-    desired_ports(&profiles, &assignments, &SwitchName::new("sw1").unwrap()).unwrap()
+    let lags = lags
+        .iter()
+        .map(|(name, members, profile)| Lag {
+            name: LagName::new(*name).unwrap(),
+            switch: SwitchName::new("sw1").unwrap(),
+            members: members.iter().map(|m| port(m)).collect(),
+            profile: PortProfileName::new(*profile).unwrap(),
+        })
+        .collect();
+    let intent = SiteIntent {
+        networks: vec![],
+        profiles: profiles.to_vec(),
+        assignments,
+        lags,
+    };
+    desired_ports(&intent, &SwitchName::new("sw1").unwrap()).unwrap()
 }
 
 /// One switch with hosts h1 (10.99.0.1), h2 (.2), h3 (.3) on ports
@@ -201,7 +225,7 @@ async fn a_trunk_between_two_switches_carries_both_vlans() {
     };
     let mut d1 = driver(&sw1).await;
     let want1 = intent(&[("a10p", "v10"), ("a20p", "v20"), ("up1", "uplink")]);
-    assert_eq!(want1.get(&port("up1")), Some(&trunk));
+    assert_eq!(want1.get(&port("up1")), Some(&Port::single(trunk)));
     let plan1 = d1.plan(&want1).await.unwrap();
     d1.apply(&plan1).await.unwrap();
     let mut d2 = driver(&sw2).await;
@@ -297,7 +321,7 @@ async fn the_ovsdb_client_speaks_rfc_7047_to_a_real_server() {
         return;
     }
     let sw = OvsSwitchNs::start("esw", "br0");
-    let mut c = OvsdbClient::connect_unix(&sw.db_socket(), std::time::Duration::from_secs(10))
+    let mut c = OvsdbClient::connect_unix(&sw.db_socket(), Duration::from_secs(10))
         .await
         .unwrap();
     assert!(
@@ -423,4 +447,191 @@ async fn the_ovsdb_client_speaks_rfc_7047_to_a_real_server() {
     let e = c.transact("Nope", &[]).await.unwrap_err();
     assert!(matches!(e, OvsdbError::Rpc { .. }), "{e}");
     assert!(e.to_string().contains("unknown database"), "{e}");
+}
+
+/// Whether `from` reaches `to` within a few seconds: a new bond answers
+/// only once LACP has agreed on its members (about a second).
+fn ping_soon(from: &Netns, to: &str) -> bool {
+    wait_for(Duration::from_secs(10), || ping(from, to).then_some(())).is_some()
+}
+
+fn link(sw: &OvsSwitchNs, dev: &str, state: &str) {
+    let out = sw.ns().ip(&["link", "set", dev, state]).unwrap();
+    assert!(out.status.success(), "ip link set {dev} {state}: {out:?}");
+}
+
+#[tokio::test]
+async fn a_lag_between_two_switches_carries_vlans_and_survives_a_member_down() {
+    if !gate("a_lag_between_two_switches_carries_vlans_and_survives_a_member_down") {
+        return;
+    }
+    let sw1 = OvsSwitchNs::start("gsw1", "br0");
+    let sw2 = OvsSwitchNs::start("gsw2", "br0");
+    // Two cables, both members of one LAG on each end.
+    cable(&sw1, "l1a", &sw2, "l2a");
+    cable(&sw1, "l1b", &sw2, "l2b");
+    let a10 = sw1.host("ga10", "a10p", "10.99.0.1/24");
+    let _b10 = sw2.host("gb10", "b10p", "10.99.0.3/24");
+    let _b20 = sw2.host("gb20", "b20p", "10.99.0.4/24");
+
+    let mut d1 = driver(&sw1).await;
+    let want1 = intent_with(&[("a10p", "v10")], &[("bond1", &["l1a", "l1b"], "uplink")]);
+    let plan1 = d1.plan(&want1).await.unwrap();
+    let shown: Vec<String> = plan1.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "add a10p: absent -> access 10",
+            "add bond1: absent -> trunk 10,20 over [l1a, l1b]",
+        ]
+    );
+    d1.apply(&plan1).await.unwrap();
+    let mut d2 = driver(&sw2).await;
+    let want2 = intent_with(
+        &[("b10p", "v10"), ("b20p", "v20")],
+        &[("bond2", &["l2a", "l2b"], "uplink")],
+    );
+    let plan2 = d2.plan(&want2).await.unwrap();
+    d2.apply(&plan2).await.unwrap();
+
+    // One Port row with both interfaces, LACP on.
+    assert_eq!(
+        sw1.vsctl(&["get", "port", "bond1", "bond_mode"]).trim(),
+        "balance-tcp"
+    );
+    assert_eq!(
+        sw1.vsctl(&["get", "port", "bond1", "lacp"]).trim(),
+        "active"
+    );
+    let ports = sw1.vsctl(&["list-ports", "br0"]);
+    assert_eq!(
+        ports.split_whitespace().collect::<Vec<_>>(),
+        ["a10p", "bond1"]
+    );
+    let ifaces = sw1.vsctl(&["list-ifaces", "br0"]);
+    assert_eq!(
+        ifaces.split_whitespace().collect::<Vec<_>>(),
+        ["a10p", "l1a", "l1b"]
+    );
+    assert_eq!(d1.observe().await.unwrap(), want1);
+    assert_eq!(d2.observe().await.unwrap(), want2);
+
+    assert!(ping_soon(&a10, "10.99.0.3"), "VLAN 10 crosses the LAG");
+    assert!(
+        !ping(&a10, "10.99.0.4"),
+        "VLAN 10 must not reach VLAN 20 across the LAG"
+    );
+
+    // Each member in turn carries the bundle alone.
+    link(&sw1, "l1a", "down");
+    assert!(ping_soon(&a10, "10.99.0.3"), "the LAG survives l1a down");
+    link(&sw1, "l1a", "up");
+    link(&sw1, "l1b", "down");
+    assert!(ping_soon(&a10, "10.99.0.3"), "the LAG survives l1b down");
+    // A link down is not a configuration change: no drift.
+    assert!(d1.drift(&want1).await.unwrap().is_empty());
+    assert!(d2.drift(&want2).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_port_becomes_a_lag_and_a_member_removed_behind_the_agents_back_is_drift() {
+    if !gate("a_port_becomes_a_lag_and_a_member_removed_behind_the_agents_back_is_drift") {
+        return;
+    }
+    let sw = OvsSwitchNs::start("hsw", "br0");
+    let _m1 = sw.host("hm1", "m1", "10.99.0.1/24");
+    let _m2 = sw.host("hm2", "m2", "10.99.0.2/24");
+    let mut drv = driver(&sw).await;
+
+    // m1 on its own first, then m1 and m2 bundled as bond1: m1 is freed
+    // before bond1 claims it.
+    let single = intent(&[("m1", "v10")]);
+    let plan = drv.plan(&single).await.unwrap();
+    drv.apply(&plan).await.unwrap();
+    let desired = intent_with(&[], &[("bond1", &["m1", "m2"], "v10")]);
+    let plan = drv.plan(&desired).await.unwrap();
+    let shown: Vec<String> = plan.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "remove m1: access 10 -> absent",
+            "add bond1: absent -> access 10 over [m1, m2]",
+        ]
+    );
+    drv.apply(&plan).await.unwrap();
+    assert!(drv.drift(&desired).await.unwrap().is_empty());
+
+    // A member taken out of the bond by hand.
+    let m2 = sw.vsctl(&["get", "interface", "m2", "_uuid"]);
+    sw.vsctl(&["remove", "port", "bond1", "interfaces", m2.trim()]);
+    let drift = drv.drift(&desired).await.unwrap();
+    let shown: Vec<String> = drift.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        ["members bond1: access 10 over [m1] -> access 10 over [m1, m2]"]
+    );
+    assert_eq!(drift[0].kind(), ChangeKind::Members);
+    drv.apply(&drift).await.unwrap();
+    assert!(drv.drift(&desired).await.unwrap().is_empty());
+    let ifaces = sw.vsctl(&["list-ifaces", "br0"]);
+    assert_eq!(ifaces.split_whitespace().collect::<Vec<_>>(), ["m1", "m2"]);
+
+    // The whole bond deleted by hand, and a member put back as a port of
+    // its own: re-apply frees m2 and rebuilds the bond.
+    sw.vsctl(&["del-port", "br0", "bond1", "--", "add-port", "br0", "m2"]);
+    let drift = drv.drift(&desired).await.unwrap();
+    let kinds: Vec<(&str, ChangeKind)> =
+        drift.iter().map(|c| (c.port.as_str(), c.kind())).collect();
+    assert_eq!(
+        kinds,
+        [("m2", ChangeKind::Remove), ("bond1", ChangeKind::Add)]
+    );
+    drv.apply(&drift).await.unwrap();
+    assert!(drv.drift(&desired).await.unwrap().is_empty());
+
+    // Back to single ports: the bond goes, the old member is a port again.
+    let back = intent(&[("m1", "v20")]);
+    let plan = drv.plan(&back).await.unwrap();
+    let shown: Vec<String> = plan.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "remove bond1: access 10 over [m1, m2] -> absent",
+            "add m1: absent -> access 20",
+        ]
+    );
+    drv.apply(&plan).await.unwrap();
+    assert_eq!(drv.observe().await.unwrap(), back);
+}
+
+#[tokio::test]
+async fn a_bond_member_the_switch_cannot_open_undoes_its_step() {
+    if !gate("a_bond_member_the_switch_cannot_open_undoes_its_step") {
+        return;
+    }
+    let sw = OvsSwitchNs::start("ksw", "br0");
+    let _m1 = sw.host("km1", "m1", "10.99.0.1/24");
+    let mut drv = driver(&sw).await;
+    let desired = intent_with(&[], &[("bond1", &["m1"], "v10")]);
+    let plan = drv.plan(&desired).await.unwrap();
+    drv.apply(&plan).await.unwrap();
+    let before = drv.observe().await.unwrap();
+
+    let grown = intent_with(&[], &[("bond1", &["m1", "nosuchm"], "v10")]);
+    let plan = drv.plan(&grown).await.unwrap();
+    assert_eq!(plan.len(), 1);
+    assert_eq!(plan[0].kind(), ChangeKind::Members);
+    let err = drv.apply(&plan).await.unwrap_err();
+    assert!(
+        matches!(&err.source, SwitchError::NoSuchInterface { port, .. } if port.as_str() == "nosuchm"),
+        "{:?}",
+        err.source
+    );
+    assert_eq!(
+        drv.observe().await.unwrap(),
+        before,
+        "the bond is as it was"
+    );
+    let ifaces = sw.vsctl(&["list-ifaces", "br0"]);
+    assert_eq!(ifaces.split_whitespace().collect::<Vec<_>>(), ["m1"]);
 }

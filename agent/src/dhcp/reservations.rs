@@ -11,7 +11,12 @@
 //! when allocations and releases race.
 //!
 //! What is served: a reservation whose network has DHCP on and whose prefix
-//! is exactly a served subnet's prefix, in that subnet only.
+//! is a served subnet's prefix or lies inside one (a /25 network in a
+//! served /24), in that subnet only: the client gets it on the subnet its
+//! packets arrive on, with that subnet's options. A network wider than a
+//! served subnet, or only partly inside one, is not served (the subnet's
+//! options would not fit every address of it); its rows are left out with
+//! a warning naming the network and the subnet.
 //!
 //! Conflicts: agent.toml wins. [`Reservations::fixed`] lists the config
 //! reservations so the IPAM allocate call refuses their MACs and addresses
@@ -98,10 +103,26 @@ impl Index {
                 tracing::debug!(mac = %r.mac, %ip, "IPAM reservation on a network with DHCP off; not served");
                 continue;
             }
-            if !subnets.iter().any(|s| s.prefix == prefix) {
-                tracing::debug!(mac = %r.mac, %ip, %prefix, "IPAM reservation on a network that is not a served DHCP subnet");
+            // Served subnets do not overlap each other, but take the most
+            // specific one that holds the whole network to be sure.
+            let Some(subnet) = subnets
+                .iter()
+                .filter(|s| s.prefix.contains(&prefix) && s.prefix.contains(&ip))
+                .max_by_key(|s| s.prefix.prefix_len())
+                .map(|s| s.prefix)
+            else {
+                match subnets.iter().find(|s| overlaps(s.prefix, prefix)) {
+                    Some(s) => tracing::warn!(
+                        mac = %r.mac, %ip, network_prefix = %prefix, subnet = %s.prefix,
+                        "IPAM reservation on a network wider than or only partly inside a served DHCP subnet; not served (make the network's prefix the subnet's or one inside it)"
+                    ),
+                    None => tracing::debug!(
+                        mac = %r.mac, %ip, %prefix,
+                        "IPAM reservation on a network outside every served DHCP subnet; not served"
+                    ),
+                }
                 continue;
-            }
+            };
             if let Some(f) = fixed.iter().find(|f| f.mac == Some(r.mac) || f.ip == r.ip) {
                 tracing::warn!(
                     mac = %r.mac, %ip, config_client = %f.client, config_ip = %f.ip,
@@ -109,7 +130,7 @@ impl Index {
                 );
                 continue;
             }
-            let entry = by_subnet.entry(prefix).or_default();
+            let entry = by_subnet.entry(subnet).or_default();
             entry.ips.insert(ip);
             entry.by_mac.insert(
                 r.mac,
@@ -122,6 +143,11 @@ impl Index {
         }
         Index { by_subnet }
     }
+}
+
+/// Whether two prefixes share an address: one holds the other's first.
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// A handle to the live index; cheap to clone.

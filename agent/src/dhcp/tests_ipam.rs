@@ -77,6 +77,32 @@ fn index_serves_only_dhcp_networks_of_served_subnets_and_never_against_the_confi
     assert!(s.get(CONFIG_MAC.parse().unwrap()).is_none());
 }
 
+#[test]
+fn a_network_inside_a_served_subnet_is_served_there_and_a_wider_one_is_not() {
+    let rows = vec![
+        // Narrower, inside the served /24: served in the /24.
+        row("52:54:00:00:00:42", "10.0.0.70", "10.0.0.64/26", true),
+        row("52:54:00:00:00:47", "10.0.0.130", "10.0.0.128/25", true),
+        // Wider than the served /24: not served.
+        row("52:54:00:00:00:43", "10.0.0.60", "10.0.0.0/23", true),
+        // Only partly inside (and wider): not served.
+        row("52:54:00:00:00:44", "10.0.1.5", "10.0.0.0/23", true),
+        // Entirely outside.
+        row("52:54:00:00:00:45", "10.0.2.5", "10.0.2.0/25", true),
+    ];
+    let index = Index::build(&[subnet()], &[], rows);
+    assert_eq!(index.len(), 2);
+    assert!(index.subnet("10.0.0.64/26".parse().unwrap()).is_none());
+    let s = index.subnet("10.0.0.0/24".parse().unwrap()).unwrap();
+    assert_eq!(
+        s.get(MacAddr(IPAM_MAC)).unwrap().ip,
+        Ipv4Addr::new(10, 0, 0, 70)
+    );
+    assert!(s.holds(Ipv4Addr::new(10, 0, 0, 130)));
+    assert!(s.get(MacAddr(OTHER)).is_none());
+    assert!(!s.holds(Ipv4Addr::new(10, 0, 0, 60)));
+}
+
 fn spec() -> NetworkSpec {
     NetworkSpec {
         name: NetworkName::new("lab").unwrap(),

@@ -9,7 +9,8 @@
 //!   `hostname`, `mac`, `address`: 201 with the allocation, its DHCP
 //!   reservation and DNS record id; 409 when the prefix is full or a name,
 //!   MAC or address is taken (also by a DHCP reservation in agent.toml,
-//!   which wins); 422 for a bad field. The DHCP server serves the
+//!   which wins, or by another client's active DHCP lease); 422 for a bad
+//!   field. The DHCP server serves the
 //!   reservation from the moment this returns.
 //! - `GET /v1/networks/{name}/addresses`.
 //! - `DELETE /v1/networks/{name}/addresses/{ip}`.
@@ -182,7 +183,7 @@ pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<Strin
         (status = 201, description = "Allocated, with its DHCP reservation and DNS record", body = AllocationRow),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 404, description = "No such network", body = ErrorBody),
-        (status = 409, description = "The prefix is full or a name, MAC or address is taken", body = ErrorBody),
+        (status = 409, description = "The prefix is full, or a name, MAC or address is taken (allocated, reserved in agent.toml, or leased by DHCP to another client: the message names the lease holder's MAC and when its lease ends)", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A bad field", body = ErrorBody),
     ),

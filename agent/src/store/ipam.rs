@@ -11,6 +11,15 @@
 //! transaction at a time, [`allocate`] picks the lowest free address inside
 //! that transaction, and `UNIQUE (prefix_id, address)` makes the database
 //! refuse a second owner even if a future caller got the choice wrong.
+//!
+//! An address a DHCP client holds an active lease on (`dhcp_lease`, state
+//! `bound`, not expired) is not allocated to anyone else: the request is
+//! refused (409) naming the holder and when its lease ends, and the
+//! lowest-free pick skips it. The one exception is an allocation with the
+//! lease holder's own MAC: that client moves from its lease to a
+//! reservation. The check reads the lease table inside the allocation's
+//! transaction; the DHCP server commits each lease before it answers, so a
+//! lease bound before the allocation commits is seen.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -145,6 +154,23 @@ pub enum IpamError {
         network: String,
         /// The address.
         address: IpAddr,
+    },
+    /// A DHCP client holds an active lease on the address: allocating it to
+    /// anyone else would hand one address to two hosts.
+    #[error(
+        "address {address} on network {network} is leased by DHCP to MAC {mac} until {until}; \
+         pick another address, allocate it with that MAC (the client then moves to the \
+         reservation), or wait until the lease ends"
+    )]
+    AddressLeased {
+        /// The network.
+        network: String,
+        /// The address.
+        address: IpAddr,
+        /// The lease holder's NIC.
+        mac: MacAddr,
+        /// When the lease ends (RFC 3339, UTC).
+        until: String,
     },
 }
 
@@ -676,6 +702,13 @@ pub fn allocate_beside(
     let allocated = taken.clone();
     // Config reservations count as taken for the lowest-free pick only.
     taken.extend(fixed.iter().map(|f| f.ip));
+    // Addresses other clients lease: never picked, and refused when asked
+    // for. The requester's own lease is not in the way.
+    let leased: Vec<ActiveLease> = active_leases(conn, row.spec.prefix)?
+        .into_iter()
+        .filter(|l| Some(l.mac) != req.mac)
+        .collect();
+    taken.extend(leased.iter().map(|l| l.ip));
     let address = match req.address {
         Some(ip) => {
             if let Some(reason) = not_allocatable(&row, ip) {
@@ -700,6 +733,15 @@ pub fn allocate_beside(
                     network: network.to_owned(),
                     address: ip,
                     owner: owner.unwrap_or_default(),
+                }
+                .into());
+            }
+            if let Some(l) = leased.iter().find(|l| l.ip == ip) {
+                return Err(IpamError::AddressLeased {
+                    network: network.to_owned(),
+                    address: ip,
+                    mac: l.mac,
+                    until: l.until.clone(),
                 }
                 .into());
             }
@@ -765,6 +807,53 @@ pub fn allocate_beside(
         dns_record_id: None,
         dhcp_reservation,
     })
+}
+
+/// A DHCP lease that holds its address now.
+#[derive(Debug)]
+struct ActiveLease {
+    ip: IpAddr,
+    mac: MacAddr,
+    /// When it ends, RFC 3339.
+    until: String,
+}
+
+/// The active DHCP leases (bound, not expired) on addresses inside
+/// `prefix`, from the agent's lease table.
+fn active_leases(conn: &Connection, prefix: IpNet) -> Result<Vec<ActiveLease>, StoreError> {
+    let now = super::now_nanos();
+    let mut st = conn.prepare_cached(
+        "SELECT ip, mac, expires FROM dhcp_lease WHERE state = 'bound' AND expires > ?1",
+    )?;
+    let rows = st.query_map([now], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (ip, mac, expires) = row?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|e: std::net::AddrParseError| corrupt("dhcp_lease", &ip, e))?;
+        if !prefix.contains(&ip) {
+            continue;
+        }
+        let mac: MacAddr = mac
+            .parse()
+            .map_err(|e| corrupt("dhcp_lease", &ip.to_string(), format!("mac {mac}: {e}")))?;
+        let until = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| format!("{expires} ns after the epoch"));
+        out.push(ActiveLease { ip, mac, until });
+    }
+    Ok(out)
 }
 
 /// Records the id of the allocation's DNS A record (its events carry it).
@@ -1063,6 +1152,67 @@ mod tests {
             .unwrap();
         let again = alloc(&store, AllocateRequest::default()).await.unwrap();
         assert_eq!(again.allocation.address.to_string(), "10.9.0.12");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_actively_leased_address_is_skipped_and_refused_but_to_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        create(&store, spec("t", 10, "10.9.0.0/28")).await.unwrap();
+        let hour = 3_600_000_000_000_i64;
+        store
+            .write(move |c| {
+                let now = crate::store::now_nanos();
+                for (ip, mac, state, expires) in [
+                    // Active: in the way.
+                    ("10.9.0.10", "52:54:00:00:00:0a", "bound", now + hour),
+                    // Expired, released: free.
+                    ("10.9.0.11", "52:54:00:00:00:0b", "bound", now - hour),
+                    ("10.9.0.12", "52:54:00:00:00:0c", "released", now + hour),
+                    // Outside the network: none of its business.
+                    ("10.8.0.10", "52:54:00:00:00:0d", "bound", now + hour),
+                ] {
+                    c.execute(
+                        "INSERT INTO dhcp_lease (ip, id, prefix, mac, state, starts, expires, updated_at)
+                         VALUES (?1, ?2, '10.9.0.0/28', ?3, ?4, ?5, ?6, ?5)",
+                        params![ip, dv_protocol::LeaseId::new().to_string(), mac, state, now, expires],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let picked = alloc(&store, AllocateRequest::default()).await.unwrap();
+        assert_eq!(picked.allocation.address.to_string(), "10.9.0.11");
+
+        let ask = |mac: Option<&str>| AllocateRequest {
+            address: Some("10.9.0.10".parse().unwrap()),
+            mac: mac.map(|m| m.parse().unwrap()),
+            ..AllocateRequest::default()
+        };
+        for req in [ask(None), ask(Some("52:54:00:00:00:99"))] {
+            let e = alloc(&store, req).await.unwrap_err();
+            let StoreError::Ipam(IpamError::AddressLeased { mac, until, .. }) = &e else {
+                panic!("{e}");
+            };
+            assert_eq!(mac.to_string(), "52:54:00:00:00:0a");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("52:54:00:00:00:0a") && msg.contains(until.as_str()),
+                "{msg}"
+            );
+            assert!(until.contains('T'), "RFC 3339: {until}");
+        }
+        let n: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM allocation", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "refusals store nothing");
+        // Its holder moves to a reservation of it.
+        let own = alloc(&store, ask(Some("52:54:00:00:00:0a"))).await.unwrap();
+        assert_eq!(own.allocation.address.to_string(), "10.9.0.10");
+        assert!(own.dhcp_reservation.is_some());
         store.close().await;
     }
 

@@ -9,11 +9,14 @@
 //! does what was applied.
 //!
 //! The desired state comes from the site intent ([`desired_ports`]): the
-//! port profiles and the assignments of one switch. LAGs are not pushed yet.
+//! port profiles, and the assignments and LAGs of one switch. A LAG is a
+//! [`Port`] named like the LAG whose `members` are its member interfaces
+//! (a bond); any other port has no members and is one interface of its own
+//! name.
 //!
 //! | file | holds |
 //! | --- | --- |
-//! | `mod.rs` | the model ([`PortConfig`], [`Change`], [`Plan`]), [`diff`], the trait and its apply/rollback loop |
+//! | `mod.rs` | the model ([`Port`], [`PortConfig`], [`Change`], [`Plan`]), [`diff`], the trait and its apply/rollback loop |
 //! | `ovsdb.rs` | the OVSDB (RFC 7047) JSON-RPC client |
 //! | `ovs.rs` | the Open vSwitch driver over OVSDB |
 //! | `netlink.rs` | the Linux VLAN-aware bridge driver over rtnetlink |
@@ -26,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 
-use dv_protocol::{PortAssignment, PortMode, PortName, PortProfile, SwitchName, VlanId};
+use dv_protocol::{PortMode, PortName, PortProfileName, SiteIntent, SwitchName, VlanId};
 
 use self::ovsdb::OvsdbError;
 
@@ -75,6 +78,17 @@ pub enum SwitchError {
         /// The port, as the switch names it.
         port: String,
         /// What it is.
+        what: String,
+    },
+    /// Two things of the intent claim one name on the switch: a LAG named
+    /// like a port or another LAG, or a LAG member that is also a port.
+    #[error("{switch}/{port} is claimed twice by the intent: {what}")]
+    NameClash {
+        /// The switch.
+        switch: SwitchName,
+        /// The name.
+        port: PortName,
+        /// Who claims it.
         what: String,
     },
     /// An assignment names a profile the intent does not define.
@@ -164,30 +178,115 @@ impl From<&PortMode> for PortConfig {
     }
 }
 
-/// Ports of one switch and what each carries; a port not in the map is
-/// absent from the switch (observed) or not to be on it (desired).
-pub type Ports = BTreeMap<PortName, PortConfig>;
+/// One port of a switch: what it carries, and over which interfaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// What the port carries.
+    pub vlan: PortConfig,
+    /// Its member interfaces when it is a bond (a LAG); empty for a port
+    /// that is the one interface of its own name.
+    pub members: BTreeSet<PortName>,
+}
+
+impl Port {
+    /// A port that is one interface of its own name.
+    pub fn single(vlan: PortConfig) -> Self {
+        Self {
+            vlan,
+            members: BTreeSet::new(),
+        }
+    }
+
+    /// The interfaces the port named `name` is made of: its members, or
+    /// the one interface named like it.
+    pub fn interfaces<'a>(&'a self, name: &'a PortName) -> BTreeSet<&'a PortName> {
+        if self.members.is_empty() {
+            BTreeSet::from([name])
+        } else {
+            self.members.iter().collect()
+        }
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.vlan)?;
+        if !self.members.is_empty() {
+            let list: Vec<&str> = self.members.iter().map(PortName::as_str).collect();
+            write!(f, " over [{}]", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Ports of one switch and what each is; a port not in the map is absent
+/// from the switch (observed) or not to be on it (desired).
+pub type Ports = BTreeMap<PortName, Port>;
 
 /// The desired ports of `switch`: each of its assignments with the mode of
-/// the profile it names. The intent is assumed validated
-/// ([`dv_protocol::SiteIntent::validate`]); a dangling profile is still
-/// refused here rather than silently dropping the port.
-pub fn desired_ports(
-    profiles: &[PortProfile],
-    assignments: &[PortAssignment],
-    switch: &SwitchName,
-) -> Result<Ports, SwitchError> {
-    let mut out = Ports::new();
-    for a in assignments.iter().filter(|a| &a.switch == switch) {
-        let profile = profiles
+/// the profile it names, and each of its LAGs as a bond named like the LAG
+/// over the LAG's members, with its profile's mode. The intent is assumed
+/// validated ([`SiteIntent::validate`]); a dangling profile or a name
+/// claimed twice is still refused here rather than silently dropping or
+/// overwriting a port.
+pub fn desired_ports(intent: &SiteIntent, switch: &SwitchName) -> Result<Ports, SwitchError> {
+    let mode = |port: &PortName, profile: &PortProfileName| {
+        intent
+            .profiles
             .iter()
-            .find(|p| p.name == a.profile)
+            .find(|p| &p.name == profile)
+            .map(|p| PortConfig::from(&p.mode))
             .ok_or_else(|| SwitchError::UnknownProfile {
-                switch: a.switch.clone(),
-                port: a.port.clone(),
-                profile: a.profile.to_string(),
-            })?;
-        out.insert(a.port.clone(), PortConfig::from(&profile.mode));
+                switch: switch.clone(),
+                port: port.clone(),
+                profile: profile.to_string(),
+            })
+    };
+    let clash = |port: &PortName, what: String| SwitchError::NameClash {
+        switch: switch.clone(),
+        port: port.clone(),
+        what,
+    };
+    let mut out = Ports::new();
+    for a in intent.assignments.iter().filter(|a| &a.switch == switch) {
+        let port = Port::single(mode(&a.port, &a.profile)?);
+        if out.insert(a.port.clone(), port).is_some() {
+            return Err(clash(&a.port, "two assignments".to_owned()));
+        }
+    }
+    // Every interface a port is made of, so a LAG member that is also a
+    // port (or another LAG's member) is caught whatever the order.
+    let mut interfaces: BTreeMap<PortName, String> = out
+        .keys()
+        .map(|p| (p.clone(), format!("port {p}")))
+        .collect();
+    for l in intent.lags.iter().filter(|l| &l.switch == switch) {
+        let name = PortName::new(l.name.as_str()).map_err(|e| SwitchError::Unsupported {
+            port: l.name.to_string(),
+            what: e.to_string(),
+        })?;
+        let port = Port {
+            vlan: mode(&name, &l.profile)?,
+            members: l.members.iter().cloned().collect(),
+        };
+        if out.contains_key(&name) {
+            return Err(clash(
+                &name,
+                format!("LAG {} and a port or LAG of that name", l.name),
+            ));
+        }
+        if let Some(by) = interfaces.get(&name) {
+            return Err(clash(&name, format!("LAG {} and {by}", l.name)));
+        }
+        for m in &port.members {
+            if let Some(by) = interfaces.insert(m.clone(), format!("member of LAG {}", l.name)) {
+                return Err(clash(m, format!("member of LAG {} and {by}", l.name)));
+            }
+            if out.contains_key(m) {
+                return Err(clash(m, format!("member of LAG {} and a LAG", l.name)));
+            }
+        }
+        out.insert(name, port);
     }
     Ok(out)
 }
@@ -198,10 +297,10 @@ pub fn desired_ports(
 pub struct Change {
     /// The port.
     pub port: PortName,
-    /// What it carries now (as observed when planned).
-    pub before: Option<PortConfig>,
-    /// What it will carry.
-    pub after: Option<PortConfig>,
+    /// What it is now (as observed when planned).
+    pub before: Option<Port>,
+    /// What it will be.
+    pub after: Option<Port>,
 }
 
 /// The kind of a [`Change`], as an operator reads a plan.
@@ -217,6 +316,10 @@ pub enum ChangeKind {
     Remove,
     /// The port's VLAN settings are cleared (only as a rollback).
     Clear,
+    /// The port's member interfaces change (a port becomes a bond, a bond
+    /// gains or loses members, or stops being a bond). Its VLAN setting
+    /// may change in the same step; the display shows both.
+    Members,
 }
 
 impl Change {
@@ -225,9 +328,24 @@ impl Change {
         match (&self.before, &self.after) {
             (None, _) => ChangeKind::Add,
             (Some(_), None) => ChangeKind::Remove,
-            (Some(_), Some(PortConfig::Trunk { .. })) => ChangeKind::Trunk,
-            (Some(_), Some(PortConfig::Access { .. })) => ChangeKind::Retag,
-            (Some(_), Some(_)) => ChangeKind::Clear,
+            (Some(b), Some(a)) if b.members != a.members => ChangeKind::Members,
+            (Some(_), Some(a)) => match a.vlan {
+                PortConfig::Trunk { .. } => ChangeKind::Trunk,
+                PortConfig::Access { .. } => ChangeKind::Retag,
+                _ => ChangeKind::Clear,
+            },
+        }
+    }
+
+    /// Whether the change puts an interface on the port that it does not
+    /// have before.
+    pub fn claims_interfaces(&self) -> bool {
+        match (&self.before, &self.after) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(b), Some(a)) => !a
+                .interfaces(&self.port)
+                .is_subset(&b.interfaces(&self.port)),
         }
     }
 
@@ -243,7 +361,7 @@ impl Change {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |c: &Option<PortConfig>| match c {
+        let show = |c: &Option<Port>| match c {
             Some(c) => c.to_string(),
             None => "absent".to_owned(),
         };
@@ -253,6 +371,7 @@ impl fmt::Display for Change {
             ChangeKind::Trunk => "trunk",
             ChangeKind::Remove => "remove",
             ChangeKind::Clear => "clear",
+            ChangeKind::Members => "members",
         };
         write!(
             f,
@@ -267,13 +386,18 @@ impl fmt::Display for Change {
 /// An ordered list of changes.
 pub type Plan = Vec<Change>;
 
-/// The changes that turn `observed` into `desired`, in port-name order so
-/// the same states always give the same plan. Ports on the switch that the
-/// intent does not name are removed: an unassigned port on an Open vSwitch
-/// bridge would otherwise trunk every VLAN.
+/// The changes that turn `observed` into `desired`, so the same states
+/// always give the same plan: first the changes that take no interface a
+/// port does not have yet (removals, retags, a bond losing members), then
+/// those that do (adds, a bond gaining members), each group in port-name
+/// order. An interface moving between ports (a port becoming a LAG member)
+/// is thus freed before it is claimed; a switch refuses an interface on two
+/// ports. Ports on the switch that the intent does not name are removed: an
+/// unassigned port on an Open vSwitch bridge would otherwise trunk every
+/// VLAN.
 pub fn diff(desired: &Ports, observed: &Ports) -> Plan {
     let ports: BTreeSet<&PortName> = desired.keys().chain(observed.keys()).collect();
-    ports
+    let (claims, frees): (Plan, Plan) = ports
         .into_iter()
         .filter_map(|port| {
             let before = observed.get(port);
@@ -284,7 +408,8 @@ pub fn diff(desired: &Ports, observed: &Ports) -> Plan {
                 after: after.cloned(),
             })
         })
-        .collect()
+        .partition(Change::claims_interfaces);
+    frees.into_iter().chain(claims).collect()
 }
 
 /// A plan that failed midway: the step that failed, and what became of the
@@ -372,7 +497,7 @@ pub trait SwitchDriver: Send {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use dv_protocol::PortProfileName;
+    use dv_protocol::{Lag, LagName, PortAssignment, PortProfile, PortProfileName};
 
     fn port(p: &str) -> PortName {
         PortName::new(p).unwrap()
@@ -382,8 +507,33 @@ mod tests {
         VlanId::new(v).unwrap()
     }
 
-    fn access(v: u16) -> PortConfig {
-        PortConfig::Access { vlan: vlan(v) }
+    fn access(v: u16) -> Port {
+        Port::single(PortConfig::Access { vlan: vlan(v) })
+    }
+
+    fn bond(v: u16, members: &[&str]) -> Port {
+        Port {
+            vlan: PortConfig::Access { vlan: vlan(v) },
+            members: members.iter().map(|m| port(m)).collect(),
+        }
+    }
+
+    fn lag(switch: &str, name: &str, members: &[&str], profile: &str) -> Lag {
+        Lag {
+            name: LagName::new(name).unwrap(),
+            switch: SwitchName::new(switch).unwrap(),
+            members: members.iter().map(|m| port(m)).collect(),
+            profile: PortProfileName::new(profile).unwrap(),
+        }
+    }
+
+    fn intent(assignments: Vec<PortAssignment>, lags: Vec<Lag>) -> SiteIntent {
+        SiteIntent {
+            networks: vec![],
+            profiles: profiles(),
+            assignments,
+            lags,
+        }
     }
 
     fn assign(switch: &str, p: &str, profile: &str) -> PortAssignment {
@@ -419,51 +569,93 @@ mod tests {
             assign("leaf-1", "swp49", "uplink"),
             assign("leaf-2", "swp1", "uplink"),
         ];
+        let lags = vec![
+            lag("leaf-1", "bond1", &["swp3", "swp2"], "uplink"),
+            lag("leaf-2", "bond9", &["swp3", "swp4"], "server"),
+        ];
         let ports = desired_ports(
-            &profiles(),
-            &assignments,
+            &intent(assignments, lags),
             &SwitchName::new("leaf-1").unwrap(),
         )
         .unwrap();
+        let trunk = PortConfig::Trunk {
+            allowed: BTreeSet::from([vlan(10), vlan(20)]),
+            native: Some(vlan(10)),
+        };
         assert_eq!(
             ports,
             Ports::from([
-                (port("swp1"), access(10)),
                 (
-                    port("swp49"),
-                    PortConfig::Trunk {
-                        allowed: BTreeSet::from([vlan(10), vlan(20)]),
-                        native: Some(vlan(10)),
+                    port("bond1"),
+                    Port {
+                        vlan: trunk.clone(),
+                        members: BTreeSet::from([port("swp2"), port("swp3")]),
                     }
                 ),
+                (port("swp1"), access(10)),
+                (port("swp49"), Port::single(trunk)),
             ])
         );
+        let leaf1 = SwitchName::new("leaf-1").unwrap();
         let e = desired_ports(
-            &profiles(),
-            &[assign("leaf-1", "swp2", "nope")],
-            &SwitchName::new("leaf-1").unwrap(),
+            &intent(vec![assign("leaf-1", "swp2", "nope")], vec![]),
+            &leaf1,
         )
         .unwrap_err();
         assert!(e.to_string().contains("profile nope"), "{e}");
+        let e = desired_ports(
+            &intent(vec![], vec![lag("leaf-1", "po1", &["swp1"], "nope")]),
+            &leaf1,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("profile nope"), "{e}");
+        // A name claimed twice is refused, never overwritten.
+        for (assignments, lags) in [
+            (
+                vec![assign("leaf-1", "swp1", "server")],
+                vec![lag("leaf-1", "swp1", &["swp2"], "server")],
+            ),
+            (
+                vec![assign("leaf-1", "swp1", "server")],
+                vec![lag("leaf-1", "po1", &["swp1"], "server")],
+            ),
+            (
+                vec![],
+                vec![
+                    lag("leaf-1", "po1", &["swp1"], "server"),
+                    lag("leaf-1", "po2", &["swp1"], "server"),
+                ],
+            ),
+            (
+                vec![],
+                vec![
+                    lag("leaf-1", "po1", &["swp1"], "server"),
+                    lag("leaf-1", "po2", &["po1"], "server"),
+                ],
+            ),
+        ] {
+            let e = desired_ports(&intent(assignments, lags), &leaf1).unwrap_err();
+            assert!(matches!(e, SwitchError::NameClash { .. }), "{e}");
+        }
     }
 
     #[test]
-    fn diff_adds_retags_trunks_and_removes_in_port_order() {
+    fn diff_frees_then_claims_each_in_port_order() {
         let desired = Ports::from([
             (port("a"), access(10)),
             (port("b"), access(20)),
             (
                 port("c"),
-                PortConfig::Trunk {
+                Port::single(PortConfig::Trunk {
                     allowed: BTreeSet::from([vlan(10)]),
                     native: None,
-                },
+                }),
             ),
             (port("e"), access(10)),
         ]);
         let observed = Ports::from([
             (port("b"), access(10)),
-            (port("c"), PortConfig::Unset),
+            (port("c"), Port::single(PortConfig::Unset)),
             (port("d"), access(10)),
             (port("e"), access(10)),
         ]);
@@ -473,22 +665,67 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                ("a", ChangeKind::Add),
                 ("b", ChangeKind::Retag),
                 ("c", ChangeKind::Trunk),
                 ("d", ChangeKind::Remove),
+                ("a", ChangeKind::Add),
             ]
         );
-        assert_eq!(plan[1].to_string(), "retag b: access 10 -> access 20");
-        assert_eq!(plan[0].to_string(), "add a: absent -> access 10");
+        assert_eq!(plan[0].to_string(), "retag b: access 10 -> access 20");
+        assert_eq!(plan[3].to_string(), "add a: absent -> access 10");
         assert!(diff(&desired, &desired).is_empty());
+    }
+
+    #[test]
+    fn diff_with_members_frees_interfaces_before_claiming_them() {
+        // h1a, a port of its own, becomes a member of bond1; bond2 loses
+        // h2b and is re-tagged; bond3 gains a member.
+        let observed = Ports::from([
+            (port("bond2"), bond(10, &["h2a", "h2b"])),
+            (port("bond3"), bond(10, &["h3a"])),
+            (port("h1a"), access(10)),
+        ]);
+        let desired = Ports::from([
+            (port("bond1"), bond(10, &["h1a", "h1b"])),
+            (port("bond2"), bond(20, &["h2a"])),
+            (port("bond3"), bond(10, &["h3a", "h3b"])),
+        ]);
+        let plan = diff(&desired, &observed);
+        let shown: Vec<String> = plan.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "members bond2: access 10 over [h2a, h2b] -> access 20 over [h2a]",
+                "remove h1a: access 10 -> absent",
+                "add bond1: absent -> access 10 over [h1a, h1b]",
+                "members bond3: access 10 over [h3a] -> access 10 over [h3a, h3b]",
+            ]
+        );
+        assert_eq!(plan[0].kind(), ChangeKind::Members);
+        assert!(!plan[0].claims_interfaces() && !plan[1].claims_interfaces());
+        assert!(plan[2].claims_interfaces() && plan[3].claims_interfaces());
+        // The same states, the same plan; applied, nothing left to do.
+        assert_eq!(diff(&desired, &observed), plan);
+        assert!(diff(&desired, &desired).is_empty());
+        // A bond of one member named like the port is still a bond: its
+        // members differ from a plain port's.
+        let one = Ports::from([(port("x"), bond(10, &["x"]))]);
+        let plain = Ports::from([(port("x"), access(10))]);
+        let c = diff(&one, &plain);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].kind(), ChangeKind::Members);
+        assert!(!c[0].claims_interfaces());
+        // Undoing a bond's growth is a shrink, and the other way round.
+        assert!(!plan[3].inverse().claims_interfaces());
+        assert!(plan[0].inverse().claims_interfaces());
+        assert_eq!(plan[3].inverse().inverse(), plan[3]);
     }
 
     #[test]
     fn the_inverse_undoes() {
         let c = Change {
             port: port("a"),
-            before: Some(PortConfig::Unset),
+            before: Some(Port::single(PortConfig::Unset)),
             after: Some(access(10)),
         };
         assert_eq!(c.inverse().kind(), ChangeKind::Clear);

@@ -6,9 +6,23 @@
 //! `trunks` (`vlan_mode=trunk`), and its native VLAN is `tag` with
 //! `vlan_mode=native-untagged`.
 //!
+//! A LAG is a bond: one `Port` with one `Interface` row per member,
+//! `bond_mode=balance-tcp` and `lacp=active`. LACP is what makes the two
+//! ends agree which links are in the bundle (an active-backup or SLB bond
+//! on both ends of a link can each pick a different member and drop what
+//! arrives on the other); `balance-tcp` needs LACP, and both work in the
+//! userspace datapath over veths. A member whose link goes down (carrier
+//! lost) is taken out of the bundle by `ovs-vswitchd` at once. Any port
+//! with more than one interface, with `bond_mode` set, or whose one
+//! interface is not named like it, is observed as a bond with those
+//! members. The bond's mode and LACP setting are written on every change to
+//! the port but not compared when observed: a hand-made `bond_mode` change
+//! is not drift yet.
+//!
 //! Each change is one OVSDB transaction that starts with `wait` operations
 //! (timeout 0) as preconditions: the bridge exists and, for a change to an
-//! existing port, the port is still on it. So a change planned against a
+//! existing port, the port is still on it, and for a change of members, its
+//! interface list is still the one read). So a change planned against a
 //! state that has moved fails whole instead of half-applying. New rows are
 //! tied together by `uuid-name` (interface, port, bridge membership) inside
 //! the transaction. The same transaction bumps `next_cfg`; the driver then
@@ -17,6 +31,7 @@
 //! port whose interface the switch cannot open is seen (and undone) at
 //! once.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,7 +41,7 @@ use serde_json::{Map, Value, json};
 use super::ovsdb::{
     self, Condition, Mutation, Op, OpResult, OvsdbClient, OvsdbError, int_set, int_set_value,
 };
-use super::{Change, PortConfig, Ports, SwitchDriver, SwitchError};
+use super::{Change, Port, PortConfig, Ports, SwitchDriver, SwitchError};
 
 /// The database Open vSwitch keeps its configuration in.
 pub const DB: &str = "Open_vSwitch";
@@ -94,8 +109,9 @@ impl OvsSwitch {
         }
     }
 
-    /// The row id of `port` if it is on the bridge.
-    async fn port_uuid(&mut self, port: &PortName) -> Result<Option<String>, SwitchError> {
+    /// The row id of `port` and its interfaces (row id and name) if it
+    /// is on the bridge.
+    async fn port_row(&mut self, port: &PortName) -> Result<Option<PortRow>, SwitchError> {
         let ops = [
             Op::Select {
                 table: "Bridge".into(),
@@ -105,16 +121,35 @@ impl OvsSwitch {
             Op::Select {
                 table: "Port".into(),
                 conditions: vec![Condition::eq("name", port.as_str())],
-                columns: Some(vec!["_uuid".into()]),
+                columns: Some(vec!["_uuid".into(), "interfaces".into()]),
+            },
+            Op::Select {
+                table: "Interface".into(),
+                conditions: vec![],
+                columns: Some(vec!["_uuid".into(), "name".into()]),
             },
         ];
         let results = self.client.transact(DB, &ops).await?;
         let on_bridge = self.bridge_ports(results.first())?;
-        let uuid = match rows(results.get(1))?.first() {
-            Some(r) => Some(ovsdb::uuid(column(r, "_uuid")?)?),
-            None => None,
+        let Some(r) = rows(results.get(1))?.first() else {
+            return Ok(None);
         };
-        Ok(uuid.filter(|u| on_bridge.contains(u)))
+        let uuid = ovsdb::uuid(column(r, "_uuid")?)?;
+        if !on_bridge.contains(&uuid) {
+            return Ok(None);
+        }
+        let names = interface_names(rows(results.get(2))?)?;
+        let interfaces = ovsdb::uuid_set(column(r, "interfaces")?)?
+            .into_iter()
+            .map(|u| {
+                let name = names
+                    .get(&u)
+                    .cloned()
+                    .ok_or_else(|| malformed(format!("port {port} refers to no interface {u}")))?;
+                Ok((u, name))
+            })
+            .collect::<Result<_, SwitchError>>()?;
+        Ok(Some(PortRow { uuid, interfaces }))
     }
 
     /// The port row ids of the bridge, from a `select` of its `ports`.
@@ -135,15 +170,16 @@ impl OvsSwitch {
         match (&change.before, &change.after) {
             (None, None) => return current_cfg(&mut self.client).await,
             (None, Some(after)) => {
-                let mut port_row = vlan_columns(port, after)?;
+                let mut port_row = port_columns(port, after)?;
                 port_row.insert("name".into(), json!(port.as_str()));
-                port_row.insert("interfaces".into(), json!(["named-uuid", "iface"]));
                 ops.push(self.bridge_exists());
-                ops.push(Op::Insert {
-                    table: "Interface".into(),
-                    row: row([("name", json!(port.as_str()))]),
-                    uuid_name: Some("iface".into()),
-                });
+                let mut ifaces = Vec::new();
+                for (i, name) in after.interfaces(port).into_iter().enumerate() {
+                    let (op, id) = insert_interface(i, name);
+                    ops.push(op);
+                    ifaces.push(id);
+                }
+                port_row.insert("interfaces".into(), json!(["set", ifaces]));
                 ops.push(Op::Insert {
                     table: "Port".into(),
                     row: port_row,
@@ -160,21 +196,61 @@ impl OvsSwitch {
                 });
             }
             (Some(_), after) => {
-                let uuid = self
-                    .port_uuid(port)
+                let PortRow { uuid, interfaces } = self
+                    .port_row(port)
                     .await?
                     .ok_or_else(|| SwitchError::PortGone { port: port.clone() })?;
                 ops.push(self.port_on_bridge(&uuid));
+                let this_port = || {
+                    vec![Condition(
+                        "_uuid".into(),
+                        "==".into(),
+                        json!(["uuid", uuid]),
+                    )]
+                };
                 match after {
-                    Some(after) => ops.push(Op::Update {
-                        table: "Port".into(),
-                        conditions: vec![Condition(
-                            "_uuid".into(),
-                            "==".into(),
-                            json!(["uuid", uuid]),
-                        )],
-                        row: vlan_columns(port, after)?,
-                    }),
+                    Some(after) => {
+                        let mut port_row = port_columns(port, after)?;
+                        let want = after.interfaces(port);
+                        let have: BTreeSet<&str> =
+                            interfaces.iter().map(|(_, n)| n.as_str()).collect();
+                        if want.iter().map(|n| n.as_str()).collect::<BTreeSet<_>>() != have {
+                            // The interface list is rewritten whole from the
+                            // one read above, so it must not have moved in
+                            // between. Interface rows dropped from it are not
+                            // root rows: OVSDB deletes them.
+                            let current: Vec<Value> =
+                                interfaces.iter().map(|(u, _)| json!(["uuid", u])).collect();
+                            ops.push(Op::Wait {
+                                table: "Port".into(),
+                                conditions: this_port(),
+                                columns: vec!["interfaces".into()],
+                                until: "==".into(),
+                                rows: vec![row([("interfaces", json!(["set", current]))])],
+                                timeout: Some(0),
+                            });
+                            let mut ifaces: Vec<Value> = interfaces
+                                .iter()
+                                .filter(|(_, n)| want.iter().any(|w| w.as_str() == n))
+                                .map(|(u, _)| json!(["uuid", u]))
+                                .collect();
+                            for (i, name) in want
+                                .iter()
+                                .filter(|w| !have.contains(w.as_str()))
+                                .enumerate()
+                            {
+                                let (op, id) = insert_interface(i, name);
+                                ops.push(op);
+                                ifaces.push(id);
+                            }
+                            port_row.insert("interfaces".into(), json!(["set", ifaces]));
+                        }
+                        ops.push(Op::Update {
+                            table: "Port".into(),
+                            conditions: this_port(),
+                            row: port_row,
+                        });
+                    }
                     // Port and Interface are not root tables: once the
                     // bridge no longer refers to them, OVSDB deletes them.
                     None => ops.push(Op::Mutate {
@@ -201,9 +277,11 @@ impl OvsSwitch {
         });
         let results = match self.client.transact(DB, &ops).await {
             Ok(r) => r,
-            Err(OvsdbError::Operation {
-                index: 0, error, ..
-            }) if error == "timed out" => {
+            // The preconditions are the first operations, and only they
+            // can time out.
+            Err(OvsdbError::Operation { index, error, .. })
+                if index <= 1 && error == "timed out" =>
+            {
                 // The precondition failed: nothing was written.
                 return Err(match change.before {
                     None => SwitchError::NoSuchBridge {
@@ -241,33 +319,42 @@ impl OvsSwitch {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if change.before.is_some() || change.after.is_none() {
+        let Some(after) = &change.after else {
             return Ok(());
-        }
-        let results = self
-            .client
-            .transact(
-                DB,
-                &[Op::Select {
-                    table: "Interface".into(),
-                    conditions: vec![Condition::eq("name", change.port.as_str())],
-                    columns: Some(vec!["ofport".into(), "error".into()]),
-                }],
-            )
-            .await?;
-        let iface = rows(results.first())?;
-        let Some(iface) = iface.first() else {
-            return Err(SwitchError::PortGone {
-                port: change.port.clone(),
-            });
         };
-        let error = ovsdb::opt_string(column(iface, "error")?)?;
-        let ofport = int_set(column(iface, "ofport")?)?;
-        if error.is_some() || ofport.first().is_some_and(|p| *p < 0) {
-            return Err(SwitchError::NoSuchInterface {
-                port: change.port.clone(),
-                reason: error.unwrap_or_else(|| "no OpenFlow port number".to_owned()),
-            });
+        // Only the interfaces this change put on the switch: one that was
+        // there before and broke since is drift, not this step's failure.
+        let before = change
+            .before
+            .as_ref()
+            .map(|b| b.interfaces(&change.port))
+            .unwrap_or_default();
+        for name in after.interfaces(&change.port).difference(&before) {
+            let results = self
+                .client
+                .transact(
+                    DB,
+                    &[Op::Select {
+                        table: "Interface".into(),
+                        conditions: vec![Condition::eq("name", name.as_str())],
+                        columns: Some(vec!["ofport".into(), "error".into()]),
+                    }],
+                )
+                .await?;
+            let iface = rows(results.first())?;
+            let Some(iface) = iface.first() else {
+                return Err(SwitchError::PortGone {
+                    port: change.port.clone(),
+                });
+            };
+            let error = ovsdb::opt_string(column(iface, "error")?)?;
+            let ofport = int_set(column(iface, "ofport")?)?;
+            if error.is_some() || ofport.first().is_some_and(|p| *p < 0) {
+                return Err(SwitchError::NoSuchInterface {
+                    port: (*name).clone(),
+                    reason: error.unwrap_or_else(|| "no OpenFlow port number".to_owned()),
+                });
+            }
         }
         Ok(())
     }
@@ -287,14 +374,28 @@ impl SwitchDriver for OvsSwitch {
                 table: "Port".into(),
                 conditions: vec![],
                 columns: Some(
-                    ["_uuid", "name", "tag", "trunks", "vlan_mode"]
-                        .map(String::from)
-                        .to_vec(),
+                    [
+                        "_uuid",
+                        "name",
+                        "interfaces",
+                        "tag",
+                        "trunks",
+                        "vlan_mode",
+                        "bond_mode",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
                 ),
+            },
+            Op::Select {
+                table: "Interface".into(),
+                conditions: vec![],
+                columns: Some(vec!["_uuid".into(), "name".into()]),
             },
         ];
         let results = self.client.transact(DB, &ops).await?;
         let on_bridge = self.bridge_ports(results.first())?;
+        let names = interface_names(rows(results.get(2))?)?;
         let mut out = Ports::new();
         for r in rows(results.get(1))? {
             if !on_bridge.contains(&ovsdb::uuid(column(r, "_uuid")?)?) {
@@ -316,7 +417,28 @@ impl SwitchDriver for OvsSwitch {
                 &int_set(column(r, "tag")?)?,
                 &int_set(column(r, "trunks")?)?,
             );
-            out.insert(port, config);
+            let interfaces = ovsdb::uuid_set(column(r, "interfaces")?)?
+                .iter()
+                .map(|u| {
+                    let n = names.get(u).ok_or_else(|| {
+                        malformed(format!("port {name} refers to no interface {u}"))
+                    })?;
+                    PortName::new(n.as_str()).map_err(|e| SwitchError::Unsupported {
+                        port: name.to_owned(),
+                        what: format!("interface {n}: {e}"),
+                    })
+                })
+                .collect::<Result<BTreeSet<PortName>, SwitchError>>()?;
+            let bond_mode = ovsdb::opt_string(column(r, "bond_mode")?)?;
+            let single = bond_mode.is_none() && interfaces.len() == 1 && interfaces.contains(&port);
+            let members = if single { BTreeSet::new() } else { interfaces };
+            out.insert(
+                port,
+                Port {
+                    vlan: config,
+                    members,
+                },
+            );
         }
         Ok(out)
     }
@@ -335,6 +457,52 @@ impl SwitchDriver for OvsSwitch {
         }
         Ok(())
     }
+}
+
+/// A port's row id and its interfaces' row ids and names.
+struct PortRow {
+    uuid: String,
+    interfaces: Vec<(String, String)>,
+}
+
+/// Interface row id to name, from a `select` of `_uuid` and `name`.
+fn interface_names(rows: &[Map<String, Value>]) -> Result<BTreeMap<String, String>, SwitchError> {
+    rows.iter()
+        .map(|r| {
+            let name = column(r, "name")?
+                .as_str()
+                .ok_or_else(|| malformed("Interface.name is not a string"))?;
+            Ok((ovsdb::uuid(column(r, "_uuid")?)?, name.to_owned()))
+        })
+        .collect()
+}
+
+/// An insert of the interface `name`, and how later operations of the
+/// same transaction refer to it (the `i`th new interface).
+fn insert_interface(i: usize, name: &PortName) -> (Op, Value) {
+    let id = format!("iface{i}");
+    (
+        Op::Insert {
+            table: "Interface".into(),
+            row: row([("name", json!(name.as_str()))]),
+            uuid_name: Some(id.clone()),
+        },
+        json!(["named-uuid", id]),
+    )
+}
+
+/// The Port columns that make a port be `port`, its interfaces aside: its
+/// VLAN columns, and a bond's mode (LACP, see the module doc) or none.
+fn port_columns(name: &PortName, port: &Port) -> Result<Map<String, Value>, SwitchError> {
+    let mut cols = vlan_columns(name, &port.vlan)?;
+    let (mode, lacp) = if port.members.is_empty() {
+        (json!(["set", []]), json!(["set", []]))
+    } else {
+        (json!("balance-tcp"), json!("active"))
+    };
+    cols.insert("bond_mode".into(), mode);
+    cols.insert("lacp".into(), lacp);
+    Ok(cols)
 }
 
 /// The Port columns that make a port carry `config`.
@@ -380,8 +548,7 @@ fn vlan_columns(port: &PortName, config: &PortConfig) -> Result<Map<String, Valu
 /// (ovs-vswitchd.conf.db(5), Port "VLAN Configuration").
 fn port_config(mode: Option<&str>, tag: &[i64], trunks: &[i64]) -> PortConfig {
     let vlan = |v: i64| u16::try_from(v).ok().and_then(|v| VlanId::new(v).ok());
-    let vlans: Option<std::collections::BTreeSet<VlanId>> =
-        trunks.iter().map(|t| vlan(*t)).collect();
+    let vlans: Option<BTreeSet<VlanId>> = trunks.iter().map(|t| vlan(*t)).collect();
     let other = || PortConfig::Other(format!("vlan_mode={mode:?} tag={tag:?} trunks={trunks:?}"));
     match (mode, tag, vlans) {
         (None, [], Some(v)) if v.is_empty() => PortConfig::Unset,
