@@ -88,6 +88,20 @@ fn the_document_describes_every_api_route_and_no_firmware_route() {
         "GET /v1/networks/{name}/addresses",
         "POST /v1/networks/{name}/addresses",
         "DELETE /v1/networks/{name}/addresses/{ip}",
+        "GET /v1/intent",
+        "GET /v1/port-profiles",
+        "PUT /v1/port-profiles/{name}",
+        "DELETE /v1/port-profiles/{name}",
+        "GET /v1/switches",
+        "GET /v1/switches/{switch}/ports",
+        "PUT /v1/switches/{switch}/ports/{port}",
+        "DELETE /v1/switches/{switch}/ports/{port}",
+        "PUT /v1/switches/{switch}/lags/{name}",
+        "DELETE /v1/switches/{switch}/lags/{name}",
+        "GET /v1/switches/{switch}/plan",
+        "POST /v1/switches/{switch}/apply",
+        "GET /v1/switches/{switch}/drift",
+        "GET /v1/switches/{switch}/config/{vendor}",
     ];
     expected.sort_unstable();
     assert_eq!(operations, expected);

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dv_agent::nett::switch::netlink::NetlinkBridge;
-use dv_agent::nett::switch::{PortConfig, Ports, SwitchDriver, SwitchError};
+use dv_agent::nett::switch::{Port, PortConfig, Ports, SwitchDriver, SwitchError};
 use dv_protocol::{PortName, VlanId};
 use dv_tests::netns::{Netns, NetnsError, require_netns, run_in, veth};
 use dv_tests::ovs::ping;
@@ -20,10 +20,10 @@ fn port(p: &str) -> PortName {
     PortName::new(p).unwrap()
 }
 
-fn access(v: u16) -> PortConfig {
-    PortConfig::Access {
+fn access(v: u16) -> Port {
+    Port::single(PortConfig::Access {
         vlan: VlanId::new(v).unwrap(),
-    }
+    })
 }
 
 /// Runs `f` with a fresh single-threaded runtime on a thread inside `ns`.

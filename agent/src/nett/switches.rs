@@ -114,6 +114,7 @@ fn kind(k: ChangeKind) -> &'static str {
         ChangeKind::Trunk => "trunk",
         ChangeKind::Remove => "remove",
         ChangeKind::Clear => "clear",
+        ChangeKind::Members => "members",
     }
 }
 
@@ -204,8 +205,7 @@ impl Switches {
 
     async fn desired(&self, name: &SwitchName) -> Result<Ports, SwitchesError> {
         let intent = self.store.read(intent::load).await?;
-        switch::desired_ports(&intent.profiles, &intent.assignments, name)
-            .map_err(Self::failed(name))
+        switch::desired_ports(&intent, name).map_err(Self::failed(name))
     }
 
     async fn record(

@@ -43,7 +43,7 @@ fn ports(
             )));
             continue;
         }
-        let want = desired_ports(&site.profiles, &site.assignments, &a.switch)
+        let want = desired_ports(&site, &a.switch)
             .ok()
             .and_then(|d| d.get(&a.port).map(ToString::to_string))
             .unwrap_or_default();

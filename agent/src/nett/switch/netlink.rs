@@ -32,7 +32,7 @@ use netlink_packet_route::link::{
 };
 use rtnetlink::{Handle, LinkBridgeVlan, LinkUnspec};
 
-use super::{Change, Plan, PortConfig, Ports, SwitchDriver, SwitchError, diff};
+use super::{Change, Plan, Port, PortConfig, Ports, SwitchDriver, SwitchError, diff};
 
 /// One row of a port's bridge VLAN table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -180,15 +180,21 @@ pub fn vlan_ops(current: &[VlanEntry], target: &[VlanEntry]) -> VlanOps {
 pub fn normalize(desired: &Ports) -> Ports {
     desired
         .iter()
-        .map(|(port, config)| {
-            let config = match config {
+        .map(|(port, p)| {
+            let vlan = match &p.vlan {
                 PortConfig::Trunk {
                     allowed,
                     native: Some(n),
                 } if allowed.len() == 1 && allowed.contains(n) => PortConfig::Access { vlan: *n },
                 other => other.clone(),
             };
-            (port.clone(), config)
+            (
+                port.clone(),
+                Port {
+                    vlan,
+                    members: p.members.clone(),
+                },
+            )
         })
         .collect()
 }
@@ -474,7 +480,16 @@ impl NetlinkBridge {
             }
             return Ok(());
         };
-        let target = entries(after).ok_or_else(|| SwitchError::Unsupported {
+        // A bond is a device of its own on Linux (made by the host's
+        // network configuration); this driver puts ports on the bridge, it
+        // does not make bonds.
+        if !after.members.is_empty() {
+            return Err(SwitchError::Unsupported {
+                port: change.port.to_string(),
+                what: "a LAG: create the bond device on the host and assign it as a port".into(),
+            });
+        }
+        let target = entries(&after.vlan).ok_or_else(|| SwitchError::Unsupported {
             port: change.port.to_string(),
             what: format!("{after} cannot be written"),
         })?;
@@ -501,7 +516,7 @@ impl SwitchDriver for NetlinkBridge {
                 port: name,
                 what: e.to_string(),
             })?;
-            ports.insert(port, port_config(&table));
+            ports.insert(port, Port::single(port_config(&table)));
         }
         Ok(ports)
     }
@@ -674,8 +689,8 @@ mod tests {
     #[test]
     fn a_trunk_of_only_its_native_vlan_plans_as_access() {
         let p = PortName::new("h1p").unwrap();
-        let desired = Ports::from([(p.clone(), trunk(&[10], Some(10)))]);
-        let observed = Ports::from([(p, PortConfig::Access { vlan: vlan(10) })]);
+        let desired = Ports::from([(p.clone(), Port::single(trunk(&[10], Some(10))))]);
+        let observed = Ports::from([(p, Port::single(PortConfig::Access { vlan: vlan(10) }))]);
         assert!(diff(&normalize(&desired), &observed).is_empty());
     }
 
