@@ -227,6 +227,63 @@ fn dvnet_apply_realizes_the_intent_and_drift_is_found_and_recorded() {
     );
     assert!(!sw.vsctl(&["list-ports", "br0"]).contains("h2p"));
 
+    // A LAG: two member ports bundled into one bond carrying VLAN 20.
+    for (m, n) in [("m1", "n1"), ("m2", "n2")] {
+        let out = sw
+            .ns()
+            .ip(&["link", "add", m, "type", "veth", "peer", "name", n])
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        for dev in [m, n] {
+            sw.ns().ip(&["link", "set", dev, "up"]).unwrap();
+        }
+    }
+    let lag = ok(&dvnet(
+        d,
+        &agent,
+        &[
+            "lag",
+            "set",
+            "sw1",
+            "bond1",
+            "--members",
+            "m1,m2",
+            "--profile",
+            "v20",
+        ],
+    ));
+    assert_eq!(lag["members"], serde_json::json!(["m1", "m2"]), "{lag}");
+    let clash = dvnet(
+        d,
+        &agent,
+        &["port", "assign", "sw1", "m1", "--profile", "v10"],
+    );
+    assert!(
+        !clash.status.success(),
+        "a LAG member has no profile of its own"
+    );
+    let plan: Value = serde_json::from_slice(&dvnet(d, &agent, &["plan", "sw1"]).stdout).unwrap();
+    assert_eq!(
+        changes(&plan, "changes"),
+        ["add bond1: absent -> access 20 over [m1, m2]"]
+    );
+    ok(&dvnet(d, &agent, &["apply", "sw1"]));
+    assert_eq!(sw.vsctl(&["get", "port", "bond1", "tag"]).trim(), "20");
+    let ifaces = sw.vsctl(&["list-ifaces", "br0"]);
+    assert!(
+        ifaces.lines().any(|l| l == "m1") && ifaces.lines().any(|l| l == "m2"),
+        "{ifaces}"
+    );
+
+    // A vendor NOS cannot take these port names; the render says so.
+    let eos = dvnet(d, &agent, &["render", "sw1", "--vendor", "eos"]);
+    assert!(!eos.status.success(), "{}", text(&eos));
+    assert!(
+        String::from_utf8_lossy(&eos.stderr).contains("eos has no port named"),
+        "{}",
+        text(&eos)
+    );
+
     agent.stop();
     // Realized state and drift are events (the audit trail the hub gets).
     let recorded = events(&d.join("data"));
@@ -237,7 +294,7 @@ fn dvnet_apply_realizes_the_intent_and_drift_is_found_and_recorded() {
             _ => None,
         })
         .collect();
-    assert_eq!(applied.len(), 3, "{recorded:#?}");
+    assert_eq!(applied.len(), 4, "{recorded:#?}");
     assert_eq!(
         applied[0],
         &["h1p: access 10", "h2p: access 10", "h3p: access 20"]

@@ -13,6 +13,7 @@ mod boot;
 mod naming;
 mod nats;
 mod provision;
+mod switches;
 mod talos;
 mod values;
 
