@@ -136,6 +136,16 @@ impl Config {
                 let _ = writeln!(out, "nats: off (no [nats]; events stay in the outbox)");
             }
         }
+        for sw in &self.switches {
+            let _ = writeln!(
+                out,
+                "switch {}: {} {}, drift checked every {}",
+                sw.name,
+                sw.driver.kind(),
+                sw.driver.target(),
+                humantime::format_duration(sw.drift_interval)
+            );
+        }
         let _ = write!(out, "http: listen {}", self.http.listen);
         out
     }
