@@ -15,6 +15,12 @@
 # API on 127.0.0.1:7443), the site's leaf node, and a local OIDC issuer
 # (tests/oidc-issuer, http://127.0.0.1:7480) for `dvid login`, so the
 # first-use walkthrough (docs/walkthrough.md) can be followed by hand.
+#
+# Unless DV_LAB_SWITCH=0, the site also has a leaf switch the agent
+# configures: Open vSwitch (userspace datapath) in the namespace dv-lab-sw,
+# bridge br0, with ports swp1 and swp2 cabled to two hosts (namespaces
+# dv-lab-h1 and dv-lab-h2, 192.168.77.1 and .2). `dvnet apply leaf-1` puts
+# the ports on the switch with the VLANs the intent gives them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,12 +88,24 @@ TOML
 else
   cargo build --locked -p dv-agent
 fi
+SWITCH_ON="${DV_LAB_SWITCH:-1}"
+if [ "$SWITCH_ON" = 1 ]; then
+  cat >> "$LAB/agent.toml" <<TOML
+
+[[switches]]
+name = "leaf-1"
+driver = "ovs"
+ovsdb = "unix:$LAB/ovs/db.sock"
+bridge = "br0"
+TOML
+fi
 AGENT="$ROOT/target/debug/dv-agent"
 "$AGENT" check-config "$LAB/agent.toml"
 
 AGENT_PID=""
 VM_PID=""
 HUB_PIDS=()
+OVS_PIDS=()
 cleanup() {
   trap - EXIT INT TERM
   [ -n "$VM_PID" ] && kill "$VM_PID" 2>/dev/null && wait "$VM_PID" 2>/dev/null
@@ -99,8 +117,11 @@ cleanup() {
   for ((i = ${#HUB_PIDS[@]} - 1; i >= 0; i--)); do
     kill -TERM "${HUB_PIDS[$i]}" 2>/dev/null && wait "${HUB_PIDS[$i]}" 2>/dev/null || true
   done
+  for pid in "${OVS_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  done
   ip link del dvlab0 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  for ns in "$NS" dv-lab-sw dv-lab-h1 dv-lab-h2; do ip netns del "$ns" 2>/dev/null || true; done
   echo "lab stopped; its data stays in $LAB/data" >&2
 }
 trap cleanup EXIT INT TERM
@@ -118,6 +139,33 @@ ip -n "$NS" link set uplink master br0
 for dev in br0 tap0 uplink; do ip -n "$NS" link set "$dev" up; done
 ip addr add 10.77.0.1/24 dev dvlab0
 ip link set dvlab0 up
+
+# The leaf switch: its own daemons, state under $LAB/ovs (never the
+# system's Open vSwitch), ports cabled to two hosts but left off the bridge
+# until the agent applies the intent.
+if [ "$SWITCH_ON" = 1 ]; then
+  OVS="$LAB/ovs"
+  rm -rf "$OVS"; mkdir -p "$OVS"
+  export OVS_RUNDIR="$OVS" OVS_DBDIR="$OVS" OVS_LOGDIR="$OVS" OVS_SYSCONFDIR="$OVS"
+  for ns in dv-lab-sw dv-lab-h1 dv-lab-h2; do ip netns del "$ns" 2>/dev/null || true; ip netns add "$ns"; done
+  ip -n dv-lab-sw link set lo up
+  ovsdb-tool create "$OVS/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ip netns exec dv-lab-sw /usr/sbin/ovsdb-server "$OVS/conf.db" --remote="punix:$OVS/db.sock" \
+    --log-file="$OVS/db.log" --unixctl="$OVS/db.ctl" >/dev/null 2>&1 &
+  OVS_PIDS=($!)
+  for _ in $(seq 1 50); do [ -S "$OVS/db.sock" ] && break; sleep 0.1; done
+  ip netns exec dv-lab-sw /usr/sbin/ovs-vswitchd "unix:$OVS/db.sock" \
+    --log-file="$OVS/vs.log" --unixctl="$OVS/vs.ctl" >/dev/null 2>&1 &
+  OVS_PIDS=("$!" "${OVS_PIDS[@]}")
+  ovs-vsctl --db="unix:$OVS/db.sock" --timeout=10 --no-wait init
+  ovs-vsctl --db="unix:$OVS/db.sock" --timeout=10 add-br br0 -- set bridge br0 datapath_type=netdev
+  for i in 1 2; do
+    ip link add "swp$i" netns dv-lab-sw type veth peer name eth0 netns "dv-lab-h$i"
+    ip -n dv-lab-sw link set "swp$i" up
+    ip -n "dv-lab-h$i" addr add "192.168.77.$i/24" dev eth0
+    ip -n "dv-lab-h$i" link set eth0 up
+  done
+fi
 
 wait_http() { # URL PID: until URL answers 2xx, while PID lives (30 s at most)
   for _ in $(seq 1 150); do
@@ -176,6 +224,18 @@ Lab site "lab" is up. The agent serves DHCP, DNS, TFTP and HTTP on dvlab0 (10.77
 $VM_NOTE
   stop:    Ctrl-C; queued writes are committed before the agent exits
 MSG
+if [ "$SWITCH_ON" = 1 ]; then
+  cat >&2 <<MSG
+Switch leaf-1 (Open vSwitch, DV_LAB_SWITCH=0 leaves it out) has swp1 and swp2 cabled to
+hosts dv-lab-h1 (192.168.77.1) and dv-lab-h2 (.2), off the bridge until you apply:
+    dvnet --agent http://10.77.0.1:8680 network create v30 --vlan 30 --purpose tenant --prefix 10.30.0.0/24
+    dvnet --agent http://10.77.0.1:8680 profile set v30 --access 30
+    dvnet --agent http://10.77.0.1:8680 port assign leaf-1 swp1 --profile v30
+    dvnet --agent http://10.77.0.1:8680 port assign leaf-1 swp2 --profile v30
+    dvnet --agent http://10.77.0.1:8680 plan leaf-1 && dvnet --agent http://10.77.0.1:8680 apply leaf-1
+    ip netns exec dv-lab-h1 ping -c1 192.168.77.2
+MSG
+fi
 if [ "$HUB_ON" = 1 ]; then
   cat >&2 <<MSG
 The hub federates the site (DV_LAB_HUB=0 leaves it out):
