@@ -307,6 +307,10 @@ impl OvsSwitch {
     /// then checks a port the change put on the switch really opened.
     async fn settle(&mut self, change: &Change, next_cfg: i64) -> Result<(), SwitchError> {
         let start = tokio::time::Instant::now();
+        // ovs-vswitchd usually takes a change within a few milliseconds:
+        // look again soon, then back off, so a step costs what the switch
+        // takes and not a fixed poll interval.
+        let mut pause = Duration::from_millis(1);
         loop {
             if current_cfg(&mut self.client).await? >= next_cfg {
                 break;
@@ -317,7 +321,8 @@ impl OvsSwitch {
                     limit: SETTLE_LIMIT,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
         let Some(after) = &change.after else {
             return Ok(());
