@@ -82,8 +82,8 @@ fn changes(v: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// The events in the agent's outbox, decoded.
-fn events(data: &Path) -> Vec<EventBody> {
+/// The events in the agent's outbox, decoded, with their actors.
+fn events(data: &Path) -> Vec<(String, EventBody)> {
     let db = rusqlite::Connection::open(data.join("agent.db")).unwrap();
     let mut stmt = db
         .prepare("SELECT payload FROM outbox ORDER BY seq")
@@ -94,7 +94,10 @@ fn events(data: &Path) -> Vec<EventBody> {
         .collect::<Result<_, _>>()
         .unwrap();
     rows.iter()
-        .map(|p| dv_protocol::decode::<Event>(p).unwrap().body.body)
+        .map(|p| {
+            let m = dv_protocol::decode::<Event>(p).unwrap();
+            (m.envelope.actor.to_string(), m.body.body)
+        })
         .collect()
 }
 
@@ -286,7 +289,17 @@ fn dvnet_apply_realizes_the_intent_and_drift_is_found_and_recorded() {
 
     agent.stop();
     // Realized state and drift are events (the audit trail the hub gets).
-    let recorded = events(&d.join("data"));
+    let with_actors = events(&d.join("data"));
+    // The caller is the audit actor of intent changes (here the host-local
+    // operator; with [api] tokens, the token's user).
+    assert!(
+        with_actors
+            .iter()
+            .filter(|(_, e)| matches!(e, EventBody::PortIntentChanged { .. }))
+            .all(|(actor, _)| actor == "user:operator"),
+        "{with_actors:#?}"
+    );
+    let recorded: Vec<EventBody> = with_actors.into_iter().map(|(_, e)| e).collect();
     let applied: Vec<&Vec<String>> = recorded
         .iter()
         .filter_map(|e| match e {

@@ -22,15 +22,16 @@
 //!   Arista EOS (configuration text) or Cumulus NVUE (YAML); for switches
 //!   the agent does not drive itself.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use dv_protocol::api::{
     ErrorBody, LagRequest, PortAssignRequest, ProfileRequest, SwitchApplied, SwitchApplyFailed,
     SwitchList, SwitchPlan,
 };
+use dv_protocol::auth::Principal;
 use dv_protocol::{
     Actor, Lag, LagName, PortAssignment, PortName, PortProfile, PortProfileName, SiteIntent,
     SwitchName,
@@ -124,8 +125,16 @@ fn switch_name(text: &str) -> Result<SwitchName, BadPath> {
     })
 }
 
-fn actor(state: &AppState) -> Actor {
-    Actor::agent(&state.site)
+/// Who made the call, as its events' actor (the audit trail): the
+/// authenticated principal, or the agent itself when the caller has none
+/// that makes a valid actor.
+type Caller = Option<Extension<Principal>>;
+
+fn actor(state: &AppState, caller: &Caller) -> Actor {
+    caller
+        .as_ref()
+        .and_then(|Extension(p)| Actor::new(p.subject.clone()).ok())
+        .unwrap_or_else(|| Actor::agent(&state.site))
 }
 
 #[utoipa::path(
@@ -167,6 +176,7 @@ pub(super) async fn list_profiles(State(state): State<AppState>) -> Response {
 )]
 pub(super) async fn set_profile(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Result<Json<ProfileRequest>, JsonRejection>,
 ) -> Response {
@@ -180,7 +190,7 @@ pub(super) async fn set_profile(
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    let (site, actor) = (state.site.clone(), actor(&state));
+    let (site, actor) = (state.site.clone(), actor(&state, &caller));
     match state
         .store
         .write(move |c| intent::profile_set(c, &site, &actor, &name, req.mode))
@@ -211,6 +221,7 @@ pub(super) async fn set_profile(
 )]
 pub(super) async fn delete_profile(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Response {
     let name = match self::name("profile name", &name, |t| {
@@ -219,7 +230,7 @@ pub(super) async fn delete_profile(
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
-    let (site, actor) = (state.site.clone(), actor(&state));
+    let (site, actor) = (state.site.clone(), actor(&state, &caller));
     match state
         .store
         .write(move |c| intent::profile_delete(c, &site, &actor, &name))
@@ -277,6 +288,7 @@ pub(super) async fn ports(State(state): State<AppState>, Path(switch): Path<Stri
 )]
 pub(super) async fn assign(
     State(state): State<AppState>,
+    caller: Caller,
     Path((switch, port)): Path<(String, String)>,
     body: Result<Json<PortAssignRequest>, JsonRejection>,
 ) -> Response {
@@ -294,7 +306,7 @@ pub(super) async fn assign(
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    let (site, actor) = (state.site.clone(), actor(&state));
+    let (site, actor) = (state.site.clone(), actor(&state, &caller));
     match state
         .store
         .write(move |c| intent::port_assign(c, &site, &actor, &switch, &port, &req))
@@ -322,6 +334,7 @@ pub(super) async fn assign(
 )]
 pub(super) async fn unassign(
     State(state): State<AppState>,
+    caller: Caller,
     Path((switch, port)): Path<(String, String)>,
 ) -> Response {
     let switch = match switch_name(&switch) {
@@ -334,7 +347,7 @@ pub(super) async fn unassign(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let (site, actor) = (state.site.clone(), actor(&state));
+    let (site, actor) = (state.site.clone(), actor(&state, &caller));
     match state
         .store
         .write(move |c| intent::port_unassign(c, &site, &actor, &switch, &port))
@@ -370,6 +383,7 @@ fn lag_name(text: &str) -> Result<LagName, BadPath> {
 )]
 pub(super) async fn set_lag(
     State(state): State<AppState>,
+    caller: Caller,
     Path((switch, lag)): Path<(String, String)>,
     body: Result<Json<LagRequest>, JsonRejection>,
 ) -> Response {
@@ -381,7 +395,7 @@ pub(super) async fn set_lag(
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    let (site, actor) = (state.site.clone(), actor(&state));
+    let (site, actor) = (state.site.clone(), actor(&state, &caller));
     match state
         .store
         .write(move |c| intent::lag_set(c, &site, &actor, &switch, &lag, req.members, &req.profile))
@@ -409,13 +423,14 @@ pub(super) async fn set_lag(
 )]
 pub(super) async fn delete_lag(
     State(state): State<AppState>,
+    caller: Caller,
     Path((switch, lag)): Path<(String, String)>,
 ) -> Response {
     let (switch, lag) = match (switch_name(&switch), lag_name(&lag)) {
         (Ok(s), Ok(l)) => (s, l),
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
-    let (site, actor) = (state.site.clone(), actor(&state));
+    let (site, actor) = (state.site.clone(), actor(&state, &caller));
     match state
         .store
         .write(move |c| intent::lag_delete(c, &site, &actor, &switch, &lag))
@@ -467,8 +482,12 @@ pub(super) async fn plan(State(state): State<AppState>, Path(switch): Path<Strin
                                       `rolled_back`)", body = SwitchApplyFailed),
     ),
 )]
-pub(super) async fn apply(State(state): State<AppState>, Path(switch): Path<String>) -> Response {
-    match state.switches.apply(&switch, &actor(&state)).await {
+pub(super) async fn apply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(switch): Path<String>,
+) -> Response {
+    match state.switches.apply(&switch, &actor(&state, &caller)).await {
         Ok(a) => Json(a).into_response(),
         Err(e) => switches_failed(e),
     }
@@ -483,8 +502,12 @@ pub(super) async fn apply(State(state): State<AppState>, Path(switch): Path<Stri
         (status = 502, description = "The switch cannot be reached or read", body = ErrorBody),
     ),
 )]
-pub(super) async fn drift(State(state): State<AppState>, Path(switch): Path<String>) -> Response {
-    match state.switches.drift(&switch, &actor(&state)).await {
+pub(super) async fn drift(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(switch): Path<String>,
+) -> Response {
+    match state.switches.drift(&switch, &actor(&state, &caller)).await {
         Ok(p) => Json(p).into_response(),
         Err(e) => switches_failed(e),
     }
