@@ -12,7 +12,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dv_protocol::Actor;
 use dv_protocol::api::ErrorBody;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +74,7 @@ pub(super) async fn list_services(State(state): State<AppState>) -> Response {
 )]
 pub(super) async fn move_service(
     State(state): State<AppState>,
+    caller: super::Caller,
     Path(name): Path<String>,
     body: Result<Json<MoveBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -84,7 +84,7 @@ pub(super) async fn move_service(
     };
     match state
         .dns
-        .move_service(&name, &body.host, Actor::agent(&state.site))
+        .move_service(&name, &body.host, super::actor(&state, &caller))
         .await
     {
         Ok(moved) => Json(moved).into_response(),

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use dv_protocol::Machine;
 use dv_protocol::api::ErrorBody;
-use dv_protocol::{Actor, Machine};
 use serde::Serialize;
 
 use super::{AppState, problem};
@@ -31,7 +31,11 @@ pub(super) const MAX_FILE: usize = 4 << 20;
         (status = 413, description = "The file is larger than 4 MiB", body = ErrorBody),
     ),
 )]
-pub(super) async fn import(State(state): State<AppState>, body: String) -> Response {
+pub(super) async fn import(
+    State(state): State<AppState>,
+    caller: super::Caller,
+    body: String,
+) -> Response {
     let file = match InventoryFile::parse(&body) {
         Ok(f) => f,
         Err(problems) => return invalid(problems),
@@ -41,7 +45,7 @@ pub(super) async fn import(State(state): State<AppState>, body: String) -> Respo
         Err(problems) => return invalid(problems),
     };
     let (site, key) = (state.site.clone(), state.site_key.clone());
-    let actor = Actor::agent(&state.site);
+    let actor = super::actor(&state, &caller);
     let written = state
         .store
         .write(move |c| db::import(c, &site, &actor, &key, &file, &machines))
@@ -157,8 +161,16 @@ pub(super) async fn show(State(state): State<AppState>, Path(key): Path<String>)
         (status = 409, description = "The machine is not discovered", body = ErrorBody),
     ),
 )]
-pub(super) async fn approve(State(state): State<AppState>, Path(key): Path<String>) -> Response {
-    let (site, actor, lookup) = (state.site.clone(), Actor::agent(&state.site), key.clone());
+pub(super) async fn approve(
+    State(state): State<AppState>,
+    caller: super::Caller,
+    Path(key): Path<String>,
+) -> Response {
+    let (site, actor, lookup) = (
+        state.site.clone(),
+        super::actor(&state, &caller),
+        key.clone(),
+    );
     let done = state
         .store
         .write(move |c| db::approve(c, &site, &actor, &lookup))

@@ -228,6 +228,18 @@ async fn count_requests(req: Request, next: Next) -> Response {
 }
 
 /// An error answer as every `/v1` endpoint gives it: `{"error": detail}`.
+/// Who made the call, as its events' actor (the audit trail): the
+/// authenticated principal, or the agent itself when the caller has none
+/// that makes a valid actor.
+pub(crate) type Caller = Option<axum::Extension<dv_protocol::auth::Principal>>;
+
+pub(crate) fn actor(state: &AppState, caller: &Caller) -> dv_protocol::Actor {
+    caller
+        .as_ref()
+        .and_then(|axum::Extension(p)| dv_protocol::Actor::new(p.subject.clone()).ok())
+        .unwrap_or_else(|| dv_protocol::Actor::agent(&state.site))
+}
+
 pub(crate) fn problem(status: axum::http::StatusCode, detail: String) -> Response {
     (status, axum::Json(serde_json::json!({ "error": detail }))).into_response()
 }

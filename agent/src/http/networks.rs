@@ -25,7 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dv_protocol::api::ErrorBody;
-use dv_protocol::{Actor, NetworkSpec, Problem};
+use dv_protocol::{NetworkSpec, Problem};
 use serde::Serialize;
 
 use super::{AppState, problem};
@@ -113,13 +113,14 @@ fn bad_body(e: &JsonRejection) -> Response {
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: super::Caller,
     body: Result<Json<NetworkSpec>, JsonRejection>,
 ) -> Response {
     let Json(spec) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    match nett::network_create(&state.dns, &state.site, Actor::agent(&state.site), spec).await {
+    match nett::network_create(&state.dns, &state.site, super::actor(&state, &caller), spec).await {
         Ok(row) => {
             tracing::info!(network = %row.spec.name, vlan = %row.spec.vlan, prefix = %row.spec.prefix, "network created");
             (StatusCode::CREATED, Json(row)).into_response()
@@ -165,8 +166,12 @@ pub(super) async fn show(State(state): State<AppState>, Path(name): Path<String>
         (status = 409, description = "It still holds allocations", body = ErrorBody),
     ),
 )]
-pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match nett::network_delete(&state.dns, &state.site, Actor::agent(&state.site), name).await {
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: super::Caller,
+    Path(name): Path<String>,
+) -> Response {
+    match nett::network_delete(&state.dns, &state.site, super::actor(&state, &caller), name).await {
         Ok(row) => {
             tracing::info!(network = %row.spec.name, "network deleted");
             Json(row).into_response()
@@ -190,6 +195,7 @@ pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<Strin
 )]
 pub(super) async fn allocate(
     State(state): State<AppState>,
+    caller: super::Caller,
     Path(name): Path<String>,
     body: Result<Json<AllocateRequest>, JsonRejection>,
 ) -> Response {
@@ -201,7 +207,7 @@ pub(super) async fn allocate(
         &state.dns,
         &state.reservations,
         &state.site,
-        Actor::agent(&state.site),
+        super::actor(&state, &caller),
         name,
         req,
     )
@@ -258,6 +264,7 @@ pub(super) async fn addresses(State(state): State<AppState>, Path(name): Path<St
 )]
 pub(super) async fn release(
     State(state): State<AppState>,
+    caller: super::Caller,
     Path((name, ip)): Path<(String, String)>,
 ) -> Response {
     let Ok(address) = ip.parse::<IpAddr>() else {
@@ -270,7 +277,7 @@ pub(super) async fn release(
         &state.dns,
         &state.reservations,
         &state.site,
-        Actor::agent(&state.site),
+        super::actor(&state, &caller),
         name,
         address,
     )

@@ -22,24 +22,22 @@
 //!   Arista EOS (configuration text) or Cumulus NVUE (YAML); for switches
 //!   the agent does not drive itself.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use dv_protocol::api::{
     ErrorBody, LagRequest, PortAssignRequest, ProfileRequest, SwitchApplied, SwitchApplyFailed,
     SwitchList, SwitchPlan,
 };
-use dv_protocol::auth::Principal;
 use dv_protocol::{
-    Actor, Lag, LagName, PortAssignment, PortName, PortProfile, PortProfileName, SiteIntent,
-    SwitchName,
+    Lag, LagName, PortAssignment, PortName, PortProfile, PortProfileName, SiteIntent, SwitchName,
 };
 use serde::Serialize;
 
 use super::networks::Refusal;
-use super::{AppState, problem};
+use super::{AppState, Caller, actor, problem};
 use crate::nett::switches::SwitchesError;
 use crate::store::StoreError;
 use crate::store::intent::{self, IntentRefusal};
@@ -123,18 +121,6 @@ fn switch_name(text: &str) -> Result<SwitchName, BadPath> {
     name("switch name", text, |t| {
         SwitchName::new(t).map_err(|e| e.to_string())
     })
-}
-
-/// Who made the call, as its events' actor (the audit trail): the
-/// authenticated principal, or the agent itself when the caller has none
-/// that makes a valid actor.
-type Caller = Option<Extension<Principal>>;
-
-fn actor(state: &AppState, caller: &Caller) -> Actor {
-    caller
-        .as_ref()
-        .and_then(|Extension(p)| Actor::new(p.subject.clone()).ok())
-        .unwrap_or_else(|| Actor::agent(&state.site))
 }
 
 #[utoipa::path(
