@@ -636,3 +636,193 @@ pub fn machine_ports(
         .collect::<Result<_, _>>()?;
     rows.into_iter().map(assignment).collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use dv_protocol::{NetworkName, NetworkPurpose, NetworkSpec, VlanId};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::Store;
+
+    fn site() -> SiteName {
+        SiteName::new("lab").unwrap()
+    }
+
+    fn actor() -> Actor {
+        Actor::new("user:alice").unwrap()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Profile {
+            name: u8,
+            vlan: u16,
+            trunk: bool,
+        },
+        DeleteProfile {
+            name: u8,
+        },
+        Assign {
+            switch: u8,
+            port: u8,
+            profile: u8,
+        },
+        Unassign {
+            switch: u8,
+            port: u8,
+        },
+        Lag {
+            switch: u8,
+            name: u8,
+            members: Vec<u8>,
+            profile: u8,
+        },
+        DeleteLag {
+            switch: u8,
+            name: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Small name spaces, so operations collide: a port assigned and
+        // then made a LAG member, a profile deleted while in use, VLAN 30
+        // that no network has.
+        prop_oneof![
+            (
+                0u8..3,
+                prop::sample::select(vec![10u16, 20, 30]),
+                any::<bool>()
+            )
+                .prop_map(|(name, vlan, trunk)| Op::Profile { name, vlan, trunk }),
+            (0u8..3).prop_map(|name| Op::DeleteProfile { name }),
+            (0u8..2, 0u8..4, 0u8..3).prop_map(|(switch, port, profile)| Op::Assign {
+                switch,
+                port,
+                profile
+            }),
+            (0u8..2, 0u8..4).prop_map(|(switch, port)| Op::Unassign { switch, port }),
+            (0u8..2, 0u8..2, prop::collection::vec(0u8..4, 0..3), 0u8..3).prop_map(
+                |(switch, name, members, profile)| Op::Lag {
+                    switch,
+                    name,
+                    members,
+                    profile
+                }
+            ),
+            (0u8..2, 0u8..2).prop_map(|(switch, name)| Op::DeleteLag { switch, name }),
+        ]
+    }
+
+    fn run(c: &Connection, op: &Op) -> Result<(), StoreError> {
+        let (s, a) = (site(), actor());
+        let sw = |n: u8| SwitchName::new(format!("leaf-{n}")).unwrap();
+        let port = |n: u8| PortName::new(format!("swp{n}")).unwrap();
+        let profile = |n: u8| PortProfileName::new(format!("p{n}")).unwrap();
+        match op {
+            Op::Profile { name, vlan, trunk } => {
+                let vlan = VlanId::new(*vlan).unwrap();
+                let mode = if *trunk {
+                    PortMode::Trunk {
+                        allowed: vec![vlan],
+                        native: None,
+                    }
+                } else {
+                    PortMode::Access { vlan }
+                };
+                profile_set(c, &s, &a, &profile(*name), mode).map(drop)
+            }
+            Op::DeleteProfile { name } => profile_delete(c, &s, &a, &profile(*name)).map(drop),
+            Op::Assign {
+                switch,
+                port: p,
+                profile: pr,
+            } => {
+                let req = PortAssignRequest {
+                    profile: profile(*pr),
+                    machine: None,
+                    nic: None,
+                };
+                port_assign(c, &s, &a, &sw(*switch), &port(*p), &req).map(drop)
+            }
+            Op::Unassign { switch, port: p } => {
+                port_unassign(c, &s, &a, &sw(*switch), &port(*p)).map(drop)
+            }
+            Op::Lag {
+                switch,
+                name,
+                members,
+                profile: pr,
+            } => lag_set(
+                c,
+                &s,
+                &a,
+                &sw(*switch),
+                &LagName::new(format!("bond{name}")).unwrap(),
+                members.iter().map(|m| port(*m)).collect(),
+                &profile(*pr),
+            )
+            .map(drop),
+            Op::DeleteLag { switch, name } => lag_delete(
+                c,
+                &s,
+                &a,
+                &sw(*switch),
+                &LagName::new(format!("bond{name}")).unwrap(),
+            )
+            .map(drop),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Whatever sequence of changes is asked for, the stored intent
+        /// always validates, a refused change leaves it (and the outbox)
+        /// exactly as it was, and every accepted change is one event.
+        #[test]
+        fn the_stored_intent_is_always_valid_and_refusals_change_nothing(
+            ops in prop::collection::vec(op(), 1..40)
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(dir.path()).unwrap();
+                for (name, vlan, prefix) in [("v10", 10, "10.10.0.0/24"), ("v20", 20, "10.20.0.0/24")] {
+                    let spec = NetworkSpec {
+                        name: NetworkName::new(name).unwrap(),
+                        vlan: VlanId::new(vlan).unwrap(),
+                        purpose: NetworkPurpose::Tenant,
+                        prefix: prefix.parse().unwrap(),
+                        gateway: None,
+                        dhcp: false,
+                        reserved: vec![],
+                    };
+                    store
+                        .write(move |c| ipam::network_create(c, &site(), &actor(), &spec).map(drop))
+                        .await
+                        .unwrap();
+                }
+                for op in ops {
+                    let before = store.read(load).await.unwrap();
+                    let events = store.read(outbox::pending_count).await.unwrap();
+                    let o = op.clone();
+                    let done = store.write(move |c| run(c, &o)).await;
+                    let after = store.read(load).await.unwrap();
+                    let events_after = store.read(outbox::pending_count).await.unwrap();
+                    assert!(after.validate().is_ok(), "{op:?} left an invalid intent: {after:?}");
+                    match done {
+                        Ok(()) => assert_eq!(events_after, events + 1, "{op:?}"),
+                        Err(StoreError::Intent(_)) => {
+                            assert_eq!(after, before, "refused {op:?} changed the intent");
+                            assert_eq!(events_after, events, "refused {op:?} recorded an event");
+                        }
+                        Err(e) => panic!("{op:?}: {e}"),
+                    }
+                }
+                store.close().await;
+            });
+        }
+    }
+}
