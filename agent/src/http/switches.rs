@@ -32,7 +32,8 @@ use dv_protocol::api::{
     SwitchList, SwitchPlan,
 };
 use dv_protocol::{
-    Lag, LagName, PortAssignment, PortName, PortProfile, PortProfileName, SiteIntent, SwitchName,
+    Actor, Lag, LagName, PortAssignment, PortName, PortProfile, PortProfileName, SiteIntent,
+    SiteName, SwitchName,
 };
 use serde::Serialize;
 
@@ -123,6 +124,44 @@ fn switch_name(text: &str) -> Result<SwitchName, BadPath> {
     })
 }
 
+fn port_name(text: &str) -> Result<PortName, BadPath> {
+    name("port name", text, |t| {
+        PortName::new(t).map_err(|e| e.to_string())
+    })
+}
+
+fn profile_name(text: &str) -> Result<PortProfileName, BadPath> {
+    name("profile name", text, |t| {
+        PortProfileName::new(t).map_err(|e| e.to_string())
+    })
+}
+
+fn both<A, B>(a: Result<A, BadPath>, b: Result<B, BadPath>) -> Result<(A, B), BadPath> {
+    Ok((a?, b?))
+}
+
+/// A change that answers 200 with what it changed.
+fn ok<T>(done: Result<T, StoreError>) -> Result<(StatusCode, T), StoreError> {
+    done.map(|v| (StatusCode::OK, v))
+}
+
+/// Runs one intent change in one store transaction as the caller (whose
+/// subject is its event's actor) and answers with what changed, or the
+/// refusal. The `audit` log line comes from the auth layer.
+async fn change<T, F>(state: &AppState, caller: &Caller, f: F) -> Response
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&rusqlite::Connection, &SiteName, &Actor) -> Result<(StatusCode, T), StoreError>
+        + Send
+        + 'static,
+{
+    let (site, actor) = (state.site.clone(), actor(state, caller));
+    match state.store.write(move |c| f(c, &site, &actor)).await {
+        Ok((status, v)) => (status, Json(v)).into_response(),
+        Err(e) => store_failed(e),
+    }
+}
+
 #[utoipa::path(
     get, path = "/v1/intent", operation_id = "intent_show", tag = "switches",
     responses((status = 200, description = "The site's whole network intent", body = SiteIntent)),
@@ -166,9 +205,7 @@ pub(super) async fn set_profile(
     Path(name): Path<String>,
     body: Result<Json<ProfileRequest>, JsonRejection>,
 ) -> Response {
-    let name = match self::name("profile name", &name, |t| {
-        PortProfileName::new(t).map_err(|e| e.to_string())
-    }) {
+    let name = match profile_name(&name) {
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
@@ -176,23 +213,16 @@ pub(super) async fn set_profile(
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    let (site, actor) = (state.site.clone(), actor(&state, &caller));
-    match state
-        .store
-        .write(move |c| intent::profile_set(c, &site, &actor, &name, req.mode))
-        .await
-    {
-        Ok((p, created)) => {
-            tracing::info!(profile = %p.name, created, "port profile set");
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (status, Json(p)).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    change(&state, &caller, move |c, site, actor| {
+        let (p, created) = intent::profile_set(c, site, actor, &name, req.mode)?;
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, p))
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -210,24 +240,14 @@ pub(super) async fn delete_profile(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Response {
-    let name = match self::name("profile name", &name, |t| {
-        PortProfileName::new(t).map_err(|e| e.to_string())
-    }) {
+    let name = match profile_name(&name) {
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
-    let (site, actor) = (state.site.clone(), actor(&state, &caller));
-    match state
-        .store
-        .write(move |c| intent::profile_delete(c, &site, &actor, &name))
-        .await
-    {
-        Ok(p) => {
-            tracing::info!(profile = %p.name, "port profile deleted");
-            Json(p).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    change(&state, &caller, move |c, site, actor| {
+        ok(intent::profile_delete(c, site, actor, &name))
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -278,32 +298,18 @@ pub(super) async fn assign(
     Path((switch, port)): Path<(String, String)>,
     body: Result<Json<PortAssignRequest>, JsonRejection>,
 ) -> Response {
-    let switch = match switch_name(&switch) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
-    let port = match name("port name", &port, |t| {
-        PortName::new(t).map_err(|e| e.to_string())
-    }) {
-        Ok(p) => p,
+    let (switch, port) = match both(switch_name(&switch), port_name(&port)) {
+        Ok(sp) => sp,
         Err(r) => return r.into_response(),
     };
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    let (site, actor) = (state.site.clone(), actor(&state, &caller));
-    match state
-        .store
-        .write(move |c| intent::port_assign(c, &site, &actor, &switch, &port, &req))
-        .await
-    {
-        Ok(a) => {
-            tracing::info!(switch = %a.switch, port = %a.port, profile = %a.profile, "port assigned");
-            Json(a).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    change(&state, &caller, move |c, site, actor| {
+        ok(intent::port_assign(c, site, actor, &switch, &port, &req))
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -323,28 +329,14 @@ pub(super) async fn unassign(
     caller: Caller,
     Path((switch, port)): Path<(String, String)>,
 ) -> Response {
-    let switch = match switch_name(&switch) {
-        Ok(s) => s,
+    let (switch, port) = match both(switch_name(&switch), port_name(&port)) {
+        Ok(sp) => sp,
         Err(r) => return r.into_response(),
     };
-    let port = match name("port name", &port, |t| {
-        PortName::new(t).map_err(|e| e.to_string())
-    }) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let (site, actor) = (state.site.clone(), actor(&state, &caller));
-    match state
-        .store
-        .write(move |c| intent::port_unassign(c, &site, &actor, &switch, &port))
-        .await
-    {
-        Ok(a) => {
-            tracing::info!(switch = %a.switch, port = %a.port, "port unassigned");
-            Json(a).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    change(&state, &caller, move |c, site, actor| {
+        ok(intent::port_unassign(c, site, actor, &switch, &port))
+    })
+    .await
 }
 
 fn lag_name(text: &str) -> Result<LagName, BadPath> {
@@ -373,26 +365,26 @@ pub(super) async fn set_lag(
     Path((switch, lag)): Path<(String, String)>,
     body: Result<Json<LagRequest>, JsonRejection>,
 ) -> Response {
-    let (switch, lag) = match (switch_name(&switch), lag_name(&lag)) {
-        (Ok(s), Ok(l)) => (s, l),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
+    let (switch, lag) = match both(switch_name(&switch), lag_name(&lag)) {
+        Ok(sl) => sl,
+        Err(r) => return r.into_response(),
     };
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(&e),
     };
-    let (site, actor) = (state.site.clone(), actor(&state, &caller));
-    match state
-        .store
-        .write(move |c| intent::lag_set(c, &site, &actor, &switch, &lag, req.members, &req.profile))
-        .await
-    {
-        Ok(l) => {
-            tracing::info!(switch = %l.switch, lag = %l.name, members = l.members.len(), "LAG set");
-            Json(l).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    change(&state, &caller, move |c, site, actor| {
+        ok(intent::lag_set(
+            c,
+            site,
+            actor,
+            &switch,
+            &lag,
+            req.members,
+            &req.profile,
+        ))
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -412,22 +404,14 @@ pub(super) async fn delete_lag(
     caller: Caller,
     Path((switch, lag)): Path<(String, String)>,
 ) -> Response {
-    let (switch, lag) = match (switch_name(&switch), lag_name(&lag)) {
-        (Ok(s), Ok(l)) => (s, l),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
+    let (switch, lag) = match both(switch_name(&switch), lag_name(&lag)) {
+        Ok(sl) => sl,
+        Err(r) => return r.into_response(),
     };
-    let (site, actor) = (state.site.clone(), actor(&state, &caller));
-    match state
-        .store
-        .write(move |c| intent::lag_delete(c, &site, &actor, &switch, &lag))
-        .await
-    {
-        Ok(l) => {
-            tracing::info!(switch = %l.switch, lag = %l.name, "LAG deleted");
-            Json(l).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    change(&state, &caller, move |c, site, actor| {
+        ok(intent::lag_delete(c, site, actor, &switch, &lag))
+    })
+    .await
 }
 
 #[utoipa::path(
