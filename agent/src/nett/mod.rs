@@ -30,15 +30,15 @@ pub mod switches;
 use std::net::IpAddr;
 
 use dv_protocol::{
-    Actor, DnsName, DnsRecord, DnsRecordData, DnsRecordId, Event, EventBody, Message, NetworkSpec,
-    SiteName,
+    Actor, DnsName, DnsRecord, DnsRecordData, DnsRecordId, EventBody, NetworkSpec, SiteName,
 };
 use rusqlite::Connection;
 
 use crate::dhcp::Reservations;
 use crate::dns::{DnsError, Records};
+use crate::store::StoreError;
 use crate::store::ipam::{self, AllocateRequest, AllocationRow, IpamError, NetworkRow};
-use crate::store::{StoreError, outbox};
+use crate::store::outbox::record_event as event;
 
 /// Why a Nett operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,19 +141,6 @@ fn dns_name(name: &str) -> Result<DnsName, StoreError> {
         key: name.to_owned(),
         detail: e.to_string(),
     })
-}
-
-fn event(
-    c: &Connection,
-    site: &SiteName,
-    actor: &Actor,
-    body: EventBody,
-) -> Result<(), StoreError> {
-    outbox::record(
-        c,
-        &Message::from_event(site.clone(), actor.clone(), Event::new(body)),
-    )?;
-    Ok(())
 }
 
 /// Allocates an address on `network` with its DHCP reservation (when a MAC

@@ -11,13 +11,13 @@
 
 use dv_protocol::api::{PortAssignRequest, RealizedPort};
 use dv_protocol::{
-    Actor, Event, EventBody, IntentError, Lag, LagName, MacAddr, MachineId, Message,
-    PortAssignment, PortMode, PortName, PortProfile, PortProfileName, SiteIntent, SiteName,
-    SwitchName,
+    Actor, EventBody, IntentError, Lag, LagName, MacAddr, MachineId, PortAssignment, PortMode,
+    PortName, PortProfile, PortProfileName, SiteIntent, SiteName, SwitchName,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{StoreError, ipam, outbox};
+use super::outbox::record_event as event;
+use super::{StoreError, ipam};
 
 /// Why an intent change was refused; nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,19 +69,6 @@ fn corrupt(what: &'static str, key: &str, detail: impl ToString) -> StoreError {
 
 fn refused(r: IntentRefusal) -> StoreError {
     StoreError::Intent(r)
-}
-
-fn event(
-    c: &Connection,
-    site: &SiteName,
-    actor: &Actor,
-    body: EventBody,
-) -> Result<(), StoreError> {
-    outbox::record(
-        c,
-        &Message::from_event(site.clone(), actor.clone(), Event::new(body)),
-    )?;
-    Ok(())
 }
 
 fn profiles(c: &Connection) -> Result<Vec<PortProfile>, StoreError> {
@@ -806,11 +793,11 @@ mod tests {
                 }
                 for op in ops {
                     let before = store.read(load).await.unwrap();
-                    let events = store.read(outbox::pending_count).await.unwrap();
+                    let events = store.read(crate::store::outbox::pending_count).await.unwrap();
                     let o = op.clone();
                     let done = store.write(move |c| run(c, &o)).await;
                     let after = store.read(load).await.unwrap();
-                    let events_after = store.read(outbox::pending_count).await.unwrap();
+                    let events_after = store.read(crate::store::outbox::pending_count).await.unwrap();
                     assert!(after.validate().is_ok(), "{op:?} left an invalid intent: {after:?}");
                     match done {
                         Ok(()) => assert_eq!(events_after, events + 1, "{op:?}"),

@@ -25,14 +25,15 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dv_protocol::{
-    Actor, AddressRange, Allocation, AllocationId, Event, EventBody, IntentError, MacAddr, Message,
-    Network, NetworkId, NetworkName, NetworkPurpose, NetworkSpec, Prefix, PrefixId, SiteName,
+    Actor, AddressRange, Allocation, AllocationId, EventBody, IntentError, MacAddr, Network,
+    NetworkId, NetworkName, NetworkPurpose, NetworkSpec, Prefix, PrefixId, SiteName,
 };
 use ipnet::IpNet;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, outbox};
+use super::StoreError;
+use super::outbox::record_event as event;
 
 /// The longest `owner` text accepted.
 pub const MAX_OWNER: usize = 200;
@@ -392,17 +393,6 @@ pub fn network(conn: &Connection, name: &str) -> Result<Option<NetworkRow>, Stor
             reserved,
         },
     }))
-}
-
-fn event(
-    conn: &Connection,
-    site: &SiteName,
-    actor: &Actor,
-    body: EventBody,
-) -> Result<(), StoreError> {
-    let message = Message::from_event(site.clone(), actor.clone(), Event::new(body));
-    outbox::record(conn, &message)?;
-    Ok(())
 }
 
 /// Creates a network from `spec` after checking it on its own (422) and
@@ -1221,7 +1211,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         create(&store, spec("t", 10, "10.9.0.0/24")).await.unwrap();
-        let outbox_before = store.read(outbox::pending_count).await.unwrap();
+        let outbox_before = store
+            .read(crate::store::outbox::pending_count)
+            .await
+            .unwrap();
         // Clashes with the site's networks are conflicts, naming the field.
         let mut clash = spec("u", 10, "10.9.0.128/25");
         clash.gateway = None;
@@ -1252,7 +1245,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(first.dhcp_reservation.as_ref().unwrap().mac, mac);
-        let after_first = store.read(outbox::pending_count).await.unwrap();
+        let after_first = store
+            .read(crate::store::outbox::pending_count)
+            .await
+            .unwrap();
         for (req, want) in [
             (
                 AllocateRequest {
@@ -1306,7 +1302,7 @@ mod tests {
                 let row = network(c, "t")?.unwrap();
                 Ok((
                     allocations(c, &row)?,
-                    outbox::pending_count(c)?,
+                    crate::store::outbox::pending_count(c)?,
                     reservations(c)?,
                 ))
             })

@@ -52,6 +52,21 @@ pub fn record(conn: &Connection, message: &Message<Event>) -> Result<i64, StoreE
     )
 }
 
+/// Records `body` as a new event of `site` caused by `actor`, in the
+/// caller's transaction.
+pub fn record_event(
+    conn: &Connection,
+    site: &dv_protocol::SiteName,
+    actor: &dv_protocol::Actor,
+    body: dv_protocol::EventBody,
+) -> Result<(), StoreError> {
+    record(
+        conn,
+        &Message::from_event(site.clone(), actor.clone(), Event::new(body)),
+    )?;
+    Ok(())
+}
+
 /// Up to `limit` unsent events, oldest first.
 pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
