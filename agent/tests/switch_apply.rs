@@ -278,6 +278,35 @@ fn dvnet_apply_realizes_the_intent_and_drift_is_found_and_recorded() {
         "{ifaces}"
     );
 
+    // A step that fails midway (a port whose interface the switch does not
+    // have) is rolled back with the steps before it: h2p does not stay.
+    for (port, profile) in [("h2p", "v10"), ("zz9", "v10")] {
+        ok(&dvnet(
+            d,
+            &agent,
+            &["port", "assign", "sw1", port, "--profile", profile],
+        ));
+    }
+    let failed = dvnet(d, &agent, &["apply", "sw1"]);
+    assert!(!failed.status.success(), "{}", text(&failed));
+    let why = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        why.contains("add zz9: absent -> access 10 failed")
+            && why.contains("1 earlier step(s) rolled back"),
+        "{}",
+        text(&failed)
+    );
+    assert!(
+        !sw.vsctl(&["list-ports", "br0"]).contains("h2p"),
+        "rolled back"
+    );
+    let list = ok(&dvnet(d, &agent, &["switch", "list"]));
+    assert_eq!(list[0]["last_apply"], "failed", "{list}");
+    let gone = dvnet(d, &agent, &["port", "unassign", "sw1", "zz9"]);
+    assert!(gone.status.success(), "{}", text(&gone));
+    let fixed = ok(&dvnet(d, &agent, &["apply", "sw1"]));
+    assert_eq!(changes(&fixed, "applied"), ["add h2p: absent -> access 10"]);
+
     // A vendor NOS cannot take these port names; the render says so.
     let eos = dvnet(d, &agent, &["render", "sw1", "--vendor", "eos"]);
     assert!(!eos.status.success(), "{}", text(&eos));
@@ -307,7 +336,11 @@ fn dvnet_apply_realizes_the_intent_and_drift_is_found_and_recorded() {
             _ => None,
         })
         .collect();
-    assert_eq!(applied.len(), 4, "{recorded:#?}");
+    assert_eq!(applied.len(), 5, "{recorded:#?}");
+    assert!(recorded.iter().any(|e| matches!(e,
+        EventBody::SwitchApplyFailed { failed, rolled_back, .. }
+            if failed == "add zz9: absent -> access 10"
+                && rolled_back == &["remove h2p: access 10 -> absent"])));
     assert_eq!(
         applied[0],
         &["h1p: access 10", "h2p: access 10", "h3p: access 20"]
