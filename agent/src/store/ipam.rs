@@ -173,6 +173,24 @@ pub enum IpamError {
         /// When the lease ends (RFC 3339, UTC).
         until: String,
     },
+    /// A DHCP client declined the address (another host answers on it),
+    /// so it is quarantined: allocating it would hand out an address in
+    /// use.
+    #[error(
+        "address {address} on network {network} is quarantined until {until}: DHCP client \
+         {mac} declined it because another host answers on it; find that host, or pick \
+         another address"
+    )]
+    AddressQuarantined {
+        /// The network.
+        network: String,
+        /// The address.
+        address: IpAddr,
+        /// The client that declined it.
+        mac: MacAddr,
+        /// When the quarantine ends (RFC 3339, UTC).
+        until: String,
+    },
 }
 
 /// A stored network: its ids and its intent.
@@ -693,10 +711,11 @@ pub fn allocate_beside(
     // Config reservations count as taken for the lowest-free pick only.
     taken.extend(fixed.iter().map(|f| f.ip));
     // Addresses other clients lease: never picked, and refused when asked
-    // for. The requester's own lease is not in the way.
+    // for. The requester's own lease is not in the way; a quarantined
+    // address is, for everyone (some other host answers on it).
     let leased: Vec<ActiveLease> = active_leases(conn, row.spec.prefix)?
         .into_iter()
-        .filter(|l| Some(l.mac) != req.mac)
+        .filter(|l| l.declined || Some(l.mac) != req.mac)
         .collect();
     taken.extend(leased.iter().map(|l| l.ip));
     let address = match req.address {
@@ -723,6 +742,15 @@ pub fn allocate_beside(
                     network: network.to_owned(),
                     address: ip,
                     owner: owner.unwrap_or_default(),
+                }
+                .into());
+            }
+            if let Some(l) = leased.iter().find(|l| l.ip == ip && l.declined) {
+                return Err(IpamError::AddressQuarantined {
+                    network: network.to_owned(),
+                    address: ip,
+                    mac: l.mac,
+                    until: l.until.clone(),
                 }
                 .into());
             }
@@ -804,27 +832,31 @@ pub fn allocate_beside(
 struct ActiveLease {
     ip: IpAddr,
     mac: MacAddr,
+    /// Declined and quarantined, rather than bound.
+    declined: bool,
     /// When it ends, RFC 3339.
     until: String,
 }
 
-/// The active DHCP leases (bound, not expired) on addresses inside
-/// `prefix`, from the agent's lease table.
+/// The active DHCP leases (bound, or declined and quarantined; not
+/// expired) on addresses inside `prefix`, from the agent's lease table.
 fn active_leases(conn: &Connection, prefix: IpNet) -> Result<Vec<ActiveLease>, StoreError> {
     let now = super::now_nanos();
     let mut st = conn.prepare_cached(
-        "SELECT ip, mac, expires FROM dhcp_lease WHERE state = 'bound' AND expires > ?1",
+        "SELECT ip, mac, expires, state FROM dhcp_lease
+         WHERE state IN ('bound', 'declined') AND expires > ?1",
     )?;
     let rows = st.query_map([now], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (ip, mac, expires) = row?;
+        let (ip, mac, expires, state) = row?;
         let ip: IpAddr = ip
             .parse()
             .map_err(|e: std::net::AddrParseError| corrupt("dhcp_lease", &ip, e))?;
@@ -841,7 +873,12 @@ fn active_leases(conn: &Connection, prefix: IpNet) -> Result<Vec<ActiveLease>, S
                     .ok()
             })
             .unwrap_or_else(|| format!("{expires} ns after the epoch"));
-        out.push(ActiveLease { ip, mac, until });
+        out.push(ActiveLease {
+            ip,
+            mac,
+            declined: state == "declined",
+            until,
+        });
     }
     Ok(out)
 }
@@ -1142,6 +1179,42 @@ mod tests {
             .unwrap();
         let again = alloc(&store, AllocateRequest::default()).await.unwrap();
         assert_eq!(again.allocation.address.to_string(), "10.9.0.12");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_quarantined_address_is_skipped_and_refused_to_everyone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        create(&store, spec("t", 10, "10.9.0.0/28")).await.unwrap();
+        let hour = 3_600_000_000_000_i64;
+        store
+            .write(move |c| {
+                let now = crate::store::now_nanos();
+                c.execute(
+                    "INSERT INTO dhcp_lease (ip, id, prefix, mac, state, starts, expires, updated_at)
+                     VALUES ('10.9.0.10', ?1, '10.9.0.0/28', '52:54:00:00:00:0a', 'declined', ?2, ?3, ?2)",
+                    params![dv_protocol::LeaseId::new().to_string(), now, now + hour],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let picked = alloc(&store, AllocateRequest::default()).await.unwrap();
+        assert_eq!(picked.allocation.address.to_string(), "10.9.0.11");
+        for mac in [None, Some("52:54:00:00:00:0a")] {
+            let req = AllocateRequest {
+                address: Some("10.9.0.10".parse().unwrap()),
+                mac: mac.map(|m| m.parse().unwrap()),
+                ..AllocateRequest::default()
+            };
+            let e = alloc(&store, req).await.unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Ipam(IpamError::AddressQuarantined { .. })),
+                "{e}"
+            );
+            assert!(e.to_string().contains("another host answers on it"), "{e}");
+        }
         store.close().await;
     }
 
