@@ -576,6 +576,24 @@ async fn a_port_becomes_a_lag_and_a_member_removed_behind_the_agents_back_is_dri
     let ifaces = sw.vsctl(&["list-ifaces", "br0"]);
     assert_eq!(ifaces.split_whitespace().collect::<Vec<_>>(), ["m1", "m2"]);
 
+    // The bond's mode changed by hand: drift, and re-applying restores it.
+    sw.vsctl(&["set", "port", "bond1", "bond_mode=balance-slb"]);
+    let drift = drv.drift(&desired).await.unwrap();
+    let shown: Vec<String> = drift.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "retag bond1: unmanaged (access 10 as a bond with bond_mode balance-slb, lacp active) \
+          over [m1, m2] -> access 10 over [m1, m2]"
+        ]
+    );
+    drv.apply(&drift).await.unwrap();
+    assert!(drv.drift(&desired).await.unwrap().is_empty());
+    assert_eq!(
+        sw.vsctl(&["get", "port", "bond1", "bond_mode"]).trim(),
+        "balance-tcp"
+    );
+
     // The whole bond deleted by hand, and a member put back as a port of
     // its own: re-apply frees m2 and rebuilds the bond.
     sw.vsctl(&["del-port", "br0", "bond1", "--", "add-port", "br0", "m2"]);

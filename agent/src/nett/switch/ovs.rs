@@ -16,8 +16,8 @@
 //! with more than one interface, with `bond_mode` set, or whose one
 //! interface is not named like it, is observed as a bond with those
 //! members. The bond's mode and LACP setting are written on every change to
-//! the port but not compared when observed: a hand-made `bond_mode` change
-//! is not drift yet.
+//! the port and compared when observed: another value is drift (an
+//! `Other` port configuration naming it), and re-applying writes them back.
 //!
 //! Each change is one OVSDB transaction that starts with `wait` operations
 //! (timeout 0) as preconditions: the bridge exists and, for a change to an
@@ -387,6 +387,7 @@ impl SwitchDriver for OvsSwitch {
                         "trunks",
                         "vlan_mode",
                         "bond_mode",
+                        "lacp",
                     ]
                     .map(String::from)
                     .to_vec(),
@@ -437,6 +438,21 @@ impl SwitchDriver for OvsSwitch {
             let bond_mode = ovsdb::opt_string(column(r, "bond_mode")?)?;
             let single = bond_mode.is_none() && interfaces.len() == 1 && interfaces.contains(&port);
             let members = if single { BTreeSet::new() } else { interfaces };
+            // A bond whose mode or LACP setting is not what the driver
+            // writes is drift: shown with what it is, and re-applying
+            // writes the port whole again.
+            let lacp = ovsdb::opt_string(column(r, "lacp")?)?;
+            let config = if !single
+                && (bond_mode.as_deref() != Some(BOND_MODE) || lacp.as_deref() != Some(LACP))
+            {
+                PortConfig::Other(format!(
+                    "{config} as a bond with bond_mode {}, lacp {}",
+                    bond_mode.as_deref().unwrap_or("unset"),
+                    lacp.as_deref().unwrap_or("unset")
+                ))
+            } else {
+                config
+            };
             out.insert(
                 port,
                 Port {
@@ -496,6 +512,11 @@ fn insert_interface(i: usize, name: &PortName) -> (Op, Value) {
     )
 }
 
+/// The bond mode the driver writes (see the module doc).
+const BOND_MODE: &str = "balance-tcp";
+/// The LACP mode the driver writes.
+const LACP: &str = "active";
+
 /// The Port columns that make a port be `port`, its interfaces aside: its
 /// VLAN columns, and a bond's mode (LACP, see the module doc) or none.
 fn port_columns(name: &PortName, port: &Port) -> Result<Map<String, Value>, SwitchError> {
@@ -503,7 +524,7 @@ fn port_columns(name: &PortName, port: &Port) -> Result<Map<String, Value>, Swit
     let (mode, lacp) = if port.members.is_empty() {
         (json!(["set", []]), json!(["set", []]))
     } else {
-        (json!("balance-tcp"), json!("active"))
+        (json!(BOND_MODE), json!(LACP))
     };
     cols.insert("bond_mode".into(), mode);
     cols.insert("lacp".into(), lacp);
