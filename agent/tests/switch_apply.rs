@@ -493,6 +493,8 @@ machines:
   - serial: SN-NET-1
     macs: ["52:54:00:99:60:01"]
     bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {dead}, user: admin, password: s3cret }}
+    cabling:
+      - {{ nic: "52:54:00:99:60:01", switch: sw1, port: h1p, profile: v10 }}
   - serial: SN-NET-2
     macs: ["52:54:00:99:60:02"]
     bmc: {{ protocol: redfish, scheme: http, host: 127.0.0.1, port: {dead}, user: admin, password: s3cret }}
@@ -505,20 +507,29 @@ machines:
         m["id"].as_str().unwrap().to_owned()
     };
     let (m1, m2) = (id("SN-NET-1"), id("SN-NET-2"));
-    ok(&dvnet(
-        d,
-        &agent,
-        &[
-            "port",
-            "assign",
-            "sw1",
-            "h1p",
-            "--profile",
-            "v10",
-            "--machine",
-            &m1,
-        ],
-    ));
+    // The inventory's cabling is the port intent: h1p is SN-NET-1's port.
+    let ports = ok(&dvnet(d, &agent, &["port", "list", "sw1"]));
+    assert_eq!(ports["assignments"][0]["port"], "h1p", "{ports}");
+    assert_eq!(ports["assignments"][0]["machine"], m1.as_str(), "{ports}");
+    assert_eq!(
+        ports["assignments"][0]["nic"], "52:54:00:99:60:01",
+        "{ports}"
+    );
+    let exported = api.curl(&[], "/v1/inventory").1;
+    assert!(
+        exported.contains("switch: sw1") && exported.contains("port: h1p"),
+        "the export carries the cabling: {exported}"
+    );
+    // A cable to a profile the site does not define refuses the import.
+    let bad = "machines:\n  - serial: SN-NET-3\n    macs: [\"52:54:00:99:60:03\"]\n    cabling:\n      - { nic: \"52:54:00:99:60:03\", switch: sw1, port: h9p, profile: nope }\n";
+    let (code, body) = api.import(bad);
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body.to_string().contains("no port profile is named nope"),
+        "{body}"
+    );
+    let (code, _) = api.get("/v1/machines/SN-NET-3");
+    assert_eq!(code, 404, "nothing of the refused import stays");
 
     // The port is not on the switch yet: provisioning blocks on it.
     let (code, task) = api.post_json("/v1/machines/SN-NET-1/provision", "{}");

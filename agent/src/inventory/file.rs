@@ -14,7 +14,14 @@
 //!     position: 12
 //!     role: worker
 //!     bmc: { protocol: redfish, host: 10.99.0.201, port: 8400, user: admin, password: s3cret }
+//!     cabling:
+//!       - { nic: "52:54:00:99:00:01", switch: leaf-1, port: swp12, profile: server }
 //! ```
+//!
+//! `cabling` is the site's topology: which switch port each NIC is cabled
+//! to, and the port profile it gets. Importing it assigns those ports (the
+//! port intent, as `dvnet port assign --machine --nic` does), so
+//! provisioning the machine waits until the ports are applied.
 //!
 //! A machine is known by its serial number. Parsing checks the whole file
 //! and reports every problem at once, each naming the entry it is in; a
@@ -23,7 +30,9 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use dv_protocol::{BmcHost, BmcProtocol, MacAddr, MachineRole};
+use dv_protocol::{
+    BmcHost, BmcProtocol, MacAddr, MachineRole, PortName, PortProfileName, SwitchName,
+};
 use serde::{Deserialize, Serialize};
 
 /// The whole file.
@@ -75,6 +84,37 @@ pub struct MachineEntry {
     /// Its BMC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bmc: Option<BmcEntry>,
+    /// Which switch port each NIC is cabled to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cabling: Vec<CablingEntry>,
+}
+
+/// One NIC's cable: the switch port at its other end and the profile the
+/// port gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CablingEntry {
+    /// The NIC: one of the machine's MACs.
+    pub nic: String,
+    /// The switch, as the port intent names it.
+    pub switch: String,
+    /// The port, as the switch names it.
+    pub port: String,
+    /// The port profile it gets (defined beforehand: `dvnet profile set`).
+    pub profile: String,
+}
+
+/// A cabling entry with its values parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cable {
+    /// The NIC.
+    pub nic: MacAddr,
+    /// The switch.
+    pub switch: SwitchName,
+    /// The port.
+    pub port: PortName,
+    /// The profile.
+    pub profile: PortProfileName,
 }
 
 fn unassigned() -> MachineRole {
@@ -131,6 +171,8 @@ pub struct CheckedMachine {
     pub macs: Vec<MacAddr>,
     /// Parsed BMC host.
     pub bmc_host: Option<BmcHost>,
+    /// Parsed cabling.
+    pub cabling: Vec<Cable>,
 }
 
 /// Highest rack unit accepted (the tallest racks in use are 58U).
@@ -165,6 +207,7 @@ impl InventoryFile {
         }
         let mut serials = HashSet::new();
         let mut all_macs = HashSet::new();
+        let mut all_ports = HashSet::new();
         let mut checked = Vec::new();
         for (i, m) in self.machines.iter().enumerate() {
             let at = format!("machines[{i}] ({})", m.serial);
@@ -215,10 +258,50 @@ impl InventoryFile {
                     problems.push(format!("{at}: bmc.scheme applies to redfish only"));
                 }
             }
+            let mut cabling = Vec::new();
+            for (k, c) in m.cabling.iter().enumerate() {
+                let at = format!("{at}: cabling[{k}]");
+                let nic = match c.nic.parse::<MacAddr>() {
+                    Ok(mac) if macs.contains(&mac) => Some(mac),
+                    Ok(mac) => {
+                        problems.push(format!("{at}: nic {mac} is not one of the machine's macs"));
+                        None
+                    }
+                    Err(e) => {
+                        problems.push(format!("{at}: nic {:?}: {e}", c.nic));
+                        None
+                    }
+                };
+                let switch = SwitchName::new(&c.switch)
+                    .map_err(|e| problems.push(format!("{at}: switch: {e}")))
+                    .ok();
+                let port = PortName::new(&c.port)
+                    .map_err(|e| problems.push(format!("{at}: port: {e}")))
+                    .ok();
+                let profile = PortProfileName::new(&c.profile)
+                    .map_err(|e| problems.push(format!("{at}: profile: {e}")))
+                    .ok();
+                if let (Some(nic), Some(switch), Some(port), Some(profile)) =
+                    (nic, switch, port, profile)
+                {
+                    if !all_ports.insert((switch.clone(), port.clone())) {
+                        problems.push(format!(
+                            "{at}: port {switch}/{port} is cabled twice in the file"
+                        ));
+                    }
+                    cabling.push(Cable {
+                        nic,
+                        switch,
+                        port,
+                        profile,
+                    });
+                }
+            }
             checked.push(CheckedMachine {
                 entry: m.clone(),
                 macs,
                 bmc_host,
+                cabling,
             });
         }
         if problems.is_empty() {
@@ -260,6 +343,43 @@ machines:
     macs: ["52:54:00:99:00:02"]
     bmc: { protocol: ipmi, host: bmc-2.mgmt.example.test, user: root }
 "#;
+
+    #[test]
+    fn cabling_is_checked_with_the_rest() {
+        let text = r#"
+machines:
+  - serial: SN-1
+    macs: ["52:54:00:99:00:01"]
+    cabling:
+      - { nic: "52:54:00:99:00:01", switch: leaf-1, port: swp1, profile: server }
+      - { nic: "52:54:00:99:00:09", switch: leaf-1, port: swp2, profile: server }
+      - { nic: "52:54:00:99:00:01", switch: Leaf_1, port: swp3, profile: server }
+  - serial: SN-2
+    macs: ["52:54:00:99:00:02"]
+    cabling:
+      - { nic: "52:54:00:99:00:02", switch: leaf-1, port: swp1, profile: server }
+"#;
+        let problems = InventoryFile::parse(text).unwrap().check().unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0]
+                .contains("cabling[1]: nic 52:54:00:99:00:09 is not one of the machine's macs")
+        );
+        assert!(problems[1].contains("cabling[2]: switch:"));
+        assert!(
+            problems[2]
+                .contains("machines[1] (SN-2): cabling[0]: port leaf-1/swp1 is cabled twice")
+        );
+        let fine = text
+            .replace("00:99:00:09", "00:99:00:01")
+            .replace("Leaf_1", "leaf-2")
+            .replace("    cabling:\n      - { nic: \"52:54:00:99:00:02\", switch: leaf-1, port: swp1, profile: server }\n", "");
+        let checked = InventoryFile::parse(&fine).unwrap().check();
+        // The same NIC may be cabled twice (two switches), one port only once.
+        let checked = checked.unwrap();
+        assert_eq!(checked[0].cabling.len(), 3);
+        assert_eq!(checked[0].cabling[2].switch.as_str(), "leaf-2");
+    }
 
     #[test]
     fn a_good_file_parses_checks_and_renders_back_without_passwords() {

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{StoreError, now_nanos, outbox};
 use crate::inventory::SiteKey;
 use crate::inventory::file::{
-    BmcEntry, CheckedMachine, InventoryFile, MachineEntry, RackEntry, Scheme,
+    BmcEntry, CablingEntry, CheckedMachine, InventoryFile, MachineEntry, RackEntry, Scheme,
 };
 
 /// What an import did.
@@ -220,6 +220,29 @@ pub fn import(
                 None
             }
         };
+        // The file's cabling is the machine's port intent: each cable
+        // assigns its switch port (validated with the whole intent, in this
+        // transaction, so a profile the site lacks refuses the import).
+        for c in &m.cabling {
+            let req = dv_protocol::api::PortAssignRequest {
+                profile: c.profile.clone(),
+                machine: Some(id),
+                nic: Some(c.nic),
+            };
+            super::intent::port_assign(conn, site, actor, &c.switch, &c.port, &req).map_err(
+                |err| match err {
+                    StoreError::Intent(refusal) => StoreError::Invalid {
+                        what: "machine",
+                        key: e.serial.clone(),
+                        detail: format!(
+                            "cabling of {} to {}/{}: {refusal}",
+                            c.nic, c.switch, c.port
+                        ),
+                    },
+                    other => other,
+                },
+            )?;
+        }
         match old {
             None => {
                 summary.machines_added += 1;
@@ -651,9 +674,30 @@ pub fn export(conn: &Connection) -> Result<InventoryFile, StoreError> {
         let (m, u, scheme) = row?;
         users.insert(m, (u, scheme));
     }
+    let mut cabling: HashMap<String, Vec<CablingEntry>> = HashMap::new();
+    let mut st = conn.prepare_cached(
+        "SELECT machine_id, nic, switch, port, profile FROM port_assignment
+         WHERE machine_id IS NOT NULL AND nic IS NOT NULL AND profile IS NOT NULL
+         ORDER BY switch, port",
+    )?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            CablingEntry {
+                nic: r.get(1)?,
+                switch: r.get(2)?,
+                port: r.get(3)?,
+                profile: r.get(4)?,
+            },
+        ))
+    })? {
+        let (m, c) = row?;
+        cabling.entry(m).or_default().push(c);
+    }
     let machines = machines(conn)?
         .into_iter()
         .map(|m| MachineEntry {
+            cabling: cabling.remove(&m.id.to_string()).unwrap_or_default(),
             serial: m.serial.clone(),
             vendor: m.vendor.clone(),
             model: m.model.clone(),
