@@ -272,7 +272,7 @@ impl Switches {
                 })
                 .await?;
                 tracing::info!(switch = %sw, changes = applied.len(), in_sync = drift.is_empty(), "switch applied");
-                let resumed = self.resume_blocked().await;
+                let resumed = self.resume_blocked(&sw).await;
                 Ok(SwitchApplied {
                     switch: sw,
                     applied: applied.iter().map(planned).collect(),
@@ -450,8 +450,10 @@ impl Switches {
         Ok(n)
     }
 
-    /// Retries provisioning tasks blocked on the network; returns their ids.
-    async fn resume_blocked(&self) -> Vec<String> {
+    /// Retries provisioning tasks blocked on a port of `switch`; returns
+    /// their ids.
+    async fn resume_blocked(&self, switch: &SwitchName) -> Vec<String> {
+        let on_this = format!("switch port {switch}/");
         let Some(p) = self.provisioner.get() else {
             return Vec::new();
         };
@@ -469,7 +471,8 @@ impl Switches {
         let mut out = Vec::new();
         for t in blocked {
             let on_network = matches!(&t.state, TaskState::Blocked { dependency, .. }
-                if dependency.starts_with(crate::provision::NETWORK_DEPENDENCY));
+                if dependency.starts_with(crate::provision::NETWORK_DEPENDENCY)
+                    && dependency.contains(&on_this));
             if !on_network {
                 continue;
             }
