@@ -64,6 +64,21 @@ fn udhcpc(bed: &Bed, run: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// A test bed whose client NIC has `CLIENT_MAC`, and an agent serving it.
+fn bed_and_agent(tag: &str) -> (Bed, dhcp::Agent) {
+    let bed = Bed::new(tag, false);
+    for args in [
+        &["link", "set", CLI_IF, "down"][..],
+        &["link", "set", CLI_IF, "address", CLIENT_MAC],
+        &["link", "set", CLI_IF, "up"],
+    ] {
+        bed.cli.ip(args).unwrap();
+    }
+    let agent = start_agent(&bed, &bed.write_config(""), &[])
+        .unwrap_or_else(|e| panic!("agent failed: {e:?}"));
+    (bed, agent)
+}
+
 fn in_pool(ip: Ipv4Addr) -> bool {
     (Ipv4Addr::new(10, 88, 0, 100)..=Ipv4Addr::new(10, 88, 0, 119)).contains(&ip)
 }
@@ -84,16 +99,7 @@ fn udhcpc_gets_its_ipam_reservation_live_and_a_pool_address_once_released() {
     ) {
         return;
     }
-    let bed = Bed::new("ui", false);
-    for args in [
-        &["link", "set", CLI_IF, "down"][..],
-        &["link", "set", CLI_IF, "address", CLIENT_MAC],
-        &["link", "set", CLI_IF, "up"],
-    ] {
-        bed.cli.ip(args).unwrap();
-    }
-    let agent = start_agent(&bed, &bed.write_config(""), &[])
-        .unwrap_or_else(|e| panic!("agent failed: {e:?}"));
+    let (bed, agent) = bed_and_agent("ui");
     let base = format!("http://{}", agent.http);
     let api = Api::within(&bed.srv, &base);
 
@@ -176,16 +182,7 @@ fn a_narrower_network_inside_the_served_subnet_is_served_and_leased_addresses_ar
     ) {
         return;
     }
-    let bed = Bed::new("un", false);
-    for args in [
-        &["link", "set", CLI_IF, "down"][..],
-        &["link", "set", CLI_IF, "address", CLIENT_MAC],
-        &["link", "set", CLI_IF, "up"],
-    ] {
-        bed.cli.ip(args).unwrap();
-    }
-    let agent = start_agent(&bed, &bed.write_config(""), &[])
-        .unwrap_or_else(|e| panic!("agent failed: {e:?}"));
+    let (bed, agent) = bed_and_agent("un");
     let base = format!("http://{}", agent.http);
     let api = Api::within(&bed.srv, &base);
 
