@@ -12,8 +12,9 @@
 //!   each step is atomic on the switch, so a fresh plan from what is there
 //!   converges.
 //! - **drift** reads the switch back and diffs it against the intent; new
-//!   drift is recorded as a `SwitchDrifted` event. A watcher does this every
-//!   `drift_interval`; it reports, it never changes the switch.
+//!   drift is recorded as a `SwitchDrifted` event. A watcher does this when
+//!   the agent starts and then every `drift_interval`; it reports, it never
+//!   changes the switch.
 //!
 //! One apply or drift check runs per switch at a time. After an apply,
 //! provisioning tasks blocked on the network are retried (Maskin depends on
@@ -487,7 +488,8 @@ impl Switches {
         out
     }
 
-    /// Checks every switch's drift every `drift_interval` until `stop`.
+    /// Checks every switch's drift when the agent starts and then every
+    /// `drift_interval`, until `stop`.
     pub fn watch(self: &Arc<Self>, stop: CancellationToken) {
         for (config, _) in &self.switches {
             let me = self.clone();
@@ -496,13 +498,15 @@ impl Switches {
             let every = config.drift_interval;
             tokio::spawn(async move {
                 let actor = Actor::agent(&me.site);
+                // At once first: what the store last read back may be from
+                // before a restart of the agent or of the switch.
                 loop {
+                    if let Err(e) = me.drift(&name, &actor).await {
+                        tracing::warn!(switch = %name, error = %e, "drift check failed");
+                    }
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(every) => {}
-                    }
-                    if let Err(e) = me.drift(&name, &actor).await {
-                        tracing::warn!(switch = %name, error = %e, "drift check failed");
                     }
                 }
             });
