@@ -29,6 +29,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, RwLock};
 
 use dv_protocol::MacAddr;
+use dv_protocol::resource::overlaps;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::config::{self, Reservation, Subnet};
@@ -111,7 +112,10 @@ impl Index {
                 .max_by_key(|s| s.prefix.prefix_len())
                 .map(|s| s.prefix)
             else {
-                match subnets.iter().find(|s| overlaps(s.prefix, prefix)) {
+                match subnets
+                    .iter()
+                    .find(|s| overlaps(IpNet::V4(s.prefix), IpNet::V4(prefix)))
+                {
                     Some(s) => tracing::warn!(
                         mac = %r.mac, %ip, network_prefix = %prefix, subnet = %s.prefix,
                         "IPAM reservation on a network wider than or only partly inside a served DHCP subnet; not served (make the network's prefix the subnet's or one inside it)"
@@ -143,11 +147,6 @@ impl Index {
         }
         Index { by_subnet }
     }
-}
-
-/// Whether two prefixes share an address: one holds the other's first.
-fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// A handle to the live index; cheap to clone.

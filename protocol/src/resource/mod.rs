@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use bmc::{Bmc, BmcAddress, BmcEndpoint, BmcHost, BmcProtocol};
 pub use dns::{DnsRecord, DnsRecordData};
 pub use fabric::{Lag, PortAssignment, PortMode, PortName, PortNameError, PortProfile};
-pub use intent::{IntentError, Problem, SiteIntent};
+pub use intent::{IntentError, Problem, SiteIntent, overlaps};
 pub use lease::{Lease, LeaseRef, LeaseState};
 pub use machine::{Machine, MachineRole, MachineState};
 pub use network::{
